@@ -1,0 +1,1 @@
+//! switchyard-proxy (placeholder crate doc, replaced below)

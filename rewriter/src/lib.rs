@@ -1,0 +1,1 @@
+//! switchyard-rewriter (placeholder crate doc, replaced below)

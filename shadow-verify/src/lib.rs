@@ -1,0 +1,1 @@
+//! switchyard-shadow-verify (placeholder crate doc, replaced below)

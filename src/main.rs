@@ -1,0 +1,54 @@
+//! `switchyard`: the online table-migration proxy for PostgreSQL.
+//!
+//! A thin command-line edge over the library crates; each subcommand lives in
+//! its own module under `cmd/`. Exit status: 0 success, 1 failure (or, for
+//! `verify`, differences), 2 could not run, 3 a refused statement (`rewrite`).
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+#[derive(Parser)]
+#[command(name = "switchyard", version, about = "Online table-migration proxy for PostgreSQL")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the proxy that legacy applications connect to.
+    Serve(cmd::serve::Args),
+    /// Apply Switchyard's SQL migrations (new schema, control schema, functions).
+    Migrate(cmd::migrate::Args),
+    /// Create the legacy TodoList schema (when absent) and fill it with realistic data.
+    SeedLegacy(cmd::seed_legacy::Args),
+    /// Show how a statement is rewritten in a phase, or pre-flight check many.
+    Rewrite(cmd::rewrite::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("switchyard: cannot start the async runtime: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => cmd::serve::run(args).await,
+            Command::Migrate(args) => cmd::migrate::run(args).await,
+            Command::SeedLegacy(args) => cmd::seed_legacy::run(args).await,
+            Command::Rewrite(args) => cmd::rewrite::run(args).await,
+        }
+    });
+    match result {
+        Ok(code) => std::process::ExitCode::from(code),
+        Err(e) => {
+            eprintln!("switchyard: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
