@@ -47,3 +47,15 @@ async fn the_updated_at_trigger_is_installed() {
         .get(0);
     assert!(fresh);
 }
+
+#[tokio::test]
+async fn migrated_databases_have_the_control_schema_and_migration_history() {
+    let db = support::migrated_db().await;
+    let applied: i64 = db
+        .client
+        .query_one("SELECT count(*) FROM switchyard.schema_migrations", &[])
+        .await
+        .expect("history")
+        .get(0);
+    assert_eq!(applied as usize, switchyard_control::migrate::Migrator::embedded().migrations().len());
+}

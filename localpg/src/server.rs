@@ -73,38 +73,51 @@ impl Server {
     /// `init_sql` creates, and returns its name. The SQL runs once per process
     /// into a template that each call then clones, which is much faster.
     pub async fn create_database(&self, init_sql: &str) -> Result<String> {
-        static TEMPLATES: tokio::sync::Mutex<Option<HashMap<u64, String>>> = tokio::sync::Mutex::const_new(None);
-        let key = fnv(init_sql);
+        let sql = init_sql.to_string();
+        self.create_database_with(&format!("{:x}", fnv(init_sql)), async move |client: &mut tokio_postgres::Client| {
+            client.batch_execute(&sql).await.map_err(|e| crate::describe(&e))
+        })
+        .await
+    }
+
+    /// Like [`Server::create_database`], with the template filled by `init`
+    /// (run once per process for each `key`, which must identify what `init`
+    /// does).
+    pub async fn create_database_with<F>(&self, key: &str, init: F) -> Result<String>
+    where
+        F: AsyncFnOnce(&mut tokio_postgres::Client) -> std::result::Result<(), String>,
+    {
+        static TEMPLATES: tokio::sync::Mutex<Option<HashMap<String, String>>> = tokio::sync::Mutex::const_new(None);
         let template = {
             let mut guard = TEMPLATES.lock().await;
             let map = guard.get_or_insert_with(HashMap::new);
-            match map.get(&key) {
+            match map.get(key) {
                 Some(t) => t.clone(),
                 None => {
                     if map.is_empty() {
                         self.ensure_test_roles().await?;
                     }
-                    let name = format!("sy_tpl_{}_{:x}", std::process::id(), key);
+                    let name = format!("sy_tpl_{}_{}", std::process::id(), map.len());
                     let admin = self.connect("postgres").await?;
                     admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).await?;
                     admin.batch_execute(&format!("CREATE DATABASE {name}")).await?;
-                    let db = self.connect(&name).await?;
-                    db.batch_execute(init_sql).await?;
+                    let mut db = self.connect(&name).await?;
+                    init(&mut db).await.map_err(|detail| Error::Command { command: format!("filling template {key}"), detail })?;
                     drop(db);
-                    map.insert(key, name.clone());
+                    map.insert(key.to_string(), name.clone());
                     name
                 }
             }
         };
         let name = format!("sy_test_{}_{}", std::process::id(), next());
         let admin = self.connect("postgres").await?;
-        // A template must have no other sessions; the one we filled has closed,
-        // but its backend may take a moment to exit.
+        // A template must have no other sessions; the one that filled it has
+        // closed, but its backend may take a moment to exit.
         let mut attempt = 0;
         loop {
             match admin.batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}")).await {
                 Ok(()) => return Ok(name),
-                Err(e) if attempt < 50 && e.to_string().contains("being accessed") => {
+                Err(e) if attempt < 50 && crate::describe(&e).contains("being accessed") => {
                     attempt += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 }

@@ -23,6 +23,24 @@ pub async fn legacy_db() -> TestDb {
     db_with(switchyard_control::legacy::SCHEMA_SQL).await
 }
 
+/// A fresh database holding the legacy schema with every Switchyard migration
+/// applied (through the real `Migrator`, so `switchyard.schema_migrations` is
+/// filled), no rows.
+pub async fn migrated_db() -> TestDb {
+    let server = switchyard_localpg::shared();
+    let name = server
+        .create_database_with("legacy+migrations", async |client: &mut Client| {
+            client.batch_execute(switchyard_control::legacy::SCHEMA_SQL).await.map_err(|e| e.to_string())?;
+            switchyard_control::migrate::Migrator::embedded().run(client, false).await.map_err(|e| e.to_string())?;
+            Ok(())
+        })
+        .await
+        .unwrap_or_else(|e| panic!("creating a migrated test database: {e}"));
+    let url = server.url(&name);
+    let client = connect(&url).await;
+    TestDb { name, url, client }
+}
+
 /// A fresh, empty database.
 pub async fn empty_db() -> TestDb {
     db_with("SELECT 1").await

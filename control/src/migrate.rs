@@ -1,0 +1,147 @@
+//! Versioned SQL migrations: `migrations/NNNN_name.sql`, embedded at build
+//! time, applied in order, each in its own transaction, and recorded with a
+//! SHA-256 checksum in `switchyard.schema_migrations`.
+//!
+//! Why not refinery: its history table cannot live in a schema the migrations
+//! themselves create, it has no dry run, and we want the checksum and the
+//! refusal message ("migration 0002_x was changed after it was applied") to be
+//! ours. The whole runner is this file.
+
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use tokio_postgres::Client;
+
+include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
+
+/// Serialises concurrent `migrate` runs against one database.
+const ADVISORY_LOCK_KEY: i64 = 0x5357_4d49_4752; // "SWMIGR"
+
+/// One migration file.
+#[derive(Debug, Clone)]
+pub struct Migration {
+    /// The file stem, e.g. `0002_partitioned_tables`; also its identity.
+    pub name: String,
+    pub sql: String,
+    /// Hex SHA-256 of the SQL text.
+    pub checksum: String,
+}
+
+impl Migration {
+    pub fn new(name: impl Into<String>, sql: impl Into<String>) -> Migration {
+        let sql = sql.into();
+        let checksum = hex::encode(Sha256::digest(sql.as_bytes()));
+        Migration { name: name.into(), sql, checksum }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error("migration {name} was changed after it was applied (recorded checksum {recorded}, file now {current}); restore the file or write a new migration")]
+    Tampered { name: String, recorded: String, current: String },
+    #[error("the database has applied migration {name}, which this switchyard does not know (is it older than the one that migrated?)")]
+    Unknown { name: String },
+    #[error("migration {name} failed: {detail}")]
+    Failed { name: String, detail: String },
+    #[error("postgres: {0}")]
+    Postgres(String),
+}
+
+impl From<tokio_postgres::Error> for MigrateError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        MigrateError::Postgres(crate::describe_pg_error(&e))
+    }
+}
+
+/// What a run applied, or would apply with `dry_run`.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub applied: Vec<(String, Duration)>,
+    pub already_applied: usize,
+}
+
+/// Applies migrations to one database.
+#[derive(Debug, Clone)]
+pub struct Migrator {
+    migrations: Vec<Migration>,
+}
+
+impl Migrator {
+    /// The migrations shipped in this binary.
+    pub fn embedded() -> Migrator {
+        Migrator::new(EMBEDDED.iter().map(|(name, sql)| Migration::new(*name, *sql)).collect())
+    }
+
+    pub fn new(mut migrations: Vec<Migration>) -> Migrator {
+        migrations.sort_by(|a, b| a.name.cmp(&b.name));
+        Migrator { migrations }
+    }
+
+    pub fn migrations(&self) -> &[Migration] {
+        &self.migrations
+    }
+
+    /// Applies what is pending (or only lists it when `dry_run`), after
+    /// checking that nothing applied has changed. Holds an advisory lock so two
+    /// runs cannot interleave.
+    pub async fn run(&self, client: &mut Client, dry_run: bool) -> Result<Report, MigrateError> {
+        client.execute("SELECT pg_advisory_lock($1)", &[&ADVISORY_LOCK_KEY]).await?;
+        let result = self.run_locked(client, dry_run).await;
+        let unlock = client.execute("SELECT pg_advisory_unlock($1)", &[&ADVISORY_LOCK_KEY]).await;
+        let report = result?;
+        unlock?;
+        Ok(report)
+    }
+
+    async fn run_locked(&self, client: &mut Client, dry_run: bool) -> Result<Report, MigrateError> {
+        let applied = applied(client).await?;
+        let mut report = Report::default();
+        for (name, recorded) in &applied {
+            match self.migrations.iter().find(|m| &m.name == name) {
+                None => return Err(MigrateError::Unknown { name: name.clone() }),
+                Some(m) if &m.checksum != recorded => {
+                    return Err(MigrateError::Tampered { name: name.clone(), recorded: recorded.clone(), current: m.checksum.clone() })
+                }
+                Some(_) => report.already_applied += 1,
+            }
+        }
+        for m in self.migrations.iter().filter(|m| !applied.iter().any(|(n, _)| n == &m.name)) {
+            if dry_run {
+                report.applied.push((m.name.clone(), Duration::ZERO));
+                continue;
+            }
+            let started = Instant::now();
+            let tx = client.transaction().await?;
+            tx.batch_execute(&m.sql)
+                .await
+                .map_err(|e| MigrateError::Failed { name: m.name.clone(), detail: crate::describe_pg_error(&e) })?;
+            let elapsed = started.elapsed();
+            tx.execute(
+                "INSERT INTO switchyard.schema_migrations (name, checksum, duration_ms) VALUES ($1, $2, $3)",
+                &[&m.name, &m.checksum, &(elapsed.as_millis() as i64)],
+            )
+            .await?;
+            tx.commit().await?;
+            tracing::info!(migration = %m.name, ms = elapsed.as_millis() as u64, "applied");
+            report.applied.push((m.name.clone(), elapsed));
+        }
+        Ok(report)
+    }
+}
+
+/// `(name, checksum)` of every applied migration; creates the history table
+/// on first use (it must exist before any migration runs).
+async fn applied(client: &Client) -> Result<Vec<(String, String)>, MigrateError> {
+    client
+        .batch_execute(
+            "CREATE SCHEMA IF NOT EXISTS switchyard;
+             CREATE TABLE IF NOT EXISTS switchyard.schema_migrations (
+               name text PRIMARY KEY,
+               checksum text NOT NULL,
+               applied_at timestamptz NOT NULL DEFAULT now(),
+               duration_ms bigint NOT NULL)",
+        )
+        .await?;
+    let rows = client.query("SELECT name, checksum FROM switchyard.schema_migrations ORDER BY name", &[]).await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
