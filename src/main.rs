@@ -25,6 +25,21 @@ enum Command {
     SeedLegacy(cmd::seed_legacy::Args),
     /// Show how a statement is rewritten in a phase, or pre-flight check many.
     Rewrite(cmd::rewrite::Args),
+    /// Show or change the migration phase (reads and writes, old and new schema).
+    #[command(subcommand)]
+    Phase(cmd::phase::PhaseCommand),
+    /// Phase, history, proxy instances, backfill progress and the last verify.
+    Status(cmd::status::Args),
+    /// Copy existing legacy rows into the new schema beside live traffic.
+    Backfill(cmd::backfill::Args),
+    /// Compare the legacy table with the new schema and report differences.
+    Verify(cmd::verify::Args),
+    /// Run the seed's daily or weekly maintenance procedure.
+    Maintain(cmd::maintain::Args),
+    /// Act like the TodoList app's service layer against a database or proxy.
+    Workload(cmd::workload::Args),
+    /// The whole thing on a throwaway PostgreSQL: legacy app, migration, proxy.
+    Demo(cmd::demo::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -42,6 +57,13 @@ fn main() -> std::process::ExitCode {
             Command::Migrate(args) => cmd::migrate::run(args).await,
             Command::SeedLegacy(args) => cmd::seed_legacy::run(args).await,
             Command::Rewrite(args) => cmd::rewrite::run(args).await,
+            Command::Phase(command) => cmd::phase::run(command).await,
+            Command::Status(args) => cmd::status::run(args).await,
+            Command::Backfill(args) => cmd::backfill::run(args).await,
+            Command::Verify(args) => cmd::verify::run(args).await,
+            Command::Maintain(args) => cmd::maintain::run(args).await,
+            Command::Workload(args) => cmd::workload::run(args).await,
+            Command::Demo(args) => cmd::demo::run(args).await,
         }
     });
     match result {

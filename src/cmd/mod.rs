@@ -1,10 +1,17 @@
 //! One module per subcommand: argument parsing and wiring, no logic of its own.
 
+pub mod backfill;
+pub mod demo;
 pub mod logging;
+pub mod maintain;
 pub mod migrate;
+pub mod phase;
 pub mod rewrite;
 pub mod seed_legacy;
 pub mod serve;
+pub mod status;
+pub mod verify;
+pub mod workload;
 
 /// Connects to `url` for a short-lived command, driving the connection on a
 /// background task. Refuses TLS-less connections only if the URL asks for it.
