@@ -1,10 +1,18 @@
 //! The control plane of a Switchyard migration, spoken to PostgreSQL over side
 //! connections: schema migrations, the legacy application's schema and data,
-//! and (in later modules) phases and their guards, the backfill and the
-//! maintenance jobs.
+//! the phases and their guards, the registry of proxy instances and the
+//! watcher that keeps each instance's phase current.
 
+mod error;
+pub mod instances;
 pub mod legacy;
 pub mod migrate;
+pub mod phase;
+pub mod state;
+pub mod watcher;
+
+pub use error::ControlError;
+pub use phase::Phase;
 
 /// tokio-postgres prints only "db error"; say what the server said.
 pub fn describe_pg_error(e: &tokio_postgres::Error) -> String {

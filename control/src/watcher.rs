@@ -1,0 +1,161 @@
+//! Keeps a proxy instance's view of the phase current.
+//!
+//! A background task LISTENs on `switchyard_migration_state` (the state row's
+//! trigger notifies on every change) and polls as a fallback, publishing the
+//! phase on a `watch` channel that sessions read when a transaction starts:
+//! a borrow, no I/O on the client's path. After publishing, it acknowledges
+//! the epoch in `proxy_instances`, so `phase set new_only` can tell that every
+//! instance has moved. With no control schema yet it publishes `legacy`
+//! (plain passthrough) and keeps looking.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::watch;
+use tokio_postgres::{AsyncMessage, NoTls};
+
+use crate::error::ControlError;
+use crate::instances::{self, Registration};
+use crate::phase::Phase;
+use crate::state;
+
+/// The phase a session uses for a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhaseSnapshot {
+    pub phase: Phase,
+    pub epoch: i64,
+    /// False until the control schema has been read (legacy by default).
+    pub from_database: bool,
+}
+
+impl Default for PhaseSnapshot {
+    fn default() -> Self {
+        PhaseSnapshot { phase: Phase::Legacy, epoch: 0, from_database: false }
+    }
+}
+
+/// How the watcher behaves.
+#[derive(Debug, Clone)]
+pub struct WatcherConfig {
+    pub database_url: String,
+    pub table: String,
+    pub registration: Registration,
+    /// Poll even without notifications (a lost NOTIFY only delays a flip).
+    pub poll_interval: Duration,
+    pub heartbeat_interval: Duration,
+}
+
+/// Starts the watcher; the receiver always holds the latest phase.
+pub fn spawn(config: WatcherConfig) -> (watch::Receiver<PhaseSnapshot>, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = watch::channel(PhaseSnapshot::default());
+    let handle = tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(200);
+        let mut warned_missing = false;
+        loop {
+            match watch_once(&config, &tx, &mut warned_missing).await {
+                Ok(()) => return, // every receiver is gone
+                Err(e) => {
+                    tracing::warn!(error = %e, "phase watcher lost its connection; keeping phase {} and retrying", tx.borrow().phase);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    });
+    (rx, handle)
+}
+
+/// One connection's lifetime: LISTEN, then refresh on notifications and ticks.
+async fn watch_once(config: &WatcherConfig, tx: &watch::Sender<PhaseSnapshot>, warned_missing: &mut bool) -> Result<(), ControlError> {
+    let (client, mut connection) = tokio_postgres::connect(&config.database_url, NoTls).await?;
+    let (notify_tx, mut notify_rx) = tokio::sync::mpsc::unbounded_channel();
+    let driver = tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(AsyncMessage::Notification(_)) => {
+                    if notify_tx.send(()).is_err() {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "phase watcher connection failed");
+                    break;
+                }
+            }
+        }
+    });
+    let _abort_driver = AbortOnDrop(driver);
+    client.batch_execute("LISTEN switchyard_migration_state").await?;
+    let mut registered = false;
+    let mut poll = tokio::time::interval(config.poll_interval);
+    let mut beat = tokio::time::interval(config.heartbeat_interval);
+    loop {
+        tokio::select! {
+            _ = tx.closed() => {
+                if registered {
+                    let _ = instances::deregister(&client, &config.registration.instance_id).await;
+                }
+                return Ok(());
+            }
+            n = notify_rx.recv() => {
+                if n.is_none() {
+                    return Err(ControlError::Postgres("the LISTEN connection closed".into()));
+                }
+                refresh(&client, config, tx, warned_missing, &mut registered).await?;
+            }
+            _ = poll.tick() => refresh(&client, config, tx, warned_missing, &mut registered).await?,
+            _ = beat.tick() => {
+                if registered {
+                    let s = *tx.borrow();
+                    instances::heartbeat(&client, &config.registration, s.phase, s.epoch).await?;
+                }
+            }
+        }
+    }
+}
+
+async fn refresh(
+    client: &tokio_postgres::Client,
+    config: &WatcherConfig,
+    tx: &watch::Sender<PhaseSnapshot>,
+    warned_missing: &mut bool,
+    registered: &mut bool,
+) -> Result<(), ControlError> {
+    match state::current(client, &config.table).await {
+        Ok(s) => {
+            let snapshot = PhaseSnapshot { phase: s.phase, epoch: s.epoch, from_database: true };
+            let changed = *tx.borrow() != snapshot;
+            if changed {
+                tracing::info!(phase = %s.phase, epoch = s.epoch, table = %config.table, "phase now in effect for new transactions");
+                tx.send_replace(snapshot);
+            }
+            let first = !*registered;
+            if first {
+                instances::register(client, &config.registration).await?;
+                *registered = true;
+            }
+            if changed || first {
+                instances::heartbeat(client, &config.registration, s.phase, s.epoch).await?;
+            }
+            Ok(())
+        }
+        Err(ControlError::NotMigrated) | Err(ControlError::UnknownTable(_)) => {
+            if !*warned_missing {
+                tracing::info!("no Switchyard control schema in the database yet: running in legacy (passthrough); run `switchyard migrate` to begin");
+                *warned_missing = true;
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
