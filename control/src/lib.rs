@@ -4,6 +4,7 @@
 //! watcher that keeps each instance's phase current.
 
 mod error;
+pub mod backfill;
 pub mod instances;
 pub mod legacy;
 pub mod migrate;

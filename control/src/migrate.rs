@@ -134,7 +134,8 @@ impl Migrator {
 async fn applied(client: &Client) -> Result<Vec<(String, String)>, MigrateError> {
     client
         .batch_execute(
-            "CREATE SCHEMA IF NOT EXISTS switchyard;
+            "SET client_min_messages = warning;
+             CREATE SCHEMA IF NOT EXISTS switchyard;
              CREATE TABLE IF NOT EXISTS switchyard.schema_migrations (
                name text PRIMARY KEY,
                checksum text NOT NULL,

@@ -14,7 +14,6 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<u8> {
-    super::logging::init(false);
     let mut client = super::connect(&args.database_url).await?;
     let migrator = Migrator::embedded();
     let started = std::time::Instant::now();

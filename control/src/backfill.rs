@@ -1,0 +1,303 @@
+//! The backfill: copies existing legacy rows into the new schema beside live
+//! traffic (design §5).
+//!
+//! Keyset batches over the legacy primary key. Each batch is one transaction:
+//! lock the batch's legacy rows `FOR SHARE` (a concurrent update of them
+//! waits, then mirrors its newer image after ours), upsert them through the
+//! same mirror function the proxy uses, and record the checkpoint. So a kill
+//! loses at most the batch in flight, a rerun redoes nothing twice, and the
+//! copy never overwrites a newer image with an older one.
+//!
+//! It terminates under any insert rate: rows inserted while it runs are
+//! mirrored by the proxy (the phase is dual_write or later), so the backfill
+//! only has to reach the end of the key range as it stood, not chase it.
+
+use std::time::{Duration, Instant};
+
+use tokio_postgres::error::SqlState;
+use tokio_postgres::Client;
+use uuid::Uuid;
+
+use crate::error::ControlError;
+use crate::phase::Phase;
+use crate::state;
+
+/// One runner at a time per database, across machines.
+const ADVISORY_LOCK_KEY: i64 = 0x5357_4246_494c; // "SWBFIL"
+
+/// How the backfill runs.
+#[derive(Debug, Clone)]
+pub struct BackfillConfig {
+    pub table: String,
+    /// Rows per batch to start with.
+    pub batch_size: i64,
+    /// Adapt the batch size so a batch takes about this long.
+    pub max_batch: Option<Duration>,
+    /// Pause between batches (throttle).
+    pub sleep: Duration,
+    /// `lock_timeout` for a batch; a timeout is retried with jitter.
+    pub lock_timeout: Duration,
+    /// Pause while any replica lags more than this.
+    pub max_replica_lag: Option<Duration>,
+    /// Forget the checkpoint and start over.
+    pub restart: bool,
+    /// Start even though a live proxy instance has not acknowledged a
+    /// mirroring phase (its writes would not reach the new schema).
+    pub ignore_instances: bool,
+    pub instance_liveness: Duration,
+}
+
+impl Default for BackfillConfig {
+    fn default() -> Self {
+        BackfillConfig {
+            table: "todos".into(),
+            batch_size: 1000,
+            max_batch: Some(Duration::from_millis(500)),
+            sleep: Duration::ZERO,
+            lock_timeout: Duration::from_millis(500),
+            max_replica_lag: None,
+            restart: false,
+            ignore_instances: false,
+            instance_liveness: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Where the backfill stands.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Progress {
+    pub rows_copied: i64,
+    pub batches: i64,
+    pub last_key: Option<Uuid>,
+    pub completed: bool,
+    /// Legacy rows when the run started (for an ETA).
+    pub total_estimate: i64,
+    pub batch_size: i64,
+    pub paused: bool,
+    pub lock_retries: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackfillError {
+    #[error("another backfill is running: {0}")]
+    AlreadyRunning(String),
+    #[error("the phase is {0}; the backfill needs dual_write, read_new or write_new so that concurrent writes are mirrored")]
+    WrongPhase(Phase),
+    #[error("live proxy instances have not acknowledged a mirroring phase yet, so their writes would be missed: {0} (wait for them, or pass --ignore-instances)")]
+    InstancesLagging(String),
+    #[error(transparent)]
+    Control(#[from] ControlError),
+}
+
+impl From<tokio_postgres::Error> for BackfillError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        BackfillError::Control(e.into())
+    }
+}
+
+/// Runs the backfill to completion on `client` (a dedicated connection: it
+/// holds the advisory lock). `report` is called after every batch and pause.
+pub async fn run(client: &mut Client, cfg: &BackfillConfig, mut report: impl FnMut(&Progress)) -> Result<Progress, BackfillError> {
+    let locked: bool = client.query_one("SELECT pg_try_advisory_lock($1)", &[&ADVISORY_LOCK_KEY]).await?.get(0);
+    if !locked {
+        return Err(BackfillError::AlreadyRunning(lock_holder(client).await?));
+    }
+    let result = run_locked(client, cfg, &mut report).await;
+    let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&ADVISORY_LOCK_KEY]).await;
+    result
+}
+
+async fn lock_holder(client: &Client) -> Result<String, BackfillError> {
+    let row = client
+        .query_opt(
+            "SELECT a.pid, coalesce(nullif(a.application_name, ''), '?'), coalesce(host(a.client_addr), 'local'), a.backend_start::text
+             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+             WHERE l.locktype = 'advisory' AND l.granted
+               AND ((l.classid::int8 << 32) | l.objid::int8) = $1",
+            &[&ADVISORY_LOCK_KEY],
+        )
+        .await?;
+    Ok(match row {
+        Some(r) => format!(
+            "backend pid {} ({}) from {} since {}",
+            r.get::<_, i32>(0),
+            r.get::<_, String>(1),
+            r.get::<_, String>(2),
+            r.get::<_, String>(3)
+        ),
+        None => "a session that has since ended; try again".into(),
+    })
+}
+
+async fn run_locked(client: &mut Client, cfg: &BackfillConfig, report: &mut impl FnMut(&Progress)) -> Result<Progress, BackfillError> {
+    let phase = state::current(client, &cfg.table).await?.phase;
+    if !matches!(phase, Phase::DualWrite | Phase::ReadNew | Phase::WriteNew) {
+        return Err(BackfillError::WrongPhase(phase));
+    }
+    if !cfg.ignore_instances {
+        let lagging: Vec<String> = state::live_instances(client, cfg.instance_liveness)
+            .await?
+            .into_iter()
+            .filter(|i| matches!(i.phase, None | Some(Phase::Legacy)))
+            .map(|i| i.instance_id)
+            .collect();
+        if !lagging.is_empty() {
+            return Err(BackfillError::InstancesLagging(lagging.join(", ")));
+        }
+    }
+    if cfg.restart {
+        client.execute("DELETE FROM switchyard.backfill_progress WHERE table_name = $1", &[&cfg.table]).await?;
+    }
+    client
+        .execute("INSERT INTO switchyard.backfill_progress (table_name) VALUES ($1) ON CONFLICT DO NOTHING", &[&cfg.table])
+        .await?;
+    let row = client
+        .query_one(
+            "SELECT last_key, rows_copied, batches, completed FROM switchyard.backfill_progress WHERE table_name = $1",
+            &[&cfg.table],
+        )
+        .await?;
+    let mut p = Progress {
+        last_key: row.get(0),
+        rows_copied: row.get(1),
+        batches: row.get(2),
+        completed: row.get(3),
+        batch_size: cfg.batch_size.max(1),
+        ..Progress::default()
+    };
+    p.total_estimate = client.query_one("SELECT count(*) FROM todos", &[]).await?.get(0);
+    if p.completed {
+        report(&p);
+        return Ok(p);
+    }
+    if p.last_key.is_some() {
+        tracing::info!(rows = p.rows_copied, last_key = ?p.last_key, "resuming the backfill from its checkpoint");
+    }
+    let select_batch = client
+        .prepare(
+            "WITH batch AS (
+               SELECT t FROM todos t WHERE $1::uuid IS NULL OR t.id > $1 ORDER BY t.id LIMIT $2 FOR SHARE OF t),
+             mirrored AS (
+               SELECT switchyard.mirror_todos('U', array_agg(batch.t ORDER BY (batch.t).id)) AS done FROM batch
+               HAVING count(*) > 0)
+             SELECT (SELECT count(*) FROM batch), (SELECT (batch.t).id FROM batch ORDER BY (batch.t).id DESC LIMIT 1),
+                    (SELECT count(*) FROM mirrored)",
+        )
+        .await?;
+    let mut rng_state: u64 = std::process::id() as u64 | 1;
+    loop {
+        if paused(client, &cfg.table).await? || replica_lagging(client, cfg.max_replica_lag).await? {
+            if !p.paused {
+                p.paused = true;
+                report(&p);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            continue;
+        }
+        p.paused = false;
+        let started = Instant::now();
+        let tx = client.transaction().await?;
+        tx.batch_execute(&format!("SET LOCAL lock_timeout = '{}ms'", cfg.lock_timeout.as_millis().max(1))).await?;
+        let batch = match tx.query_one(&select_batch, &[&p.last_key, &p.batch_size]).await {
+            Ok(row) => row,
+            Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
+                drop(tx);
+                p.lock_retries += 1;
+                metrics::counter!("switchyard_backfill_lock_retries_total").increment(1);
+                rng_state ^= rng_state << 13;
+                rng_state ^= rng_state >> 7;
+                rng_state ^= rng_state << 17;
+                let jitter = Duration::from_millis(20 + rng_state % 200);
+                tracing::debug!(retry_in = ?jitter, "backfill batch hit lock_timeout; retrying");
+                tokio::time::sleep(jitter).await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let n: i64 = batch.get(0);
+        if n == 0 {
+            tx.execute(
+                "UPDATE switchyard.backfill_progress SET completed = true, finished_at = now(), updated_at = now() WHERE table_name = $1",
+                &[&cfg.table],
+            )
+            .await?;
+            tx.commit().await?;
+            p.completed = true;
+            report(&p);
+            tracing::info!(rows = p.rows_copied, batches = p.batches, "backfill complete");
+            return Ok(p);
+        }
+        let last: Option<Uuid> = batch.get(1);
+        tx.execute(
+            "UPDATE switchyard.backfill_progress SET last_key = $2, rows_copied = rows_copied + $3, batches = batches + 1,
+                    updated_at = now() WHERE table_name = $1",
+            &[&cfg.table, &last, &n],
+        )
+        .await?;
+        tx.commit().await?;
+        p.last_key = last;
+        p.rows_copied += n;
+        p.batches += 1;
+        metrics::counter!("switchyard_backfill_rows_total").increment(n as u64);
+        let took = started.elapsed();
+        if let Some(target) = cfg.max_batch {
+            p.batch_size = adapt_batch_size(p.batch_size, took, target);
+        }
+        report(&p);
+        if !cfg.sleep.is_zero() {
+            tokio::time::sleep(cfg.sleep).await;
+        }
+    }
+}
+
+/// Halves the batch when it ran over `target`, grows it by half when it took
+/// under half of it; between 10 and 50,000 rows.
+pub fn adapt_batch_size(current: i64, took: Duration, target: Duration) -> i64 {
+    let next = if took > target {
+        current / 2
+    } else if took < target / 2 {
+        current + current / 2
+    } else {
+        current
+    };
+    next.clamp(10, 50_000)
+}
+
+async fn paused(client: &Client, table: &str) -> Result<bool, BackfillError> {
+    Ok(client
+        .query_opt("SELECT paused FROM switchyard.backfill_progress WHERE table_name = $1", &[&table])
+        .await?
+        .is_some_and(|r| r.get::<_, bool>(0)))
+}
+
+async fn replica_lagging(client: &Client, max: Option<Duration>) -> Result<bool, BackfillError> {
+    let Some(max) = max else { return Ok(false) };
+    let lag: Option<f64> = client
+        .query_one("SELECT max(extract(epoch FROM greatest(write_lag, flush_lag, replay_lag)))::float8 FROM pg_stat_replication", &[])
+        .await?
+        .get(0);
+    Ok(lag.is_some_and(|l| l > max.as_secs_f64()))
+}
+
+/// Sets or clears the pause flag the running backfill checks before every batch.
+pub async fn set_paused(client: &Client, table: &str, paused: bool) -> Result<bool, BackfillError> {
+    let n = client
+        .execute("UPDATE switchyard.backfill_progress SET paused = $2, updated_at = now() WHERE table_name = $1", &[&table, &paused])
+        .await?;
+    Ok(n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_size_adapts_toward_the_target_time() {
+        let target = Duration::from_millis(500);
+        assert_eq!(adapt_batch_size(1000, Duration::from_millis(900), target), 500);
+        assert_eq!(adapt_batch_size(1000, Duration::from_millis(100), target), 1500);
+        assert_eq!(adapt_batch_size(1000, Duration::from_millis(300), target), 1000);
+        assert_eq!(adapt_batch_size(12, Duration::from_secs(5), target), 10);
+        assert_eq!(adapt_batch_size(40_000, Duration::ZERO, target), 50_000);
+    }
+}
