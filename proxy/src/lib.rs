@@ -1,1 +1,55 @@
-//! switchyard-proxy (placeholder crate doc, replaced below)
+//! # switchyard-proxy
+//!
+//! The PostgreSQL wire-protocol proxy that applications connect to instead
+//! of PostgreSQL. For now it is a transparent, hardened passthrough: one
+//! upstream connection per client (session mode), authentication relayed
+//! (trust, password, md5, SCRAM-SHA-256) so the proxy never holds users'
+//! passwords, cancel requests mapped through proxy-owned keys, TLS on both
+//! sides, and a seam ([`Interceptor`]) where the statement rewriter plugs in.
+//!
+//! ## Layout
+//! - [`protocol`]: the wire protocol as pure functions over buffers
+//!   (framing, startup packets, the messages the proxy decodes or writes);
+//! - `listener`: [`Proxy`] and [`ProxyHandle`], accepting, limits, shutdown;
+//! - `startup`: SSL negotiation and the authentication relay;
+//! - `session`: the steady-state forwarding loop, generic over
+//!   `AsyncRead + AsyncWrite`;
+//! - `upstream`, `tls`, `cancel`, `config`, `metrics`, `error`.
+//!
+//! ## Example
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use switchyard_proxy::{Config, Proxy, Upstream};
+//! let config = Config::new("127.0.0.1:6432".parse()?, Upstream::parse("postgres://127.0.0.1:5432/app")?);
+//! let proxy = Proxy::bind(config).await?;
+//! let handle = proxy.handle();
+//! let server = tokio::spawn(proxy.run());
+//! // ... later:
+//! handle.shutdown();
+//! server.await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Protocol reference: <https://www.postgresql.org/docs/current/protocol.html>.
+
+mod cancel;
+mod config;
+mod error;
+mod http;
+mod intercept;
+mod listener;
+mod metrics;
+pub mod protocol;
+mod session;
+mod startup;
+mod tls;
+mod upstream;
+
+pub use cancel::{CancelKey, CancelMap};
+pub use config::{Config, ConfigArgs, ConfigError, LogFormat, SslMode, Upstream};
+pub use error::{ErrorSource, SessionError, UpstreamError};
+pub use intercept::{Interceptor, InterceptorFactory, PassThrough, SessionInfo, TxStatus, Verdict};
+pub use listener::{Proxy, ProxyError, ProxyHandle};
+pub use metrics::{Direction, Metrics, QueryProtocol};
+pub use session::{Ended, Session};
+pub use tls::{MaybeTls, TlsConfigError};

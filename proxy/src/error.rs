@@ -1,0 +1,100 @@
+//! Errors of a client session, kept apart from what the client is told:
+//! [`SessionError::client_facing`] gives the SQLSTATE and message a client
+//! may see (<https://www.postgresql.org/docs/current/errcodes-appendix.html>),
+//! [`SessionError::kind`] doubles as the `errors_total{kind}` metric label.
+
+use std::io;
+
+use crate::protocol::backend::Severity;
+use crate::protocol::ProtocolError;
+
+/// Which side of a session an I/O failure came from.
+#[derive(Debug, thiserror::Error)]
+pub enum ErrorSource {
+    #[error("client: {0}")]
+    Client(io::Error),
+    #[error("upstream: {0}")]
+    Upstream(io::Error),
+}
+
+/// Why connecting to the upstream failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("connecting to {addr} timed out after {millis} ms")]
+    Timeout { addr: String, millis: u128 },
+    #[error("connecting to {addr}: {source}")]
+    Connect { addr: String, source: io::Error },
+    #[error("TLS with the upstream: {0}")]
+    Tls(io::Error),
+    #[error("the upstream refused TLS and sslmode requires it")]
+    TlsRefused,
+    #[error("the upstream answered the SSL request with {0:#04x}")]
+    BadSslResponse(u8),
+    #[error("invalid upstream server name {0:?}")]
+    ServerName(String),
+}
+
+/// Everything that can end a client session early.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("client protocol violation: {0}")]
+    ClientProtocol(ProtocolError),
+    #[error("upstream protocol violation: {0}")]
+    UpstreamProtocol(ProtocolError),
+    #[error("i/o with {0}")]
+    Io(#[from] ErrorSource),
+    #[error("upstream closed the connection")]
+    UpstreamClosed,
+    #[error("{0}")]
+    Upstream(#[from] UpstreamError),
+    #[error("TLS handshake with the client: {0}")]
+    ClientTls(io::Error),
+    #[error("the client asked for TLS at an unexpected point")]
+    UnexpectedTls,
+    #[error("too many client connections (limit {0})")]
+    TooManyClients(usize),
+    #[error("the client did not finish its startup in time")]
+    StartupTimeout,
+    #[error("the proxy is shutting down")]
+    Shutdown,
+}
+
+impl SessionError {
+    /// The `kind` label of `switchyard_errors_total`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SessionError::ClientProtocol(ProtocolError::TooLarge { .. }) => "client_message_too_large",
+            SessionError::ClientProtocol(_) => "client_protocol",
+            SessionError::UpstreamProtocol(_) => "upstream_protocol",
+            SessionError::Io(ErrorSource::Client(_)) => "client_io",
+            SessionError::Io(ErrorSource::Upstream(_)) | SessionError::UpstreamClosed => "upstream_io",
+            SessionError::Upstream(_) => "upstream_connect",
+            SessionError::ClientTls(_) | SessionError::UnexpectedTls => "client_tls",
+            SessionError::TooManyClients(_) => "too_many_clients",
+            SessionError::StartupTimeout => "startup_timeout",
+            SessionError::Shutdown => "shutdown",
+        }
+    }
+
+    /// What the client is told, if it can still be told anything: severity,
+    /// SQLSTATE and a message without internal detail.
+    pub fn client_facing(&self) -> Option<(Severity, &'static str, String)> {
+        let fatal = |code: &'static str, msg: String| Some((Severity::Fatal, code, msg));
+        match self {
+            SessionError::ClientProtocol(e @ ProtocolError::TooLarge { .. }) => fatal("54000", e.to_string()),
+            SessionError::ClientProtocol(e @ ProtocolError::UnsupportedVersion { .. }) => fatal("0A000", e.to_string()),
+            SessionError::ClientProtocol(e) => fatal("08P01", format!("invalid frontend message: {e}")),
+            SessionError::UpstreamProtocol(_) => fatal("08P01", "the upstream server sent an invalid message".into()),
+            SessionError::Io(ErrorSource::Upstream(_)) | SessionError::UpstreamClosed => {
+                fatal("08006", "connection to the upstream server was lost".into())
+            }
+            SessionError::Upstream(e) => fatal("08001", format!("could not connect to the upstream server: {e}")),
+            SessionError::TooManyClients(_) => fatal("53300", "sorry, too many clients already".into()),
+            SessionError::Shutdown => fatal("57P01", "terminating connection due to administrator command".into()),
+            SessionError::Io(ErrorSource::Client(_))
+            | SessionError::ClientTls(_)
+            | SessionError::UnexpectedTls
+            | SessionError::StartupTimeout => None,
+        }
+    }
+}

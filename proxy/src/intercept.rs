@@ -1,0 +1,81 @@
+//! The seam where a later rewriter plugs in: a client message the
+//! interceptor asked for is delivered whole, before it is forwarded, and the
+//! interceptor decides what goes upstream instead. Messages it did not ask
+//! for are streamed through without being buffered or decoded.
+//!
+//! Message formats: <https://www.postgresql.org/docs/current/protocol-message-formats.html>.
+
+use bytes::BytesMut;
+
+use crate::protocol::frontend::FrontendMessage;
+
+/// The transaction status of the last ReadyForQuery the upstream sent:
+/// `I` idle, `T` in a transaction block, `E` in a failed transaction block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxStatus {
+    Idle,
+    InTransaction,
+    Failed,
+}
+
+impl TxStatus {
+    pub fn from_byte(b: u8) -> Option<TxStatus> {
+        match b {
+            b'I' => Some(TxStatus::Idle),
+            b'T' => Some(TxStatus::InTransaction),
+            b'E' => Some(TxStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// What a session knows that an interceptor may need.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionInfo {
+    /// As of the last ReadyForQuery; requests may be in flight since.
+    pub tx_status: TxStatus,
+    /// Requests (Query, Sync, FunctionCall) sent upstream and not yet
+    /// answered by a ReadyForQuery.
+    pub requests_in_flight: usize,
+}
+
+/// What to do with an intercepted client message.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Forward the message unchanged.
+    Forward,
+    /// Send these bytes (zero or more complete frontend messages) upstream
+    /// in place of the message.
+    Replace(BytesMut),
+}
+
+/// Sees the client messages whose tags it names, before they go upstream.
+/// One instance per session; called on the session's task, so it must be
+/// quick (it delays that session's traffic).
+pub trait Interceptor: Send {
+    /// The tags to deliver whole (for example `tags::QUERY`, `tags::PARSE`).
+    /// Read once when the session starts.
+    fn tags(&self) -> &[u8];
+
+    /// Called with each complete message whose tag is in [`Interceptor::tags`],
+    /// already decoded.
+    fn on_message(&mut self, message: &FrontendMessage<'_>, raw_body: &[u8], session: &SessionInfo) -> Verdict;
+}
+
+/// Forwards everything untouched and asks for nothing, so the session
+/// streams every message.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PassThrough;
+
+impl Interceptor for PassThrough {
+    fn tags(&self) -> &[u8] {
+        &[]
+    }
+
+    fn on_message(&mut self, _: &FrontendMessage<'_>, _: &[u8], _: &SessionInfo) -> Verdict {
+        Verdict::Forward
+    }
+}
+
+/// Builds one interceptor per session.
+pub type InterceptorFactory = std::sync::Arc<dyn Fn() -> Box<dyn Interceptor> + Send + Sync>;

@@ -1,0 +1,394 @@
+//! The steady state of one client session: bytes flow both ways between a
+//! client and its own upstream connection
+//! (<https://www.postgresql.org/docs/current/protocol-flow.html>).
+//!
+//! One task drives both directions (a hand-written poll over both, like
+//! `tokio::io::copy_bidirectional`, so no stream is split or locked). Each
+//! direction reads into its buffer, scans message boundaries from the
+//! headers alone (tag and length), and writes every complete or streamed
+//! byte it has in one write. A message is only held whole when someone must
+//! see it: the [`Interceptor`]'s tags from the client, ReadyForQuery from
+//! the upstream (to track the transaction status and time requests). Large
+//! messages the proxy does not inspect are streamed, never buffered whole.
+//! In steady state nothing is allocated per message: the buffers are reused.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+use crate::error::{ErrorSource, SessionError};
+use crate::intercept::{Interceptor, SessionInfo, TxStatus, Verdict};
+use crate::metrics::{Direction, Metrics, QueryProtocol};
+use crate::protocol::backend::{self, BackendMessage};
+use crate::protocol::{frontend, peek_header, tags, Header, ProtocolError, HEADER_LEN};
+
+/// Read at least this much at a time.
+const MIN_READ: usize = 4096;
+/// Grow a buffer by this much when it runs out of room.
+const READ_CHUNK: usize = 16 * 1024;
+/// Requests timed at once per session; beyond this, requests go untimed.
+const MAX_TIMED_REQUESTS: usize = 1 << 16;
+
+/// How a session ended without an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The client closed its connection (after Terminate or not).
+    ClientClosed,
+    /// The upstream closed after the client's Terminate, or right after
+    /// telling the client why with an ErrorResponse.
+    UpstreamClosed,
+}
+
+/// A client connected to its upstream, past startup and authentication.
+pub struct Session<C, U> {
+    client: C,
+    upstream: U,
+    c2u: Half,
+    u2c: Half,
+    state: State,
+    client_side: ClientInspect,
+    upstream_side: UpstreamInspect,
+    metrics: Arc<Metrics>,
+}
+
+/// Knowledge shared by both directions.
+#[derive(Debug)]
+struct State {
+    tx_status: TxStatus,
+    /// Start times of requests awaiting their ReadyForQuery.
+    pending: VecDeque<Instant>,
+    client_terminated: bool,
+    last_upstream_tag: u8,
+    /// Queries by protocol not yet added to the metrics.
+    queries: [u64; 3],
+}
+
+/// One direction's buffer and framing position.
+#[derive(Debug, Default)]
+struct Half {
+    buf: BytesMut,
+    /// Bytes at the front of `buf` scanned and ready to write.
+    ready: usize,
+    /// Bytes of a streamed message that have not arrived yet.
+    remaining: usize,
+    /// The header at `ready`, already inspected, whose whole message is awaited.
+    held: Option<Header>,
+    /// Bytes to write at `ready` in place of the next `skip` bytes.
+    replace: Option<Replacement>,
+    needs_flush: bool,
+}
+
+#[derive(Debug)]
+struct Replacement {
+    skip: usize,
+    bytes: BytesMut,
+    written: usize,
+}
+
+impl Half {
+    fn with(buf: BytesMut) -> Half {
+        Half { buf, ..Half::default() }
+    }
+
+    /// Nothing of a message has been half-sent: the peer is at a message
+    /// boundary, so the proxy may write a message of its own.
+    fn at_boundary(&self) -> bool {
+        self.remaining == 0 && self.ready == 0 && self.replace.is_none()
+    }
+}
+
+/// Inspects one direction's messages.
+trait Inspect {
+    fn max_body(&self) -> usize;
+    /// Sees each header once; returns whether the whole message is needed.
+    fn header(&mut self, h: Header, st: &mut State) -> bool;
+    /// Sees a whole message that `header` asked for.
+    fn frame(&mut self, tag: u8, body: &[u8], st: &mut State) -> Result<Verdict, ProtocolError>;
+}
+
+struct ClientInspect {
+    interceptor: Box<dyn Interceptor>,
+    wanted: [bool; 256],
+    max_body: usize,
+}
+
+impl Inspect for ClientInspect {
+    fn max_body(&self) -> usize {
+        self.max_body
+    }
+
+    fn header(&mut self, h: Header, st: &mut State) -> bool {
+        match h.tag {
+            tags::QUERY => st.request(QueryProtocol::Simple),
+            tags::FUNCTION_CALL => st.request(QueryProtocol::FunctionCall),
+            tags::EXECUTE => st.queries[QueryProtocol::Extended as usize] += 1,
+            tags::SYNC => st.request_started(),
+            tags::TERMINATE => st.client_terminated = true,
+            _ => {}
+        }
+        self.wanted[usize::from(h.tag)]
+    }
+
+    fn frame(&mut self, tag: u8, body: &[u8], st: &mut State) -> Result<Verdict, ProtocolError> {
+        let message = frontend::decode(tag, body)?;
+        let info = SessionInfo { tx_status: st.tx_status, requests_in_flight: st.pending.len() };
+        Ok(self.interceptor.on_message(&message, body, &info))
+    }
+}
+
+struct UpstreamInspect {
+    metrics: Arc<Metrics>,
+}
+
+impl Inspect for UpstreamInspect {
+    fn max_body(&self) -> usize {
+        // Upstream messages are streamed, never buffered whole, except
+        // ReadyForQuery whose length `frame` checks exactly.
+        i32::MAX as usize
+    }
+
+    fn header(&mut self, h: Header, st: &mut State) -> bool {
+        st.last_upstream_tag = h.tag;
+        h.tag == tags::READY_FOR_QUERY
+    }
+
+    fn frame(&mut self, tag: u8, body: &[u8], st: &mut State) -> Result<Verdict, ProtocolError> {
+        if let BackendMessage::ReadyForQuery { status } = backend::decode(tag, body)? {
+            st.tx_status = TxStatus::from_byte(status).unwrap_or(TxStatus::Idle);
+            if let Some(start) = st.pending.pop_front() {
+                self.metrics.observe_request(start.elapsed());
+            }
+        }
+        Ok(Verdict::Forward)
+    }
+}
+
+impl State {
+    fn request(&mut self, protocol: QueryProtocol) {
+        self.queries[protocol as usize] += 1;
+        self.request_started();
+    }
+
+    fn request_started(&mut self) {
+        if self.pending.len() < MAX_TIMED_REQUESTS {
+            self.pending.push_back(Instant::now());
+        }
+    }
+
+    fn flush_metrics(&mut self, metrics: &Metrics) {
+        metrics.add_queries(QueryProtocol::Simple, std::mem::take(&mut self.queries[0]));
+        metrics.add_queries(QueryProtocol::Extended, std::mem::take(&mut self.queries[1]));
+        metrics.add_queries(QueryProtocol::FunctionCall, std::mem::take(&mut self.queries[2]));
+    }
+}
+
+/// Scans complete headers (and whole messages where asked) in `half`,
+/// marking what may be written.
+fn scan(half: &mut Half, insp: &mut impl Inspect, st: &mut State) -> Result<(), ProtocolError> {
+    loop {
+        if half.replace.is_some() {
+            return Ok(());
+        }
+        let avail = half.buf.len() - half.ready;
+        if half.remaining > 0 {
+            let n = half.remaining.min(avail);
+            half.ready += n;
+            half.remaining -= n;
+            if half.remaining > 0 {
+                return Ok(());
+            }
+            continue;
+        }
+        let Some(h) = peek_header(&half.buf[half.ready..], insp.max_body())? else { return Ok(()) };
+        let whole = match half.held.take() {
+            Some(held) => held == h,
+            None => insp.header(h, st),
+        };
+        if !whole {
+            let n = h.frame_len().min(avail);
+            half.ready += n;
+            half.remaining = h.frame_len() - n;
+            continue;
+        }
+        if avail < h.frame_len() {
+            half.held = Some(h);
+            half.buf.reserve(h.frame_len() - avail);
+            return Ok(());
+        }
+        let body = &half.buf[half.ready + HEADER_LEN..half.ready + h.frame_len()];
+        match insp.frame(h.tag, body, st)? {
+            Verdict::Forward => half.ready += h.frame_len(),
+            Verdict::Replace(bytes) => half.replace = Some(Replacement { skip: h.frame_len(), bytes, written: 0 }),
+        }
+    }
+}
+
+/// What one direction reports when it stops.
+enum HalfEnd {
+    Eof,
+}
+
+/// Moves bytes one way until the reader is exhausted or something fails.
+#[allow(clippy::too_many_arguments)]
+fn poll_half<R, W, I>(
+    cx: &mut Context<'_>,
+    reader: &mut R,
+    writer: &mut W,
+    half: &mut Half,
+    insp: &mut I,
+    st: &mut State,
+    metrics: &Metrics,
+    dir: Direction,
+) -> Poll<Result<HalfEnd, SessionError>>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+    I: Inspect,
+{
+    let (read_err, write_err, proto_err): (fn(io::Error) -> ErrorSource, fn(io::Error) -> ErrorSource, fn(ProtocolError) -> SessionError) =
+        match dir {
+            Direction::ClientToUpstream => (ErrorSource::Client, ErrorSource::Upstream, SessionError::ClientProtocol),
+            Direction::UpstreamToClient => (ErrorSource::Upstream, ErrorSource::Client, SessionError::UpstreamProtocol),
+        };
+    loop {
+        while half.ready > 0 {
+            let n = ready!(Pin::new(&mut *writer).poll_write(cx, &half.buf[..half.ready])).map_err(write_err)?;
+            if n == 0 {
+                return Poll::Ready(Err(write_err(io::ErrorKind::WriteZero.into()).into()));
+            }
+            half.buf.advance(n);
+            half.ready -= n;
+            half.needs_flush = true;
+            metrics.add_bytes(dir, n);
+        }
+        if let Some(rep) = &mut half.replace {
+            while rep.written < rep.bytes.len() {
+                let n = ready!(Pin::new(&mut *writer).poll_write(cx, &rep.bytes[rep.written..])).map_err(write_err)?;
+                if n == 0 {
+                    return Poll::Ready(Err(write_err(io::ErrorKind::WriteZero.into()).into()));
+                }
+                rep.written += n;
+                half.needs_flush = true;
+                metrics.add_bytes(dir, n);
+            }
+            half.buf.advance(rep.skip);
+            half.replace = None;
+            scan(half, insp, st).map_err(proto_err)?;
+            continue;
+        }
+        if half.needs_flush {
+            ready!(Pin::new(&mut *writer).poll_flush(cx)).map_err(write_err)?;
+            half.needs_flush = false;
+            st.flush_metrics(metrics);
+        }
+        if half.buf.capacity() - half.buf.len() < MIN_READ {
+            half.buf.reserve(READ_CHUNK);
+        }
+        let n = ready!(tokio_util::io::poll_read_buf(Pin::new(&mut *reader), cx, &mut half.buf)).map_err(read_err)?;
+        if n == 0 {
+            return Poll::Ready(Ok(HalfEnd::Eof));
+        }
+        scan(half, insp, st).map_err(proto_err)?;
+    }
+}
+
+impl<C, U> Session<C, U>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    U: AsyncRead + AsyncWrite + Unpin,
+{
+    /// A session over connected streams. `client_buf` and `upstream_buf`
+    /// hold bytes already read past startup (normally none).
+    pub fn new(
+        client: C,
+        upstream: U,
+        client_buf: BytesMut,
+        upstream_buf: BytesMut,
+        interceptor: Box<dyn Interceptor>,
+        max_message_size: usize,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let mut wanted = [false; 256];
+        for &t in interceptor.tags() {
+            wanted[usize::from(t)] = true;
+        }
+        Session {
+            client,
+            upstream,
+            c2u: Half::with(client_buf),
+            u2c: Half::with(upstream_buf),
+            state: State {
+                tx_status: TxStatus::Idle,
+                pending: VecDeque::with_capacity(16),
+                client_terminated: false,
+                last_upstream_tag: 0,
+                queries: [0; 3],
+            },
+            client_side: ClientInspect { interceptor, wanted, max_body: max_message_size },
+            upstream_side: UpstreamInspect { metrics: Arc::clone(&metrics) },
+            metrics,
+        }
+    }
+
+    /// Forwards until either side closes, something fails, or `shutdown`
+    /// completes. On a failure the client is told why, with an
+    /// ErrorResponse, when it is at a message boundary.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<Ended, SessionError> {
+        let outcome = {
+            let pump = std::future::poll_fn(|cx| self.poll_pump(cx));
+            tokio::select! {
+                r = pump => r,
+                () = shutdown => Err(SessionError::Shutdown),
+            }
+        };
+        let result = match outcome {
+            Ok(HalfEndpoint::Client) => Ok(Ended::ClientClosed),
+            Ok(HalfEndpoint::Upstream)
+                if self.state.client_terminated || self.state.last_upstream_tag == tags::ERROR_RESPONSE =>
+            {
+                Ok(Ended::UpstreamClosed)
+            }
+            Ok(HalfEndpoint::Upstream) => Err(SessionError::UpstreamClosed),
+            Err(e) => Err(e),
+        };
+        self.state.flush_metrics(&self.metrics);
+        if let Err(e) = &result {
+            if let (Some((severity, code, message)), true) = (e.client_facing(), self.u2c.at_boundary()) {
+                let mut buf = BytesMut::new();
+                backend::error_response(&mut buf, severity, code, &message);
+                let _ = tokio::time::timeout(Duration::from_secs(1), self.client.write_all(&buf)).await;
+            }
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.client.shutdown()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.upstream.shutdown()).await;
+        result
+    }
+
+    fn poll_pump(&mut self, cx: &mut Context<'_>) -> Poll<Result<HalfEndpoint, SessionError>> {
+        let Session { client, upstream, c2u, u2c, state, client_side, upstream_side, metrics } = self;
+        if let Poll::Ready(r) =
+            poll_half(cx, client, upstream, c2u, client_side, state, metrics, Direction::ClientToUpstream)
+        {
+            return Poll::Ready(r.map(|HalfEnd::Eof| HalfEndpoint::Client));
+        }
+        if let Poll::Ready(r) =
+            poll_half(cx, upstream, client, u2c, upstream_side, state, metrics, Direction::UpstreamToClient)
+        {
+            return Poll::Ready(r.map(|HalfEnd::Eof| HalfEndpoint::Upstream));
+        }
+        Poll::Pending
+    }
+}
+
+/// Which reader reached its end.
+enum HalfEndpoint {
+    Client,
+    Upstream,
+}
