@@ -7,6 +7,7 @@ mod error;
 pub mod backfill;
 pub mod instances;
 pub mod legacy;
+pub mod maintain;
 pub mod migrate;
 pub mod phase;
 pub mod state;

@@ -1,8 +1,59 @@
-//! Placeholder: being built.
+//! `switchyard maintain daily|weekly`: the seed's maintenance procedures.
+
+use std::time::Duration;
+
+use switchyard_control::maintain::{self, MaintainConfig, Procedure};
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// `daily` (analyze, partitions ahead, archive, health) or `weekly`
+    /// (VACUUM ANALYZE, optional partition drop, health).
+    #[arg(value_parser = ["daily", "weekly"])]
+    pub procedure: String,
+    #[arg(long, env = "SWITCHYARD_DATABASE_URL")]
+    pub database_url: String,
+    /// Archive done todos completed longer ago than this.
+    #[arg(long, default_value = "30days", value_parser = humantime::parse_duration)]
+    pub retention: Duration,
+    #[arg(long, default_value_t = 1000)]
+    pub batch_size: i32,
+    /// Monthly archive partitions to keep ready ahead of now.
+    #[arg(long, default_value_t = 3)]
+    pub months_ahead: i32,
+    /// Weekly: drop archive partitions wholly older than this (e.g. 365days).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub drop_after: Option<Duration>,
+    /// Weekly: drop partitions even while the migration still mirrors legacy.
+    #[arg(long)]
+    pub force_drop: bool,
+}
 
-pub async fn run(_args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("not built yet")
+pub async fn run(args: Args) -> anyhow::Result<u8> {
+    let client = super::connect(&args.database_url).await?;
+    let procedure = if args.procedure == "daily" { Procedure::Daily } else { Procedure::Weekly };
+    let cfg = MaintainConfig {
+        retention: args.retention,
+        batch_size: args.batch_size,
+        months_ahead: args.months_ahead,
+        drop_after: args.drop_after,
+        force_drop: args.force_drop,
+        ..MaintainConfig::default()
+    };
+    let outcomes = maintain::run(&client, procedure, &cfg).await?;
+    let mut failed = 0;
+    for o in &outcomes {
+        println!(
+            "{:<7} {:<30} {:>8} ms  {}",
+            if o.ok { "ok" } else { "FAILED" },
+            o.step,
+            o.took.as_millis(),
+            o.detail
+        );
+        failed += usize::from(!o.ok);
+    }
+    if failed > 0 {
+        eprintln!("switchyard: {failed} maintenance step(s) failed; see above and maintenance_history");
+        return Ok(1);
+    }
+    Ok(0)
 }
