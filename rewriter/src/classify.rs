@@ -1,0 +1,538 @@
+//! Classification: parse one statement and find every place it names the
+//! legacy table, with its role (a read, or the target of an INSERT, UPDATE
+//! or DELETE) and byte ranges into the original text.
+//!
+//! Byte ranges come from sqlparser's spans (line and column, counted in
+//! characters) converted through [`LineIndex`], and from [`crate::lex`] for
+//! the clause keywords the AST does not locate (`RETURNING`, `SET`, the
+//! parentheses around a CTE body).
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{
+    visit_relations, Expr, FromTable, ObjectName, ObjectNamePart, Query, SetExpr, Statement, TableFactor, TableObject,
+    Visit, Visitor,
+};
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
+use sqlparser::tokenizer::Location;
+
+use crate::lex::{self, Kind, Token};
+use crate::spec::MigrationSpec;
+
+/// Line/column to byte offset conversion for one text.
+pub struct LineIndex<'a> {
+    src: &'a str,
+    starts: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    pub fn new(src: &'a str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(src.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1));
+        LineIndex { src, starts }
+    }
+
+    /// The byte offset of a 1-based line and character column.
+    pub fn offset(&self, loc: Location) -> Option<usize> {
+        let line = usize::try_from(loc.line).ok()?.checked_sub(1)?;
+        let col = usize::try_from(loc.column).ok()?.checked_sub(1)?;
+        let start = *self.starts.get(line)?;
+        let rest = self.src.get(start..)?;
+        let mut chars = rest.char_indices();
+        match chars.nth(col) {
+            Some((i, _)) => Some(start + i),
+            None if rest.chars().count() == col => Some(self.src.len()),
+            None => None,
+        }
+    }
+}
+
+/// INSERT, UPDATE or DELETE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DmlKind {
+    Insert,
+    Update,
+    Delete,
+}
+
+/// A reference to the legacy table in a FROM list (or the target of a write).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRef {
+    /// The name's bytes, from the first part to the last (`public.todos`).
+    pub start: usize,
+    pub end: usize,
+    /// The alias as written, if any.
+    pub alias: Option<String>,
+}
+
+/// One write to the legacy table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Site {
+    pub kind: DmlKind,
+    pub target: TableRef,
+    /// The write's own text: the whole statement (without a leading top-level
+    /// WITH), or a CTE body inside its parentheses.
+    pub start: usize,
+    pub end: usize,
+    /// The index of the CTE holding it, or None for the main statement.
+    pub cte: Option<usize>,
+    /// `ON CONFLICT` present (INSERT).
+    pub on_conflict: bool,
+}
+
+/// One CTE of the top-level WITH.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CteInfo {
+    pub name: String,
+    /// Start of the CTE's name.
+    pub start: usize,
+    /// The `(` and `)` around its body.
+    pub open: usize,
+    pub close: usize,
+}
+
+/// What kind of statement this is, as far as planning cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StmtKind {
+    /// SELECT / VALUES / set operations, or a write, possibly under WITH.
+    Dml,
+    /// `COPY todos FROM ...`
+    CopyIntoTable,
+    /// `COPY todos TO ...`
+    CopyTableTo,
+    /// `COPY (query) TO ...`
+    CopyQueryTo,
+    /// `EXPLAIN [ANALYZE] <statement>`
+    Explain { analyze: bool, writes: bool },
+    /// Anything else (DDL, TRUNCATE, LOCK, utility), named.
+    Other(String),
+}
+
+/// Everything the planner needs to know about one statement.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub kind: StmtKind,
+    /// Reads of the legacy table (not write targets), in text order.
+    pub reads: Vec<TableRef>,
+    /// Writes to the legacy table, in text order.
+    pub sites: Vec<Site>,
+    /// The top-level WITH's CTEs (empty without one).
+    pub ctes: Vec<CteInfo>,
+    /// Where the main statement starts after a top-level WITH.
+    pub main_start: usize,
+    /// The statement's text range, without trailing `;`, comments or blanks.
+    pub start: usize,
+    pub end: usize,
+    /// Relation references to the table the analysis could not place.
+    pub stray_refs: usize,
+    /// Some query names the table's name as a CTE (it would shadow it).
+    pub shadowing_cte: bool,
+    /// Some query has FOR UPDATE / FOR SHARE that may apply to the table.
+    pub locks_table: bool,
+    /// A write (to any table) appears somewhere in a CTE.
+    pub writes_in_with: bool,
+    /// A top-level LIMIT/OFFSET/FETCH without an ORDER BY on an `id`.
+    pub unordered_limit: bool,
+    /// A volatile function is called (random(), gen_random_uuid(), ...).
+    pub volatile: bool,
+    /// Top-level statement count in the text.
+    pub statements: usize,
+    /// A plain query (SELECT, VALUES, set operations) with no write anywhere.
+    pub pure_query: bool,
+}
+
+/// Why a statement could not be analysed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClassifyError {
+    #[error("the statement does not parse: {0}")]
+    Parse(String),
+    #[error("a span of the statement could not be located")]
+    Span,
+}
+
+/// Whether an object name is the legacy table (`todos`, `public.todos`,
+/// `"public"."todos"`, `db.public.todos`).
+pub fn is_table(name: &ObjectName, spec: &MigrationSpec) -> bool {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .filter_map(|p| match p {
+            ObjectNamePart::Identifier(i) => Some(fold(i)),
+            ObjectNamePart::Function(_) => None,
+        })
+        .collect();
+    if parts.len() != name.0.len() {
+        return false;
+    }
+    match parts.as_slice() {
+        [t] => *t == spec.legacy.table,
+        [s, t] | [_, s, t] => *t == spec.legacy.table && *s == spec.legacy.schema,
+        _ => false,
+    }
+}
+
+fn fold(i: &sqlparser::ast::Ident) -> String {
+    if i.quote_style.is_some() {
+        i.value.clone()
+    } else {
+        i.value.to_ascii_lowercase()
+    }
+}
+
+fn name_range(name: &ObjectName, idx: &LineIndex<'_>) -> Option<(usize, usize)> {
+    let mut start = None;
+    let mut end = None;
+    for p in &name.0 {
+        if let ObjectNamePart::Identifier(i) = p {
+            let s = idx.offset(i.span.start)?;
+            let e = idx.offset(i.span.end)?;
+            start = Some(start.map_or(s, |x: usize| x.min(s)));
+            end = Some(end.map_or(e, |x: usize| x.max(e)));
+        }
+    }
+    Some((start?, end?))
+}
+
+/// Collects table factors naming the table, locks, CTE names, volatility.
+struct Collector<'a> {
+    spec: &'a MigrationSpec,
+    idx: &'a LineIndex<'a>,
+    factors: Vec<TableRef>,
+    bad_span: bool,
+    shadowing_cte: bool,
+    locks_table: bool,
+    writes_in_with: bool,
+    volatile: bool,
+    aliases: Vec<String>,
+    lock_of: Vec<Option<String>>,
+}
+
+const VOLATILE: [&str; 6] = ["random", "gen_random_uuid", "clock_timestamp", "nextval", "timeofday", "uuid_generate_v4"];
+
+impl Visitor for Collector<'_> {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, tf: &TableFactor) -> ControlFlow<()> {
+        if let TableFactor::Table { name, alias, args: None, .. } = tf {
+            if is_table(name, self.spec) {
+                match name_range(name, self.idx) {
+                    Some((start, end)) => {
+                        let alias = alias.as_ref().map(|a| a.name.to_string());
+                        if let Some(a) = &alias {
+                            self.aliases.push(a.clone());
+                        }
+                        self.factors.push(TableRef { start, end, alias });
+                    }
+                    None => self.bad_span = true,
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
+        if let Some(w) = &q.with {
+            for c in &w.cte_tables {
+                if fold(&c.alias.name) == self.spec.legacy.table {
+                    self.shadowing_cte = true;
+                }
+                if matches!(*c.query.body, SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Merge(_)) {
+                    self.writes_in_with = true;
+                }
+            }
+        }
+        for l in &q.locks {
+            let of = l.of.as_ref().and_then(|of| {
+                of.0.last().and_then(|p| match p {
+                    ObjectNamePart::Identifier(i) => Some(fold(i)),
+                    ObjectNamePart::Function(_) => None,
+                })
+            });
+            self.lock_of.push(of);
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+        if let Expr::Function(f) = e {
+            if let Some(ObjectNamePart::Identifier(i)) = f.name.0.last() {
+                let n = fold(i);
+                if VOLATILE.contains(&n.as_str()) {
+                    self.volatile = true;
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Parses `sql` (which the fast path says may touch the table) and analyses it.
+/// `Ok(None)` when the text holds no statement at all.
+pub fn analyze(sql: &str, spec: &MigrationSpec) -> Result<Option<Analysis>, ClassifyError> {
+    let stmts = Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| ClassifyError::Parse(e.to_string()))?;
+    let toks = lex::tokens(sql);
+    let idx = LineIndex::new(sql);
+    let Some(first) = stmts.first() else { return Ok(None) };
+    // The statement's own text: all tokens up to the first top-level `;`.
+    let depth = lex::depths(&toks);
+    let mut start = None;
+    let mut end = 0;
+    for (i, t) in toks.iter().enumerate() {
+        if t.kind == Kind::Semi && depth[i] == 0 {
+            if start.is_some() {
+                break;
+            }
+            continue;
+        }
+        start.get_or_insert(t.start);
+        end = t.end;
+    }
+    let start = start.unwrap_or(0);
+
+    let mut c = Collector {
+        spec,
+        idx: &idx,
+        factors: Vec::new(),
+        bad_span: false,
+        shadowing_cte: false,
+        locks_table: false,
+        writes_in_with: false,
+        volatile: false,
+        aliases: Vec::new(),
+        lock_of: Vec::new(),
+    };
+    let mut rel_count = 0usize;
+    let mut touched_anywhere = false;
+    for s in &stmts {
+        let _ = visit_relations(s, |n| {
+            if is_table(n, spec) {
+                touched_anywhere = true;
+            }
+            ControlFlow::<()>::Continue(())
+        });
+    }
+    let _ = visit_relations(first, |n| {
+        if is_table(n, spec) {
+            rel_count += 1;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    let _ = first.visit(&mut c);
+    if c.bad_span {
+        return Err(ClassifyError::Span);
+    }
+    // A lock clause without OF, or OF the table or one of its aliases, would
+    // apply to the table's references.
+    c.locks_table = c.lock_of.iter().any(|of| match of {
+        None => true,
+        Some(n) => *n == spec.legacy.table || c.aliases.iter().any(|a| a.eq_ignore_ascii_case(n)),
+    }) && !c.factors.is_empty();
+
+    let mut a = Analysis {
+        kind: StmtKind::Dml,
+        reads: Vec::new(),
+        sites: Vec::new(),
+        ctes: Vec::new(),
+        main_start: start,
+        start,
+        end,
+        stray_refs: 0,
+        shadowing_cte: c.shadowing_cte,
+        locks_table: c.locks_table,
+        writes_in_with: c.writes_in_with,
+        unordered_limit: false,
+        volatile: c.volatile,
+        statements: stmts.len(),
+        pure_query: false,
+    };
+    let _ = touched_anywhere;
+
+    let mut targets: Vec<TableRef> = Vec::new();
+    match first {
+        Statement::Query(q) => {
+            if let Some(w) = &q.with {
+                for (i, cte) in w.cte_tables.iter().enumerate() {
+                    let name_start = idx.offset(cte.alias.name.span.start).ok_or(ClassifyError::Span)?;
+                    let close = idx.offset(cte.closing_paren_token.0.span.start).ok_or(ClassifyError::Span)?;
+                    let open = matching_open(&toks, close).ok_or(ClassifyError::Span)?;
+                    a.ctes.push(CteInfo { name: fold(&cte.alias.name), start: name_start, open, close });
+                    let body_start = toks.iter().find(|t| t.start > open).map_or(open + 1, |t| t.start);
+                    let body_end = toks.iter().rev().find(|t| t.end <= close).map_or(close, |t| t.end);
+                    if let Some(site) = body_site(&cte.query.body, spec, &idx, body_start, body_end, Some(i))? {
+                        targets.push(site.target.clone());
+                        a.sites.push(site);
+                    }
+                }
+                if let Some(last) = a.ctes.last() {
+                    a.main_start = toks.iter().find(|t| t.start > last.close).map_or(end, |t| t.start);
+                }
+            }
+            if let Some(site) = body_site(&q.body, spec, &idx, a.main_start, end, None)? {
+                targets.push(site.target.clone());
+                a.sites.push(site);
+            }
+            a.unordered_limit = unordered_limit(q);
+            a.pure_query = a.sites.is_empty()
+                && !c.writes_in_with
+                && !matches!(*q.body, SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Merge(_));
+        }
+        Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
+            if let Some(site) = stmt_site(first, spec, &idx, start, end, None)? {
+                targets.push(site.target.clone());
+                a.sites.push(site);
+            }
+        }
+        Statement::Copy { source, to, .. } => {
+            a.kind = match source {
+                sqlparser::ast::CopySource::Table { table_name, .. } if is_table(table_name, spec) => {
+                    if *to {
+                        StmtKind::CopyTableTo
+                    } else {
+                        StmtKind::CopyIntoTable
+                    }
+                }
+                sqlparser::ast::CopySource::Table { .. } => StmtKind::Other("COPY".into()),
+                sqlparser::ast::CopySource::Query(_) => StmtKind::CopyQueryTo,
+            };
+            if a.kind == StmtKind::CopyIntoTable || a.kind == StmtKind::CopyTableTo {
+                rel_count += 1;
+                targets.push(TableRef { start: 0, end: 0, alias: None });
+            }
+        }
+        Statement::Explain { analyze, statement, options, .. } => {
+            let opt_analyze = options
+                .as_ref()
+                .is_some_and(|o| o.iter().any(|u| u.name.value.eq_ignore_ascii_case("analyze")));
+            let writes = match statement.as_ref() {
+                Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => true,
+                Statement::Query(q) => {
+                    matches!(*q.body, SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_)) || c.writes_in_with
+                }
+                _ => true,
+            };
+            a.kind = StmtKind::Explain { analyze: *analyze || opt_analyze, writes };
+        }
+        other => {
+            let name = other.to_string();
+            let kw: String = name.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+            a.kind = StmtKind::Other(kw);
+        }
+    }
+    for f in c.factors {
+        if !targets.iter().any(|t| t.start == f.start && t.end == f.end) {
+            a.reads.push(f);
+        }
+    }
+    a.reads.sort_by_key(|r| r.start);
+    a.reads.dedup_by_key(|r| r.start);
+    a.stray_refs = rel_count.saturating_sub(a.reads.len() + targets.len());
+    Ok(Some(a))
+}
+
+fn matching_open(toks: &[Token], close: usize) -> Option<usize> {
+    let ci = toks.iter().position(|t| t.start == close && t.kind == Kind::Close)?;
+    let mut d = 0i32;
+    for t in toks[..=ci].iter().rev() {
+        match t.kind {
+            Kind::Close => d += 1,
+            Kind::Open => {
+                d -= 1;
+                if d == 0 {
+                    return Some(t.start);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn body_site(
+    body: &SetExpr,
+    spec: &MigrationSpec,
+    idx: &LineIndex<'_>,
+    start: usize,
+    end: usize,
+    cte: Option<usize>,
+) -> Result<Option<Site>, ClassifyError> {
+    match body {
+        SetExpr::Insert(s) | SetExpr::Update(s) | SetExpr::Delete(s) => stmt_site(s, spec, idx, start, end, cte),
+        _ => Ok(None),
+    }
+}
+
+fn stmt_site(
+    s: &Statement,
+    spec: &MigrationSpec,
+    idx: &LineIndex<'_>,
+    start: usize,
+    end: usize,
+    cte: Option<usize>,
+) -> Result<Option<Site>, ClassifyError> {
+    let (kind, name, alias, on_conflict) = match s {
+        Statement::Insert(ins) => match &ins.table {
+            TableObject::TableName(n) => (DmlKind::Insert, n, ins.table_alias.as_ref().map(|a| a.alias.to_string()), ins.on.is_some()),
+            _ => return Ok(None),
+        },
+        Statement::Update(u) => match &u.table.relation {
+            TableFactor::Table { name, alias, .. } => (DmlKind::Update, name, alias.as_ref().map(|a| a.name.to_string()), false),
+            _ => return Ok(None),
+        },
+        Statement::Delete(d) => {
+            let tables = match &d.from {
+                FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
+            };
+            match tables.first().map(|t| &t.relation) {
+                Some(TableFactor::Table { name, alias, .. }) => (DmlKind::Delete, name, alias.as_ref().map(|a| a.name.to_string()), false),
+                _ => return Ok(None),
+            }
+        }
+        _ => return Ok(None),
+    };
+    if !is_table(name, spec) {
+        return Ok(None);
+    }
+    let (ns, ne) = name_range(name, idx).ok_or(ClassifyError::Span)?;
+    Ok(Some(Site { kind, target: TableRef { start: ns, end: ne, alias }, start, end, cte, on_conflict }))
+}
+
+fn unordered_limit(q: &Query) -> bool {
+    let limited = q.limit_clause.is_some() || q.fetch.is_some();
+    if !limited {
+        return false;
+    }
+    let Some(ob) = &q.order_by else { return true };
+    let text = ob.to_string().to_ascii_lowercase();
+    !(text.contains(".id") || text.split(|c: char| !c.is_alphanumeric() && c != '_').any(|w| w == "id"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> MigrationSpec {
+        MigrationSpec::default_todos()
+    }
+
+    #[test]
+    fn byte_offsets_follow_characters() {
+        let s = "SELECT 'é' FROM\n  todos";
+        let i = LineIndex::new(s);
+        assert_eq!(i.offset(Location { line: 2, column: 3 }), Some(s.find("todos").unwrap_or(0)));
+        assert_eq!(i.offset(Location { line: 1, column: 10 }), Some(s.find(" FROM").unwrap_or(0) - 1));
+    }
+
+    #[test]
+    fn finds_reads_and_targets() {
+        let s = "WITH x AS (UPDATE todos t SET title = 'a' RETURNING id) SELECT * FROM \"public\".\"todos\" JOIN x USING (id)";
+        let a = analyze(s, &spec()).expect("parses").expect("one statement");
+        assert_eq!(a.sites.len(), 1);
+        assert_eq!(a.sites[0].target.alias.as_deref(), Some("t"));
+        assert_eq!(&s[a.sites[0].start..a.sites[0].end], "UPDATE todos t SET title = 'a' RETURNING id");
+        assert_eq!(a.reads.len(), 1);
+        assert_eq!(&s[a.reads[0].start..a.reads[0].end], "\"public\".\"todos\"");
+        assert_eq!(a.stray_refs, 0);
+        assert_eq!(&s[a.main_start..a.end], "SELECT * FROM \"public\".\"todos\" JOIN x USING (id)");
+    }
+}

@@ -1,0 +1,118 @@
+//! The fast path: a lexical scan deciding, without parsing, that a statement
+//! cannot touch the legacy table.
+//!
+//! It answers [`Touch::No`] only when no identifier in the text can name the
+//! table: no unquoted word equal to it ignoring ASCII case (`TODOS` is
+//! `todos`), no quoted identifier equal to it exactly (`"todos"` is, `"Todos"`
+//! is not), and nothing it cannot read with certainty (a `U&"..."`
+//! identifier, an unterminated quote or comment). Words inside string
+//! literals, dollar quotes and comments do not count, and neither do longer
+//! names such as `todos_active` or `my_todos`. Schema-qualified and
+//! `search_path`-relative names contain the bare name as one identifier, so
+//! they are always "may touch"; the parser then decides. Everything answered
+//! `No` reaches PostgreSQL byte for byte.
+
+use crate::lex::{Kind, Lexer};
+
+/// The fast path's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Touch {
+    /// Provably does not name the table: forward the bytes unparsed.
+    No,
+    /// Names the table, or the scan was unsure: the parser decides.
+    Maybe,
+}
+
+/// Scans `sql` for an identifier equal to `table` (a lower-case name).
+pub fn scan(sql: &str, table: &str) -> Touch {
+    // Cheapest possible rejection first: the name's letters must occur at all.
+    if !contains_ignore_ascii_case(sql.as_bytes(), table.as_bytes()) {
+        return Touch::No;
+    }
+    for t in Lexer::new(sql) {
+        match t.kind {
+            Kind::Word if t.text(sql).eq_ignore_ascii_case(table) => return Touch::Maybe,
+            Kind::QuotedIdent => {
+                let s = t.text(sql);
+                if s.len() == table.len() + 2 && s.get(1..s.len() - 1) == Some(table) {
+                    return Touch::Maybe;
+                }
+            }
+            Kind::UnicodeIdent | Kind::Unterminated => return Touch::Maybe,
+            _ => {}
+        }
+    }
+    Touch::No
+}
+
+/// Whether `hay` contains `needle` (ASCII case-insensitive); `needle` is lower-case.
+fn contains_ignore_ascii_case(hay: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else { return true };
+    if hay.len() < needle.len() {
+        return false;
+    }
+    let upper = first.to_ascii_uppercase();
+    let last = hay.len() - needle.len();
+    let mut i = 0;
+    while i <= last {
+        let c = hay[i];
+        if (c == first || c == upper) && hay[i + 1..i + needle.len()].eq_ignore_ascii_case(rest) {
+            return true;
+        }
+        i += 1;
+    }
+    // A U&"..." identifier could spell the name with escapes.
+    hay.windows(2).any(|w| w[1] == b'&' && (w[0] == b'u' || w[0] == b'U'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(s: &str) -> Touch {
+        scan(s, "todos")
+    }
+
+    #[test]
+    fn names_the_table_in_any_case_or_quoting() {
+        for s in [
+            "select * from todos",
+            "SELECT * FROM TODOS",
+            "select * from ToDoS t",
+            "select * from \"todos\"",
+            "select * from public.todos",
+            "select * from \"public\".\"todos\"",
+            "update todos set x = 1",
+            "select 1; delete from todos",
+        ] {
+            assert_eq!(touch(s), Touch::Maybe, "{s}");
+        }
+    }
+
+    #[test]
+    fn other_names_literals_and_comments_do_not_count() {
+        for s in [
+            "select * from users",
+            "select * from \"Todos\"",
+            "select * from todos_active",
+            "select * from my_todos",
+            "select 'todos'",
+            "select E'it\\'s todos'",
+            "select $$ todos $$",
+            "select $tag$ from todos $tag$",
+            "select 1 -- from todos\n",
+            "select 1 /* todos /* nested */ todos */",
+            "select \"todos_archived\".id from todos_archived",
+            "BEGIN",
+        ] {
+            assert_eq!(touch(s), Touch::No, "{s}");
+        }
+    }
+
+    #[test]
+    fn unsure_means_maybe() {
+        assert_eq!(touch("select U&\"\\0074odos\".id"), Touch::Maybe);
+        assert_eq!(touch("select 'todos"), Touch::Maybe);
+        assert_eq!(touch("select /* todos"), Touch::Maybe);
+    }
+}

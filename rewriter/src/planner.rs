@@ -1,0 +1,124 @@
+//! The planner: one statement and a phase in, a [`Plan`] out (design §3).
+//!
+//! | phase      | reads of todos          | writes to todos                         |
+//! |------------|-------------------------|-----------------------------------------|
+//! | legacy     | passthrough             | passthrough                             |
+//! | dual_write | passthrough (+ shadow)  | legacy write + `mirror_todos`           |
+//! | read_new   | union of new tables     | legacy write + `mirror_todos`           |
+//! | write_new  | union of new tables     | new-table write + `mirror_todos_to_legacy` |
+//! | new_only   | union of new tables     | new-table write + `todos_new_written`   |
+
+use crate::classify::{self, Analysis, ClassifyError, StmtKind};
+use crate::fastpath::{self, Touch};
+use crate::plan::{Action, Phase, Plan, ResultShape};
+use crate::read;
+use crate::refuse::Refusal;
+use crate::spec::MigrationSpec;
+use crate::splice::render;
+use crate::write;
+
+/// Plans `sql` for `phase` under `spec`. Never panics, never does I/O.
+pub fn plan(spec: &MigrationSpec, phase: Phase, sql: &str) -> Plan {
+    if phase == Phase::Legacy || fastpath::scan(sql, &spec.legacy.table) == Touch::No {
+        return Plan::passthrough(sql);
+    }
+    let table = spec.legacy.table.clone();
+    let a = match classify::analyze(sql, spec) {
+        Ok(Some(a)) => a,
+        Ok(None) => return Plan::passthrough(sql),
+        Err(ClassifyError::Parse(detail)) => return Plan::refuse(Refusal::Unparsable { table, detail }.to_string()),
+        Err(e) => return Plan::refuse(Refusal::NotCovered { construct: e.to_string(), phase }.to_string()),
+    };
+    if a.statements > 1 {
+        return Plan::refuse(Refusal::MultiStatement { table }.to_string());
+    }
+    if a.shadowing_cte {
+        return not_covered(format!("a WITH query named {table}"), phase);
+    }
+    if a.stray_refs > 0 {
+        if let StmtKind::Other(kw) = &a.kind {
+            return Plan::refuse(Refusal::Ddl { construct: kw.clone(), table, phase }.to_string());
+        }
+        return not_covered(format!("a reference to {table} in this position"), phase);
+    }
+    match &a.kind {
+        StmtKind::Other(kw) => Plan::refuse(Refusal::Ddl { construct: kw.clone(), table, phase }.to_string()),
+        StmtKind::CopyIntoTable => Plan::refuse(Refusal::CopyInto { table, phase }.to_string()),
+        StmtKind::CopyTableTo if phase.reads_new() => {
+            not_covered(format!("COPY {table} TO (use COPY (SELECT ... FROM {table}) TO)"), phase)
+        }
+        StmtKind::CopyTableTo => with_reason(Plan::passthrough(sql), "COPY TO reads the legacy table, which is current"),
+        StmtKind::Explain { analyze: true, writes: true } => {
+            not_covered(format!("EXPLAIN ANALYZE of a write to {table}"), phase)
+        }
+        StmtKind::Explain { writes: true, .. } => with_reason(Plan::passthrough(sql), "EXPLAIN without ANALYZE runs nothing"),
+        StmtKind::Dml if !a.sites.is_empty() => match write::plan_writes(sql, &a, spec, phase) {
+            Ok(p) => p,
+            Err(write::Unsupported(construct)) => not_covered(construct, phase),
+        },
+        StmtKind::Dml | StmtKind::CopyQueryTo | StmtKind::Explain { .. } => plan_read(sql, &a, spec, phase),
+    }
+}
+
+fn not_covered(construct: String, phase: Phase) -> Plan {
+    Plan::refuse(Refusal::NotCovered { construct, phase }.to_string())
+}
+
+fn with_reason(mut p: Plan, reason: &str) -> Plan {
+    p.reason = Some(reason.to_string());
+    p
+}
+
+/// Whether a read's two forms can be compared deterministically.
+fn shadowable(a: &Analysis) -> bool {
+    a.pure_query && !a.locks_table && !a.volatile && !a.unordered_limit
+}
+
+fn plan_read(sql: &str, a: &Analysis, spec: &MigrationSpec, phase: Phase) -> Plan {
+    if a.reads.is_empty() {
+        return Plan::passthrough(sql);
+    }
+    let new_form = || -> Option<String> {
+        let edits = read::read_edits(&a.reads, spec);
+        render(sql, 0, sql.len(), &edits).ok()
+    };
+    let stmt_new = || -> Option<String> {
+        let edits = read::read_edits(&a.reads, spec);
+        render(sql, a.start, a.end, &edits).ok()
+    };
+    let legacy_stmt = sql.get(a.start..a.end).unwrap_or(sql);
+    if !phase.reads_new() {
+        let mut p = with_reason(Plan::passthrough(sql), "reads are served from the legacy table in dual_write");
+        if shadowable(a) {
+            p.shadow = stmt_new().map(|n| read::shadow_sql(legacy_stmt, &n));
+        }
+        return p;
+    }
+    if a.locks_table {
+        if phase == Phase::ReadNew {
+            return with_reason(
+                Plan::passthrough(sql),
+                "a locking read (FOR UPDATE/FOR SHARE) is served from the legacy table, where writes still go in read_new",
+            );
+        }
+        return not_covered(format!("SELECT ... FOR UPDATE/FOR SHARE of {}", spec.legacy.table), phase);
+    }
+    let Some(new_sql) = new_form() else {
+        return not_covered("overlapping references".into(), phase);
+    };
+    let shadow = if phase != Phase::NewOnly && shadowable(a) {
+        stmt_new().map(|n| read::shadow_sql(legacy_stmt, &n))
+    } else {
+        None
+    };
+    Plan {
+        action: Action::Rewrite,
+        sql: new_sql,
+        result: ResultShape::as_reported(),
+        shadow,
+        reason: Some(format!(
+            "reads of {} served from {} and {}",
+            spec.legacy.table, spec.new.active.table, spec.new.archived.table
+        )),
+    }
+}
