@@ -1,1 +1,50 @@
-//! switchyard-shadow-verify (placeholder crate doc, replaced below)
+//! Proof that the new schema answers like the old one (design §5,
+//! "Verifier" and "Shadow reads in one snapshot").
+//!
+//! # Brief overview
+//!
+//! `switchyard verify` compares the legacy `todos` table with
+//! `todos_active ∪ todos_archived` over every legacy column. The legacy key
+//! space is cut into chunks ([`chunks`]); each chunk is compared in ONE
+//! statement (one snapshot: count and an order-independent hash per side,
+//! [`plan::Spec::chunk_compare_sql`]); a differing chunk is drilled down to
+//! row ids ([`plan::Spec::chunk_drill_sql`]) and each row classified
+//! ([`diff`]): missing in new, extra in new, different values (naming the
+//! columns), in both active and archived (I3), wrong table, wrong depth.
+//! Representative reads from a file ([`queries`]) run in their legacy and new
+//! forms in one snapshot ([`plan::shadow_compare_sql`], the same statement
+//! shape the proxy's shadow reads use). The [`report::Report`] renders as
+//! text, JSON, JUnit XML or Markdown ([`render`]) and is recorded in
+//! `switchyard.verify_runs` ([`runs`]), which the read_new phase guard reads.
+//!
+//! Pure parts (plan, chunks, diff, report, render, queries) do no I/O; only
+//! [`verify`] and [`runs`] talk to PostgreSQL.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use switchyard_shadow_verify::{verify, Format, Options};
+//! let opts = Options { database_url: "postgres://localhost/app".into(), ..Options::default() };
+//! let report = verify(&opts).await?;
+//! print!("{}", Format::Text.render(&report));
+//! std::process::exit(report.exit_code().into());
+//! # }
+//! ```
+
+pub mod chunks;
+pub mod diff;
+pub mod plan;
+pub mod queries;
+pub mod render;
+pub mod report;
+pub mod runs;
+mod throttle;
+mod verify;
+
+pub use diff::{Difference, DifferenceKind};
+pub use plan::{shadow_compare_sql, Spec, LEGACY_COLUMNS};
+pub use render::Format;
+pub use report::{Report, EXIT_CLEAN, EXIT_COULD_NOT_RUN, EXIT_DIFFERENCES};
+pub use runs::{last_clean_within, last_finished, VerifyRun};
+pub use verify::{connect, describe, verify, Options, VerifyError};

@@ -1,0 +1,493 @@
+//! The table verifier's I/O: chunk boundaries, N parallel jobs (one
+//! connection each), the chunk comparison and its drill-down, the depth check
+//! and the representative reads. The SQL comes from [`crate::plan`], the
+//! classification from [`crate::diff`], and everything lands in a
+//! [`Report`].
+//!
+//! A failure of one chunk or check is recorded in the report (the run then
+//! exits 2, "could not run") and the other jobs carry on, so a CI job still
+//! gets a report saying what was and was not compared; only failures before
+//! any comparison (connecting, missing tables) return an error.
+
+use std::collections::VecDeque;
+use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+use tokio_postgres::{Client, NoTls, Statement};
+use uuid::Uuid;
+
+use crate::chunks::{fractions, ranges_from_boundaries, KeyRange};
+use crate::diff::{classify, Difference, DifferenceKind, DrillRow};
+use crate::plan::{shadow_compare_sql, Spec};
+use crate::queries::Query;
+use crate::report::{chunk_name, CheckResult, ChunkResult, Report, Settings};
+use crate::throttle::Throttle;
+
+/// Legacy tables with at most this many rows (by the planner's estimate) get
+/// exact boundaries; larger ones get sampled boundaries.
+const EXACT_BOUNDARIES_UP_TO: f64 = 200_000.0;
+
+/// What kept the verifier from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
+    #[error("table {0} does not exist (run `switchyard migrate` first?)")]
+    MissingTable(String),
+    #[error("{context}: {message}")]
+    Database { context: &'static str, message: String },
+    #[error("invalid option: {0}")]
+    Options(String),
+}
+
+/// How to run a verification.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub database_url: String,
+    pub spec: Spec,
+    /// Parallel chunk jobs, each with its own connection.
+    pub jobs: usize,
+    /// Legacy rows per chunk (approximately, for sampled boundaries).
+    pub chunk_size: u64,
+    pub max_rows_per_sec: Option<u64>,
+    /// Differences listed in the report (all are counted).
+    pub max_differences: usize,
+    /// Representative reads to compare (`--queries`).
+    pub queries: Vec<Query>,
+    /// Draw a progress bar (only when stderr is a terminal).
+    pub progress: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            database_url: String::new(),
+            spec: Spec::default(),
+            jobs: 2,
+            chunk_size: 10_000,
+            max_rows_per_sec: None,
+            max_differences: 1000,
+            queries: Vec::new(),
+            progress: true,
+        }
+    }
+}
+
+/// Formats a PostgreSQL error with its SQLSTATE and detail.
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut s = format!("{}: {} (SQLSTATE {})", db.severity(), db.message(), db.code().code());
+            if let Some(d) = db.detail() {
+                s.push_str(&format!("; detail: {d}"));
+            }
+            s
+        }
+        None => e.to_string(),
+    }
+}
+
+fn db_err(context: &'static str) -> impl Fn(tokio_postgres::Error) -> VerifyError {
+    move |e| VerifyError::Database { context, message: describe(&e) }
+}
+
+/// Opens one connection for the verifier, driven on a background task.
+pub async fn connect(url: &str) -> Result<Client, VerifyError> {
+    let (client, conn) = tokio_postgres::connect(url, NoTls).await.map_err(|e| VerifyError::Connect(describe(&e)))?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::warn!("verify connection ended: {e}");
+        }
+    });
+    // Many short range scans: JIT compilation would cost more than it saves.
+    client
+        .batch_execute("SET application_name = 'switchyard verify'; SET jit = off")
+        .await
+        .map_err(db_err("setting up the session"))?;
+    Ok(client)
+}
+
+enum Work {
+    Depth,
+    Chunk(usize, KeyRange),
+}
+
+enum Outcome {
+    Chunk { result: ChunkResult, differences: Vec<Difference>, not_yet_archived: u64, archived_early: u64 },
+    /// `unlisted`: differences found beyond those returned (the check's
+    /// statement lists at most `max_differences`).
+    Check { result: CheckResult, differences: Vec<Difference>, unlisted: (DifferenceKind, u64) },
+    Failed { what: String, error: String },
+}
+
+/// Runs a full verification and returns its report.
+pub async fn verify(opts: &Options) -> Result<Report, VerifyError> {
+    if opts.jobs == 0 || opts.chunk_size == 0 {
+        return Err(VerifyError::Options("--jobs and --chunk-size must be at least 1".into()));
+    }
+    let started = Instant::now();
+    let started_at = chrono::Utc::now();
+    let mut main = connect(&opts.database_url).await?;
+    check_tables(&main, &opts.spec).await?;
+    let database: String =
+        main.query_one("SELECT current_database()", &[]).await.map_err(db_err("reading the database name"))?.get(0);
+    let settings = Settings {
+        jobs: opts.jobs,
+        chunk_size: opts.chunk_size,
+        max_rows_per_sec: opts.max_rows_per_sec,
+        retention_days: opts.spec.retention_days,
+        max_differences: opts.max_differences,
+    };
+    let mut report = Report::new(format!("switchyard verify {}", env!("CARGO_PKG_VERSION")), database, settings);
+    report.started_at = started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+
+    let ranges = ranges_from_boundaries(&boundaries(&main, &opts.spec, opts.chunk_size).await?);
+    let total_chunks = ranges.len();
+    let mut queue: VecDeque<Work> = VecDeque::with_capacity(total_chunks + 1);
+    // The depth check is one long statement: start it first so it overlaps
+    // the chunks on another connection.
+    queue.push_back(Work::Depth);
+    queue.extend(ranges.into_iter().enumerate().map(|(i, r)| Work::Chunk(i + 1, r)));
+    let queue = Arc::new(Mutex::new(queue));
+    let throttle = Arc::new(Throttle::new(opts.max_rows_per_sec));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut clients = vec![main];
+    for _ in 1..opts.jobs.min(total_chunks + 1) {
+        clients.push(connect(&opts.database_url).await?);
+    }
+    main = clients.remove(0);
+    let mut handles = Vec::new();
+    for client in clients {
+        handles.push(tokio::spawn(worker(client, opts.clone(), queue.clone(), throttle.clone(), tx.clone())));
+    }
+    // The main connection works too, and then runs the queries.
+    let main_job = worker(main, opts.clone(), queue.clone(), throttle.clone(), tx.clone());
+    drop(tx);
+
+    let bar = progress_bar(opts.progress, total_chunks as u64);
+    let collect = async {
+        while let Some(o) = rx.recv().await {
+            absorb(&mut report, o, &bar);
+        }
+    };
+    let (main, ()) = tokio::join!(main_job, collect);
+    for h in handles {
+        if let Err(e) = h.await {
+            report.add_error(format!("a verify job panicked: {e}"));
+        }
+    }
+    bar.finish_and_clear();
+    let compared = report.chunks.len();
+    if compared < total_chunks && report.errors.is_empty() {
+        report.add_error(format!("only {compared} of {total_chunks} chunks were compared"));
+    }
+    report.chunks.sort_by_key(|c| c.index);
+    report.differences.sort_by(|a, b| (a.check.as_str(), a.id.as_str()).cmp(&(b.check.as_str(), b.id.as_str())));
+
+    if let Some(mut main) = main {
+        for q in &opts.queries {
+            let (result, difference) = run_query(&mut main, q).await;
+            if let Some(e) = &result.error {
+                report.add_error(format!("query {:?}: {e}", q.name));
+            }
+            if let Some(d) = difference {
+                report.add_difference(d);
+            }
+            report.checks.push(result);
+        }
+    } else if !opts.queries.is_empty() {
+        report.add_error("the representative reads were not run: the main connection failed");
+    }
+
+    report.elapsed_seconds = started.elapsed().as_secs_f64();
+    report.finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    if report.elapsed_seconds > 0.0 {
+        report.rows_per_second = report.rows.legacy as f64 / report.elapsed_seconds;
+    }
+    report.clean = report.exit_code() == crate::report::EXIT_CLEAN;
+    Ok(report)
+}
+
+fn progress_bar(enabled: bool, len: u64) -> indicatif::ProgressBar {
+    if !enabled || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "verify {bar:30} {pos}/{len} chunks, {msg} [{elapsed_precise}, eta {eta}]",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn absorb(report: &mut Report, o: Outcome, bar: &indicatif::ProgressBar) {
+    match o {
+        Outcome::Chunk { result, differences, not_yet_archived, archived_early } => {
+            report.rows.legacy += result.legacy_rows;
+            report.rows.active += result.active_rows;
+            report.rows.archived += result.archived_rows;
+            report.warnings.not_yet_archived += not_yet_archived;
+            report.warnings.archived_within_retention += archived_early;
+            report.chunks.push(result);
+            for d in differences {
+                report.add_difference(d);
+            }
+            bar.inc(1);
+            bar.set_message(format!("{} rows, {} differences", report.rows.legacy, report.total_differences));
+        }
+        Outcome::Check { result, differences, unlisted } => {
+            report.checks.push(result);
+            for d in differences {
+                report.add_difference(d);
+            }
+            report.add_unlisted(unlisted.0, unlisted.1);
+        }
+        Outcome::Failed { what, error } => {
+            if what == "depth" {
+                report.checks.push(CheckResult { name: what.clone(), error: Some(error.clone()), ..CheckResult::default() });
+            }
+            report.add_error(format!("{what}: {error}"));
+        }
+    }
+}
+
+async fn check_tables(client: &Client, spec: &Spec) -> Result<(), VerifyError> {
+    for t in [&spec.legacy, &spec.active, &spec.archived] {
+        let row = client
+            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&crate::plan::quote_ident(t)])
+            .await
+            .map_err(db_err("looking up the tables"))?;
+        if !row.get::<_, bool>(0) {
+            return Err(VerifyError::MissingTable(t.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// Chunk boundaries over the legacy key: exact for small tables, from a
+/// block sample for large ones (uuids are spread evenly enough that a sample
+/// balances the chunks; the cover is complete either way).
+async fn boundaries(client: &Client, spec: &Spec, chunk_size: u64) -> Result<Vec<Uuid>, VerifyError> {
+    let err = db_err("finding chunk boundaries");
+    let estimate: f64 = client.query_one(&spec.estimate_sql(), &[]).await.map_err(&err)?.get(0);
+    if estimate <= EXACT_BOUNDARIES_UP_TO {
+        let size = i64::try_from(chunk_size).unwrap_or(i64::MAX);
+        let rows = client.query(&spec.exact_boundaries_sql(), &[&size]).await.map_err(&err)?;
+        return rows.iter().map(|r| r.try_get::<_, Uuid>(0)).collect::<Result<_, _>>().map_err(&err);
+    }
+    let k = (estimate / chunk_size as f64).ceil().max(1.0) as usize;
+    let wanted = (k * 50).max(20_000) as f64;
+    let percent = (wanted / estimate * 100.0).clamp(0.01, 100.0);
+    let row = client.query_one(&spec.sampled_boundaries_sql(percent), &[&fractions(k)]).await.map_err(&err)?;
+    let found: Option<Vec<Option<Uuid>>> = row.try_get(0).map_err(&err)?;
+    Ok(found.unwrap_or_default().into_iter().flatten().collect())
+}
+
+struct Prepared {
+    compare: Statement,
+    drill: Statement,
+}
+
+/// One job: takes work until the queue is empty. Returns its client when it
+/// ends well (for the queries), `None` after a failure.
+async fn worker(
+    client: Client,
+    opts: Options,
+    queue: Arc<Mutex<VecDeque<Work>>>,
+    throttle: Arc<Throttle>,
+    tx: mpsc::UnboundedSender<Outcome>,
+) -> Option<Client> {
+    let prepared = match prepare(&client, &opts.spec).await {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = tx.send(Outcome::Failed { what: "preparing the comparison".into(), error: describe(&e) });
+            return None;
+        }
+    };
+    loop {
+        let work = match queue.lock() {
+            Ok(mut q) => q.pop_front(),
+            Err(_) => None,
+        };
+        let outcome = match work {
+            None => return Some(client),
+            Some(Work::Depth) => depth_check(&client, &opts).await.unwrap_or_else(|e| Outcome::Failed {
+                what: "depth".into(),
+                error: describe(&e),
+            }),
+            Some(Work::Chunk(index, range)) => {
+                match compare_chunk(&client, &prepared, &opts.spec, index, range).await {
+                    Ok(o) => {
+                        if let Outcome::Chunk { result, .. } = &o {
+                            throttle.wait(result.legacy_rows).await;
+                        }
+                        o
+                    }
+                    Err(e) => Outcome::Failed { what: chunk_name(index), error: describe(&e) },
+                }
+            }
+        };
+        let failed = matches!(outcome, Outcome::Failed { .. });
+        if tx.send(outcome).is_err() || failed {
+            return None;
+        }
+    }
+}
+
+async fn prepare(client: &Client, spec: &Spec) -> Result<Prepared, tokio_postgres::Error> {
+    Ok(Prepared {
+        compare: client.prepare(&spec.chunk_compare_sql()).await?,
+        drill: client.prepare(&spec.chunk_drill_sql()).await?,
+    })
+}
+
+fn count(row: &tokio_postgres::Row, col: &str) -> Result<u64, tokio_postgres::Error> {
+    Ok(row.try_get::<_, i64>(col)?.max(0) as u64)
+}
+
+async fn compare_chunk(
+    client: &Client,
+    p: &Prepared,
+    spec: &Spec,
+    index: usize,
+    range: KeyRange,
+) -> Result<Outcome, tokio_postgres::Error> {
+    let started = Instant::now();
+    let mut row = client.query_one(&p.compare, &[&range.lo, &range.hi]).await?;
+    let mut differences = Vec::new();
+    let name = chunk_name(index);
+    for attempt in 0..2 {
+        let matched: bool = row.try_get("matched")?;
+        if matched && count(&row, "archived_not_done")? == 0 {
+            break;
+        }
+        differences = drill(client, p, spec, range, &name).await?;
+        if !differences.is_empty() || attempt == 1 {
+            break;
+        }
+        // The sides differed in one snapshot but no row differs in the next:
+        // something changed in between. Compare again before calling it.
+        row = client.query_one(&p.compare, &[&range.lo, &range.hi]).await?;
+    }
+    let matched: bool = row.try_get("matched")?;
+    let result = ChunkResult {
+        index,
+        lo: range.lo.to_string(),
+        hi: range.hi.to_string(),
+        legacy_rows: count(&row, "legacy_rows")?,
+        active_rows: count(&row, "active_rows")?,
+        archived_rows: count(&row, "archived_rows")?,
+        matched: matched && count(&row, "archived_not_done")? == 0 && differences.is_empty(),
+        differences: differences.len() as u64,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    Ok(Outcome::Chunk {
+        result,
+        differences,
+        not_yet_archived: count(&row, "not_yet_archived")?,
+        archived_early: count(&row, "archived_early")?,
+    })
+}
+
+async fn drill(
+    client: &Client,
+    p: &Prepared,
+    spec: &Spec,
+    range: KeyRange,
+    check: &str,
+) -> Result<Vec<Difference>, tokio_postgres::Error> {
+    let rows = client.query(&p.drill, &[&range.lo, &range.hi]).await?;
+    let drilled = rows
+        .iter()
+        .map(|r| {
+            Ok(DrillRow {
+                id: r.try_get("id")?,
+                in_legacy: r.try_get("in_legacy")?,
+                new_table: r.try_get("new_table")?,
+                new_status: r.try_get("new_status")?,
+                differs: r.try_get::<_, Vec<Option<bool>>>("differs")?.into_iter().map(|b| b.unwrap_or(true)).collect(),
+            })
+        })
+        .collect::<Result<Vec<_>, tokio_postgres::Error>>()?;
+    Ok(classify(&drilled, &spec.columns, &spec.archived, check))
+}
+
+async fn depth_check(client: &Client, opts: &Options) -> Result<Outcome, tokio_postgres::Error> {
+    let started = Instant::now();
+    let rows = client.query(&opts.spec.depth_check_sql(opts.max_differences.max(1)), &[]).await?;
+    let mut total = 0u64;
+    let mut differences: Vec<Difference> = Vec::new();
+    for r in &rows {
+        total = r.try_get::<_, i64>("total")?.max(0) as u64;
+        let id: String = r.try_get("id")?;
+        if differences.last().is_some_and(|d| d.id == id) {
+            continue;
+        }
+        let depth: Option<i32> = r.try_get("depth")?;
+        let expected: Option<i32> = r.try_get("expected")?;
+        let show = |v: Option<i32>| v.map_or("NULL".to_string(), |v| v.to_string());
+        differences.push(Difference {
+            kind: DifferenceKind::WrongDepth,
+            id,
+            columns: vec!["depth".into()],
+            table: None,
+            detail: Some(format!("depth {}, expected {}", show(depth), show(expected))),
+            check: "depth".into(),
+        });
+    }
+    let listed = differences.len() as u64;
+    let result = CheckResult {
+        name: "depth".into(),
+        differences: total.max(listed),
+        seconds: started.elapsed().as_secs_f64(),
+        detail: Some("depth = 0 for roots, parent's depth + 1 below".into()),
+        error: None,
+    };
+    let unlisted = total.saturating_sub(listed);
+    Ok(Outcome::Check { result, differences, unlisted: (DifferenceKind::WrongDepth, unlisted) })
+}
+
+async fn run_query(client: &mut Client, q: &Query) -> (CheckResult, Option<Difference>) {
+    let started = Instant::now();
+    let name = format!("query {}", q.name);
+    let outcome = async {
+        // Read only: a statement in the file can never write.
+        let tx = client.build_transaction().read_only(true).start().await?;
+        let row = tx.query_one(&shadow_compare_sql(&q.legacy_sql, &q.new_sql), &[]).await?;
+        tx.rollback().await?;
+        Ok::<_, tokio_postgres::Error>((
+            count(&row, "legacy_rows")?,
+            count(&row, "new_rows")?,
+            count(&row, "only_in_legacy")?,
+            count(&row, "only_in_new")?,
+        ))
+    }
+    .await;
+    let mut result = CheckResult { name: name.clone(), seconds: started.elapsed().as_secs_f64(), ..CheckResult::default() };
+    match outcome {
+        Err(e) => {
+            result.error = Some(describe(&e));
+            (result, None)
+        }
+        Ok((legacy, new, only_legacy, only_new)) => {
+            let detail = format!("legacy {legacy} rows, new {new} rows, only in legacy {only_legacy}, only in new {only_new}");
+            result.detail = Some(detail.clone());
+            if only_legacy + only_new == 0 {
+                return (result, None);
+            }
+            result.differences = 1;
+            let d = Difference {
+                kind: DifferenceKind::QueryMismatch,
+                id: q.name.clone(),
+                columns: vec![],
+                table: None,
+                detail: Some(detail),
+                check: name,
+            };
+            (result, Some(d))
+        }
+    }
+}
