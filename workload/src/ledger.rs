@@ -1,0 +1,487 @@
+//! The ledger of acknowledged writes, and the check that a database holds
+//! exactly what was acknowledged.
+//!
+//! For every todo the workload created, changed or deleted, the ledger keeps
+//! the expected final state of the columns the workload controls: present or
+//! absent, and when known the title, the status, whether `completed_at` is
+//! set, and the parent. It changes only when the server acknowledged the
+//! write (autocommit statement or COMMIT returned OK). A write the server
+//! refused leaves the ledger as it was, except that the ids of a refused
+//! create are recorded as absent: finding them later is a phantom. A write
+//! whose outcome is unknown (the connection failed while it was in flight)
+//! marks its ids uncertain; they are left out of the strict check.
+//!
+//! Every client works on its own users, so all writes to one todo come from
+//! one client, one after the other: the ledger's order is the commit order.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use tokio_postgres::Client;
+use uuid::Uuid;
+
+use crate::error::{describe_pg_error, WorkloadError};
+
+/// A todo's status (the legacy CHECK constraint's three values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Todo,
+    InProgress,
+    Done,
+}
+
+impl Status {
+    /// The value stored in `todos.status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Todo => "todo",
+            Status::InProgress => "in_progress",
+            Status::Done => "done",
+        }
+    }
+
+    /// Parses a stored value.
+    pub fn parse(s: &str) -> Option<Status> {
+        match s {
+            "todo" => Some(Status::Todo),
+            "in_progress" => Some(Status::InProgress),
+            "done" => Some(Status::Done),
+            _ => None,
+        }
+    }
+}
+
+/// What the database must hold for one todo id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expect {
+    /// Created or changed, and acknowledged: the row must exist.
+    Present,
+    /// Deleted (directly or by cascade), acknowledged: the row must not exist.
+    Deleted,
+    /// A create the server refused: the row must not exist.
+    Rejected,
+    /// A write whose outcome is unknown: not checked.
+    Uncertain,
+}
+
+/// The expected state of one todo. `None` fields are not controlled by the
+/// workload (a todo it found and changed only partly) and not checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    pub expect: Expect,
+    pub title: Option<String>,
+    pub status: Option<Status>,
+    /// Whether `completed_at` is set.
+    pub completed: Option<bool>,
+    /// The parent, when known (`Some(None)`: a root).
+    pub parent: Option<Option<Uuid>>,
+}
+
+impl Entry {
+    fn unknown(expect: Expect) -> Entry {
+        Entry { expect, title: None, status: None, completed: None, parent: None }
+    }
+}
+
+/// A created todo, as acknowledged.
+#[derive(Debug, Clone)]
+pub(crate) struct Created {
+    pub(crate) id: Uuid,
+    pub(crate) title: String,
+    pub(crate) status: Status,
+    pub(crate) parent: Option<Uuid>,
+}
+
+/// Which schema a check reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Schema {
+    /// The legacy `todos` table.
+    Legacy,
+    /// `todos_active UNION ALL todos_archived`.
+    New,
+}
+
+impl Schema {
+    fn query(self) -> &'static str {
+        match self {
+            Schema::Legacy => {
+                "SELECT id, title, status, completed_at IS NOT NULL, parent_todo_id FROM todos WHERE id = ANY($1)"
+            }
+            Schema::New => {
+                "SELECT id, title, status, completed_at IS NOT NULL, parent_todo_id FROM \
+                 (SELECT id, title, status, completed_at, parent_todo_id FROM todos_active \
+                  UNION ALL SELECT id, title, status, completed_at, parent_todo_id FROM todos_archived) t \
+                 WHERE id = ANY($1)"
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Schema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Schema::Legacy => "legacy (todos)",
+            Schema::New => "new (todos_active + todos_archived)",
+        })
+    }
+}
+
+/// How many ids the ledger holds, by expectation.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct LedgerSummary {
+    pub present: usize,
+    pub deleted: usize,
+    pub rejected: usize,
+    pub uncertain: usize,
+}
+
+/// Every acknowledged write of a run, by todo id.
+#[derive(Debug, Default, Clone)]
+pub struct Ledger {
+    entries: HashMap<Uuid, Entry>,
+}
+
+/// One way the database differs from the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Mismatch {
+    /// An acknowledged todo is missing.
+    Lost { id: Uuid },
+    /// A todo acknowledged as deleted, or whose create was refused, exists.
+    Phantom { id: Uuid, expected: Expect },
+    /// A column does not hold the last acknowledged value.
+    Stale { id: Uuid, column: &'static str, expected: String, found: String },
+    /// The id is there more than once (in both new tables, say).
+    Duplicate { id: Uuid, copies: usize },
+}
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Mismatch::Lost { id } => write!(f, "lost write: acknowledged todo {id} is missing"),
+            Mismatch::Phantom { id, expected } => {
+                let why = if *expected == Expect::Deleted { "deleted" } else { "refused at create" };
+                write!(f, "phantom: todo {id} exists but was acknowledged {why}")
+            }
+            Mismatch::Stale { id, column, expected, found } => {
+                write!(f, "stale: todo {id} {column} is {found}, last acknowledged {expected}")
+            }
+            Mismatch::Duplicate { id, copies } => write!(f, "duplicate: todo {id} is there {copies} times"),
+        }
+    }
+}
+
+/// The result of [`Ledger::check`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LedgerCheck {
+    pub schema: Schema,
+    /// Ids checked (every entry but the uncertain ones).
+    pub checked: usize,
+    /// Ids left out because their last write's outcome is unknown.
+    pub uncertain: usize,
+    /// How many mismatches there are in all.
+    pub mismatch_count: usize,
+    /// The first [`LedgerCheck::MAX_LISTED`] mismatches.
+    pub mismatches: Vec<Mismatch>,
+}
+
+impl LedgerCheck {
+    /// How many mismatches are kept for display.
+    pub const MAX_LISTED: usize = 100;
+
+    /// Whether the database holds exactly what was acknowledged.
+    pub fn is_clean(&self) -> bool {
+        self.mismatch_count == 0
+    }
+}
+
+impl std::fmt::Display for LedgerCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_clean() {
+            write!(f, "ledger check on {}: clean, {} todos checked, {} uncertain left out", self.schema, self.checked, self.uncertain)
+        } else {
+            writeln!(
+                f,
+                "ledger check on {}: {} mismatches in {} todos checked ({} uncertain left out)",
+                self.schema, self.mismatch_count, self.checked, self.uncertain
+            )?;
+            for m in &self.mismatches {
+                writeln!(f, "  {m}")?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// What one row read back holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Found {
+    pub(crate) title: String,
+    pub(crate) status: String,
+    pub(crate) completed: bool,
+    pub(crate) parent: Option<Uuid>,
+}
+
+const CHECK_BATCH: usize = 5_000;
+
+impl Ledger {
+    /// An empty ledger.
+    pub fn new() -> Ledger {
+        Ledger::default()
+    }
+
+    /// The expected state of one todo, if the ledger knows it.
+    pub fn get(&self, id: &Uuid) -> Option<&Entry> {
+        self.entries.get(id)
+    }
+
+    /// Every entry.
+    pub fn entries(&self) -> impl Iterator<Item = (&Uuid, &Entry)> {
+        self.entries.iter()
+    }
+
+    /// How many ids the ledger holds.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the ledger holds no id.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Counts by expectation.
+    pub fn summary(&self) -> LedgerSummary {
+        let mut s = LedgerSummary::default();
+        for e in self.entries.values() {
+            match e.expect {
+                Expect::Present => s.present += 1,
+                Expect::Deleted => s.deleted += 1,
+                Expect::Rejected => s.rejected += 1,
+                Expect::Uncertain => s.uncertain += 1,
+            }
+        }
+        s
+    }
+
+    /// Adds another ledger's entries (another client's: their ids are disjoint).
+    pub fn merge(&mut self, other: Ledger) {
+        self.entries.extend(other.entries);
+    }
+
+    pub(crate) fn created(&mut self, todos: &[Created]) {
+        for t in todos {
+            self.entries.insert(
+                t.id,
+                Entry {
+                    expect: Expect::Present,
+                    title: Some(t.title.clone()),
+                    status: Some(t.status),
+                    completed: Some(t.status == Status::Done),
+                    parent: Some(t.parent),
+                },
+            );
+        }
+    }
+
+    /// An acknowledged update of `id`; `None` arguments were not written.
+    pub(crate) fn updated(&mut self, id: Uuid, title: Option<&str>, status: Option<Status>, completed: Option<bool>) {
+        let e = self.entries.entry(id).or_insert_with(|| Entry::unknown(Expect::Present));
+        if e.expect == Expect::Uncertain {
+            return;
+        }
+        e.expect = Expect::Present;
+        if let Some(t) = title {
+            e.title = Some(t.to_owned());
+        }
+        if status.is_some() {
+            e.status = status;
+        }
+        if completed.is_some() {
+            e.completed = completed;
+        }
+    }
+
+    pub(crate) fn deleted(&mut self, ids: &[Uuid]) {
+        for id in ids {
+            let e = self.entries.entry(*id).or_insert_with(|| Entry::unknown(Expect::Deleted));
+            if e.expect != Expect::Uncertain {
+                *e = Entry::unknown(Expect::Deleted);
+            }
+        }
+    }
+
+    /// Creates the server refused: these ids must not appear.
+    pub(crate) fn rejected(&mut self, ids: &[Uuid]) {
+        for id in ids {
+            self.entries.entry(*id).or_insert_with(|| Entry::unknown(Expect::Rejected));
+        }
+    }
+
+    pub(crate) fn uncertain(&mut self, ids: &[Uuid]) {
+        for id in ids {
+            self.entries.insert(*id, Entry::unknown(Expect::Uncertain));
+        }
+    }
+
+    /// Verifies that the database behind `client` holds exactly what was
+    /// acknowledged: acknowledged todos present with their last acknowledged
+    /// values, deleted and refused ones absent, each id at most once.
+    /// Uncertain ids are left out. Connect `client` to the database itself,
+    /// not through a proxy, to see what is stored.
+    pub async fn check(&self, client: &Client, schema: Schema) -> Result<LedgerCheck, WorkloadError> {
+        let ids: Vec<Uuid> =
+            self.entries.iter().filter(|(_, e)| e.expect != Expect::Uncertain).map(|(id, _)| *id).collect();
+        let stmt = client.prepare(schema.query()).await.map_err(|e| WorkloadError::Check(describe_pg_error(&e)))?;
+        let mut found: HashMap<Uuid, Vec<Found>> = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(CHECK_BATCH) {
+            let rows = client.query(&stmt, &[&chunk]).await.map_err(|e| WorkloadError::Check(describe_pg_error(&e)))?;
+            for r in rows {
+                let parse = || -> Result<(Uuid, Found), tokio_postgres::Error> {
+                    Ok((
+                        r.try_get(0)?,
+                        Found { title: r.try_get(1)?, status: r.try_get(2)?, completed: r.try_get(3)?, parent: r.try_get(4)? },
+                    ))
+                };
+                let (id, f) = parse().map_err(|e| WorkloadError::Check(describe_pg_error(&e)))?;
+                found.entry(id).or_default().push(f);
+            }
+        }
+        Ok(self.compare(schema, &found))
+    }
+
+    /// The comparison behind [`Ledger::check`], given what was read back.
+    pub(crate) fn compare(&self, schema: Schema, found: &HashMap<Uuid, Vec<Found>>) -> LedgerCheck {
+        let mut out = LedgerCheck { schema, checked: 0, uncertain: 0, mismatch_count: 0, mismatches: Vec::new() };
+        let push = |out: &mut LedgerCheck, m: Mismatch| {
+            out.mismatch_count += 1;
+            if out.mismatches.len() < LedgerCheck::MAX_LISTED {
+                out.mismatches.push(m);
+            }
+        };
+        let mut ids: Vec<&Uuid> = self.entries.keys().collect();
+        ids.sort();
+        for id in ids {
+            let Some(e) = self.entries.get(id) else { continue };
+            if e.expect == Expect::Uncertain {
+                out.uncertain += 1;
+                continue;
+            }
+            out.checked += 1;
+            let rows = found.get(id).map(Vec::as_slice).unwrap_or(&[]);
+            match (e.expect, rows) {
+                (Expect::Present, []) => push(&mut out, Mismatch::Lost { id: *id }),
+                (Expect::Present, [row]) => {
+                    for m in stale(*id, e, row) {
+                        push(&mut out, m);
+                    }
+                }
+                (Expect::Present, many) => push(&mut out, Mismatch::Duplicate { id: *id, copies: many.len() }),
+                (_, []) => {}
+                (expected, _) => push(&mut out, Mismatch::Phantom { id: *id, expected }),
+            }
+        }
+        out
+    }
+}
+
+fn stale(id: Uuid, e: &Entry, row: &Found) -> Vec<Mismatch> {
+    let mut out = Vec::new();
+    if let Some(t) = &e.title {
+        if *t != row.title {
+            out.push(Mismatch::Stale { id, column: "title", expected: format!("{t:?}"), found: format!("{:?}", row.title) });
+        }
+    }
+    if let Some(s) = e.status {
+        if s.as_str() != row.status {
+            out.push(Mismatch::Stale { id, column: "status", expected: s.as_str().into(), found: row.status.clone() });
+        }
+    }
+    if let Some(c) = e.completed {
+        if c != row.completed {
+            let show = |set: bool| if set { "set" } else { "NULL" }.to_string();
+            out.push(Mismatch::Stale { id, column: "completed_at", expected: show(c), found: show(row.completed) });
+        }
+    }
+    if let Some(p) = e.parent {
+        if p != row.parent {
+            let show = |p: Option<Uuid>| p.map_or_else(|| "NULL".to_string(), |u| u.to_string());
+            out.push(Mismatch::Stale { id, column: "parent_todo_id", expected: show(p), found: show(row.parent) });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(title: &str, status: &str, completed: bool, parent: Option<Uuid>) -> Found {
+        Found { title: title.into(), status: status.into(), completed, parent }
+    }
+
+    fn id(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+
+    #[test]
+    fn a_database_holding_exactly_the_acknowledged_writes_is_clean() {
+        let mut l = Ledger::new();
+        l.created(&[
+            Created { id: id(1), title: "a".into(), status: Status::Todo, parent: None },
+            Created { id: id(2), title: "b".into(), status: Status::Todo, parent: Some(id(1)) },
+        ]);
+        l.updated(id(2), None, Some(Status::Done), Some(true));
+        l.deleted(&[id(3)]);
+        l.rejected(&[id(4)]);
+        let db = HashMap::from([(id(1), vec![found("a", "todo", false, None)]), (id(2), vec![found("b", "done", true, Some(id(1)))])]);
+        let check = l.compare(Schema::Legacy, &db);
+        assert!(check.is_clean(), "{check}");
+        assert_eq!(check.checked, 4);
+    }
+
+    #[test]
+    fn lost_phantom_stale_and_duplicate_rows_are_each_reported() {
+        let mut l = Ledger::new();
+        l.created(&[
+            Created { id: id(1), title: "a".into(), status: Status::Todo, parent: None },
+            Created { id: id(2), title: "b".into(), status: Status::Todo, parent: None },
+            Created { id: id(5), title: "e".into(), status: Status::Todo, parent: None },
+        ]);
+        l.updated(id(2), Some("b2"), None, None);
+        l.deleted(&[id(3)]);
+        l.rejected(&[id(4)]);
+        let db = HashMap::from([
+            (id(2), vec![found("b", "todo", false, None)]),
+            (id(3), vec![found("c", "todo", false, None)]),
+            (id(4), vec![found("d", "todo", false, None)]),
+            (id(5), vec![found("e", "todo", false, None), found("e", "todo", false, None)]),
+        ]);
+        let check = l.compare(Schema::New, &db);
+        assert_eq!(
+            check.mismatches,
+            vec![
+                Mismatch::Lost { id: id(1) },
+                Mismatch::Stale { id: id(2), column: "title", expected: "\"b2\"".into(), found: "\"b\"".into() },
+                Mismatch::Phantom { id: id(3), expected: Expect::Deleted },
+                Mismatch::Phantom { id: id(4), expected: Expect::Rejected },
+                Mismatch::Duplicate { id: id(5), copies: 2 },
+            ]
+        );
+    }
+
+    #[test]
+    fn uncertain_writes_are_left_out_and_stay_uncertain() {
+        let mut l = Ledger::new();
+        l.created(&[Created { id: id(1), title: "a".into(), status: Status::Todo, parent: None }]);
+        l.uncertain(&[id(1)]);
+        l.updated(id(1), Some("later"), None, None);
+        l.deleted(&[id(1)]);
+        let check = l.compare(Schema::Legacy, &HashMap::new());
+        assert!(check.is_clean());
+        assert_eq!((check.checked, check.uncertain), (0, 1));
+    }
+}
