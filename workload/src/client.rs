@@ -140,7 +140,7 @@ pub(crate) struct Client {
 
 impl Client {
     pub(crate) fn new(setup: ClientSetup) -> Client {
-        let seed = setup.config.seed.unwrap_or_else(rand::random).wrapping_add(setup.index as u64 * 0x9E37_79B9_7F4A_7C15);
+        let seed = setup.config.seed.unwrap_or_else(rand::random).wrapping_add((setup.index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         Client {
             cumulative: setup.config.mix.cumulative(),
             rng: StdRng::seed_from_u64(seed),
