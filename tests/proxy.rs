@@ -1,0 +1,25 @@
+//! The passthrough proxy, end to end: a real PostgreSQL, real clients
+//! (tokio-postgres, psql, pgbench), and a proxy started in-process for each
+//! test on 127.0.0.1:0.
+
+mod support;
+
+/// Starting proxies and clients for the tests below.
+#[path = "proxy/common.rs"]
+mod common;
+
+/// tokio-postgres through the proxy: types, pipelining, COPY, NOTIFY, cancel, auth, TLS.
+#[path = "proxy/clients.rs"]
+mod clients;
+
+/// psql and pgbench through the proxy give what they give directly.
+#[path = "proxy/tools.rs"]
+mod tools;
+
+/// Bad input, limits, a lost upstream, shutdown: one client's trouble stays its own.
+#[path = "proxy/robustness.rs"]
+mod robustness;
+
+/// /metrics, /healthz and /readyz.
+#[path = "proxy/observability.rs"]
+mod observability;
