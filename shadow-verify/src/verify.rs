@@ -27,7 +27,7 @@ use crate::throttle::Throttle;
 
 /// Legacy tables with at most this many rows (by the planner's estimate) get
 /// exact boundaries; larger ones get sampled boundaries.
-const EXACT_BOUNDARIES_UP_TO: f64 = 200_000.0;
+pub const EXACT_BOUNDARIES_UP_TO: u64 = 200_000;
 
 /// What kept the verifier from starting.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +58,9 @@ pub struct Options {
     pub queries: Vec<Query>,
     /// Draw a progress bar (only when stderr is a terminal).
     pub progress: bool,
+    /// Up to this many legacy rows (planner estimate), chunk boundaries are
+    /// exact; above, they come from a block sample.
+    pub exact_boundaries_up_to: u64,
 }
 
 impl Default for Options {
@@ -71,6 +74,7 @@ impl Default for Options {
             max_differences: 1000,
             queries: Vec::new(),
             progress: true,
+            exact_boundaries_up_to: EXACT_BOUNDARIES_UP_TO,
         }
     }
 }
@@ -143,7 +147,7 @@ pub async fn verify(opts: &Options) -> Result<Report, VerifyError> {
     let mut report = Report::new(format!("switchyard verify {}", env!("CARGO_PKG_VERSION")), database, settings);
     report.started_at = started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
 
-    let ranges = ranges_from_boundaries(&boundaries(&main, &opts.spec, opts.chunk_size).await?);
+    let ranges = ranges_from_boundaries(&boundaries(&main, opts).await?);
     let total_chunks = ranges.len();
     let mut queue: VecDeque<Work> = VecDeque::with_capacity(total_chunks + 1);
     // The depth check is one long statement: start it first so it overlaps
@@ -270,10 +274,16 @@ async fn check_tables(client: &Client, spec: &Spec) -> Result<(), VerifyError> {
 /// Chunk boundaries over the legacy key: exact for small tables, from a
 /// block sample for large ones (uuids are spread evenly enough that a sample
 /// balances the chunks; the cover is complete either way).
-async fn boundaries(client: &Client, spec: &Spec, chunk_size: u64) -> Result<Vec<Uuid>, VerifyError> {
+async fn boundaries(client: &Client, opts: &Options) -> Result<Vec<Uuid>, VerifyError> {
+    let (spec, chunk_size) = (&opts.spec, opts.chunk_size);
     let err = db_err("finding chunk boundaries");
-    let estimate: f64 = client.query_one(&spec.estimate_sql(), &[]).await.map_err(&err)?.get(0);
-    if estimate <= EXACT_BOUNDARIES_UP_TO {
+    let mut estimate: f64 = client.query_one(&spec.estimate_sql(), &[]).await.map_err(&err)?.get(0);
+    if estimate < 0.0 {
+        // Never analysed: count once rather than guess.
+        let sql = format!("SELECT count(*) FROM {}", crate::plan::quote_ident(&spec.legacy));
+        estimate = client.query_one(&sql, &[]).await.map_err(&err)?.get::<_, i64>(0) as f64;
+    }
+    if estimate <= opts.exact_boundaries_up_to as f64 {
         let size = i64::try_from(chunk_size).unwrap_or(i64::MAX);
         let rows = client.query(&spec.exact_boundaries_sql(), &[&size]).await.map_err(&err)?;
         return rows.iter().map(|r| r.try_get::<_, Uuid>(0)).collect::<Result<_, _>>().map_err(&err);
