@@ -28,6 +28,25 @@ async fn read_until_closed(stream: &mut TcpStream) -> Vec<(u8, Vec<u8>)> {
     frames
 }
 
+/// Messages a raw connection received up to and including ReadyForQuery.
+async fn read_until_ready(stream: &mut TcpStream) -> Vec<(u8, Vec<u8>)> {
+    let mut buf = BytesMut::new();
+    let mut frames = Vec::new();
+    let read = async {
+        loop {
+            while let Some(f) = split_frame(&mut buf, 1 << 20).expect("valid server messages") {
+                frames.push((f.tag, f.body.to_vec()));
+                if f.tag == b'Z' {
+                    return;
+                }
+            }
+            assert!(stream.read_buf(&mut buf).await.expect("read") > 0, "closed before ReadyForQuery");
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read).await.expect("ReadyForQuery in time");
+    frames
+}
+
 /// The SQLSTATE of the first ErrorResponse among `frames`.
 fn error_code(frames: &[(u8, Vec<u8>)]) -> Option<String> {
     let (_, body) = frames.iter().find(|(t, _)| *t == b'E')?;
@@ -131,10 +150,14 @@ async fn bad_input_closes_only_the_offending_client() {
     assert_eq!(error_code(&read_until_closed(&mut s).await).as_deref(), Some("54000"), "too large");
     assert_backend_gone(&db.client, "too_large").await;
 
-    // A well-framed message with garbage inside: PostgreSQL itself objects.
+    // A well-framed message with garbage inside is PostgreSQL's to judge:
+    // it answers 08P01 and the session goes on.
     let mut s = raw_session(&proxy, &db.name, "bad_body").await;
     s.write_all(&[b'Q', 0, 0, 0, 7, b'S', b'E', b'L']).await.expect("send");
-    assert_eq!(error_code(&read_until_closed(&mut s).await).as_deref(), Some("08P01"), "unterminated query string");
+    assert_eq!(error_code(&read_until_ready(&mut s).await).as_deref(), Some("08P01"), "unterminated query string");
+    s.write_all(b"Q\0\0\0\x0dSELECT 1\0").await.expect("send");
+    let frames = read_until_ready(&mut s).await;
+    assert!(frames.iter().any(|(t, _)| *t == b'D') && error_code(&frames).is_none(), "usable after: {frames:?}");
 
     // A client that disconnects in the middle of a message.
     let mut s = raw_session(&proxy, &db.name, "mid_message").await;
