@@ -27,7 +27,8 @@ fn config(url: &str, clients: usize, secs: f64) -> WorkloadConfig {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_operation_runs_in_both_protocols_without_errors_and_the_ledger_checks_clean() {
     let db = seeded_db().await;
-    let started: chrono::DateTime<chrono::Utc> = db.client.query_one("SELECT now()", &[]).await.unwrap().get(0);
+    let started: chrono::DateTime<chrono::Utc> =
+        db.client.query_one("SELECT now()", &[]).await.expect("a statement on the test database").get(0);
 
     let report = wl::run(config(&db.url, 4, 3.0)).await.expect("the workload runs");
 
@@ -35,7 +36,11 @@ async fn every_operation_runs_in_both_protocols_without_errors_and_the_ledger_ch
     for op in Op::ALL {
         let s = report.op(op);
         assert!(s.ops > 0, "no successful {op}:\n{}", report.render_text());
-        assert!(s.by_protocol.extended > 0 && s.by_protocol.simple > 0, "{op} used one protocol only: {:?}", s.by_protocol);
+        assert!(
+            s.by_protocol.extended > 0 && s.by_protocol.simple > 0,
+            "{op} used one protocol only: {:?}",
+            s.by_protocol
+        );
         assert!(s.latency_ms.p50 > 0.0 && s.latency_ms.p50 <= s.latency_ms.p99 && s.latency_ms.p99 <= s.latency_ms.max);
     }
     assert!(report.statements.extended > 0 && report.statements.simple > 0, "{:?}", report.statements);
@@ -59,9 +64,12 @@ async fn every_operation_runs_in_both_protocols_without_errors_and_the_ledger_ch
             &[&started],
         )
         .await
-        .unwrap();
+        .expect("a statement on the test database");
     let (subtasks, edited, completed): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
-    assert!(subtasks >= 2 && edited > 0 && completed > 0, "subtasks {subtasks}, edited {edited}, completed {completed}");
+    assert!(
+        subtasks >= 2 && edited > 0 && completed > 0,
+        "subtasks {subtasks}, edited {edited}, completed {completed}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,14 +77,18 @@ async fn the_ledger_check_fails_when_the_database_loses_changes_or_invents_a_wri
     let db = seeded_db().await;
     let report = wl::run(config(&db.url, 2, 1.5)).await.expect("the workload runs");
     assert_eq!(report.errors(), 0, "{}", report.render_text());
-    assert!(report.ledger.check(&db.client, Schema::Legacy).await.unwrap().is_clean());
+    assert!(report.ledger.check(&db.client, Schema::Legacy).await.expect("the ledger check runs").is_clean());
 
     // Leaves: no cascade muddies which mismatch each change causes.
     let leaf = |e: &&(&Uuid, &wl::Entry)| e.1.expect == Expect::Present && e.1.title.is_some();
     let mut present: Vec<Uuid> = Vec::new();
     for (id, _) in report.ledger.entries().filter(|e| leaf(&e)) {
-        let children: i64 =
-            db.client.query_one("SELECT count(*) FROM todos WHERE parent_todo_id = $1", &[id]).await.unwrap().get(0);
+        let children: i64 = db
+            .client
+            .query_one("SELECT count(*) FROM todos WHERE parent_todo_id = $1", &[id])
+            .await
+            .expect("a statement on the test database")
+            .get(0);
         if children == 0 {
             present.push(*id);
         }
@@ -84,17 +96,21 @@ async fn the_ledger_check_fails_when_the_database_loses_changes_or_invents_a_wri
             break;
         }
     }
-    let deleted = report.ledger.entries().find(|(_, e)| e.expect == Expect::Deleted).map(|(id, _)| *id).expect("a deletion");
+    let deleted =
+        report.ledger.entries().find(|(_, e)| e.expect == Expect::Deleted).map(|(id, _)| *id).expect("a deletion");
     let [retitled, removed] = present[..] else { panic!("two acknowledged leaf todos needed, got {present:?}") };
 
-    db.client.execute("UPDATE todos SET title = 'changed behind its back' WHERE id = $1", &[&retitled]).await.unwrap();
-    db.client.execute("DELETE FROM todos WHERE id = $1", &[&removed]).await.unwrap();
+    db.client
+        .execute("UPDATE todos SET title = 'changed behind its back' WHERE id = $1", &[&retitled])
+        .await
+        .expect("a statement on the test database");
+    db.client.execute("DELETE FROM todos WHERE id = $1", &[&removed]).await.expect("a statement on the test database");
     db.client
         .execute("INSERT INTO todos (id, user_id, title) SELECT $1, id, 'resurrected' FROM users LIMIT 1", &[&deleted])
         .await
-        .unwrap();
+        .expect("a statement on the test database");
 
-    let check = report.ledger.check(&db.client, Schema::Legacy).await.unwrap();
+    let check = report.ledger.check(&db.client, Schema::Legacy).await.expect("the ledger check runs");
     assert!(!check.is_clean());
     assert_eq!(check.mismatch_count, 3, "{check}");
     assert!(check.mismatches.contains(&Mismatch::Lost { id: removed }), "{check}");
@@ -122,7 +138,7 @@ async fn writes_the_server_refuses_are_counted_with_their_message_and_left_out_o
              CREATE TRIGGER no_groceries BEFORE INSERT ON todos FOR EACH ROW EXECUTE FUNCTION no_groceries();",
         )
         .await
-        .unwrap();
+        .expect("a statement on the test database");
 
     let report = wl::run(config(&db.url, 2, 2.0)).await.expect("the workload runs");
 
@@ -135,7 +151,7 @@ async fn writes_the_server_refuses_are_counted_with_their_message_and_left_out_o
     }
     // Refused creates' ids are recorded as absent, and are.
     assert!(report.ledger_summary.rejected > 0, "{:?}", report.ledger_summary);
-    let check = report.ledger.check(&db.client, Schema::Legacy).await.unwrap();
+    let check = report.ledger.check(&db.client, Schema::Legacy).await.expect("the ledger check runs");
     assert!(check.is_clean(), "{check}");
 }
 
@@ -160,25 +176,37 @@ async fn a_stop_signal_ends_the_run_and_marked_phases_get_their_own_counts() {
     assert_eq!(labels, ["start", "second"]);
     assert!(report.phases.iter().all(|p| p.ops > 0 && p.errors == 0), "{:?}", report.phases);
     assert_eq!(report.phases.iter().map(|p| p.ops).sum::<u64>(), report.total.ops);
-    assert!(report.ledger.check(&db.client, Schema::Legacy).await.unwrap().is_clean());
+    assert!(report.ledger.check(&db.client, Schema::Legacy).await.expect("the ledger check runs").is_clean());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_no_users_the_workload_creates_one_per_client_and_works_on_its_own_todos() {
     let db = support::legacy_db().await;
     let report = wl::run(config(&db.url, 3, 1.0)).await.expect("the workload runs");
-    let users: i64 = db.client.query_one("SELECT count(*) FROM users", &[]).await.unwrap().get(0);
+    let users: i64 =
+        db.client.query_one("SELECT count(*) FROM users", &[]).await.expect("a statement on the test database").get(0);
     assert_eq!(users, 3);
     assert_eq!(report.errors(), 0, "{}", report.render_text());
     assert!(report.op(Op::Create).ops > 0 && report.ledger_summary.present > 0);
-    assert!(report.ledger.check(&db.client, Schema::Legacy).await.unwrap().is_clean());
+    assert!(report.ledger.check(&db.client, Schema::Legacy).await.expect("the ledger check runs").is_clean());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_prints_ops_per_second_percentiles_and_the_ledger_check_as_json() {
     let db = seeded_db().await;
     let out = tokio::process::Command::new(support::switchyard_bin())
-        .args(["workload", "--url", &db.url, "--clients", "2", "--duration", "2", "--json", "--ledger-check-url", &db.url])
+        .args([
+            "workload",
+            "--url",
+            &db.url,
+            "--clients",
+            "2",
+            "--duration",
+            "2",
+            "--json",
+            "--ledger-check-url",
+            &db.url,
+        ])
         .output()
         .await
         .expect("running switchyard workload");
@@ -187,22 +215,26 @@ async fn the_cli_prints_ops_per_second_percentiles_and_the_ledger_check_as_json(
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the output is JSON");
 
     assert_eq!(json["clients"], 2);
-    assert!(json["total"]["ops_per_s"].as_f64().unwrap() > 0.0, "{json:#}");
-    let ops = json["operations"].as_array().unwrap();
-    let names: Vec<&str> = ops.iter().map(|o| o["op"].as_str().unwrap()).collect();
+    assert!(json["total"]["ops_per_s"].as_f64().expect("a JSON field of the report") > 0.0, "{json:#}");
+    let ops = json["operations"].as_array().expect("a JSON field of the report");
+    let names: Vec<&str> = ops.iter().map(|o| o["op"].as_str().expect("a JSON field of the report")).collect();
     assert_eq!(names, ["create", "list", "set_status", "complete", "edit", "delete", "walk"]);
     for o in ops.iter().chain([&json["total"]]) {
         let l = &o["latency_ms"];
-        let (p50, p90, p99, max) =
-            (l["p50"].as_f64().unwrap(), l["p90"].as_f64().unwrap(), l["p99"].as_f64().unwrap(), l["max"].as_f64().unwrap());
+        let (p50, p90, p99, max) = (
+            l["p50"].as_f64().expect("a JSON field of the report"),
+            l["p90"].as_f64().expect("a JSON field of the report"),
+            l["p99"].as_f64().expect("a JSON field of the report"),
+            l["max"].as_f64().expect("a JSON field of the report"),
+        );
         assert!(0.0 < p50 && p50 <= p90 && p90 <= p99 && p99 <= max, "{o:#}");
         assert_eq!(o["errors"], 0, "{o:#}");
     }
-    let checks = json["ledger_checks"].as_array().unwrap();
+    let checks = json["ledger_checks"].as_array().expect("a JSON field of the report");
     assert_eq!(checks.len(), 1, "legacy only: no new schema here");
     assert_eq!(checks[0]["schema"], "legacy");
     assert_eq!(checks[0]["mismatch_count"], 0);
-    assert!(checks[0]["checked"].as_u64().unwrap() > 0);
+    assert!(checks[0]["checked"].as_u64().expect("a JSON field of the report") > 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

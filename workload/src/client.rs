@@ -140,7 +140,11 @@ pub(crate) struct Client {
 
 impl Client {
     pub(crate) fn new(setup: ClientSetup) -> Client {
-        let seed = setup.config.seed.unwrap_or_else(rand::random).wrapping_add((setup.index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let seed = setup
+            .config
+            .seed
+            .unwrap_or_else(rand::random)
+            .wrapping_add((setup.index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         Client {
             cumulative: setup.config.mix.cumulative(),
             rng: StdRng::seed_from_u64(seed),
@@ -166,7 +170,11 @@ impl Client {
                 break;
             }
             let op = self.pick_op();
-            let proto = if self.rng.random_bool(self.setup.config.simple_fraction) { Protocol::Simple } else { Protocol::Extended };
+            let proto = if self.rng.random_bool(self.setup.config.simple_fraction) {
+                Protocol::Simple
+            } else {
+                Protocol::Extended
+            };
             self.one(op, proto).await;
         }
         self.drop_session();
@@ -213,7 +221,11 @@ impl Client {
                 self.uncertain(&ids);
                 self.drop_session();
                 self.stats.record(op, proto, micros, false);
-                let why = if self.setup.stop.is_cancelled() { "still running after the stop's grace period" } else { "timed out" };
+                let why = if self.setup.stop.is_cancelled() {
+                    "still running after the stop's grace period"
+                } else {
+                    "timed out"
+                };
                 self.setup.live.error(op, format!("{op} ({proto:?}): {why}"));
             }
         }
@@ -416,7 +428,13 @@ impl Client {
 
     /// Inserts one todo; with `server_id` the column default makes its id,
     /// read back with RETURNING into `t.id`.
-    async fn insert(&mut self, s: &mut Session, proto: Protocol, t: &mut NewTodo, server_id: bool) -> Result<(), OpError> {
+    async fn insert(
+        &mut self,
+        s: &mut Session,
+        proto: Protocol,
+        t: &mut NewTodo,
+        server_id: bool,
+    ) -> Result<(), OpError> {
         if server_id {
             let rows = s.query(proto, Stmt::InsertReturning, &t.params(false)).await?;
             if rows.len() != 1 {
@@ -443,12 +461,17 @@ impl Client {
         let status = [Status::Todo, Status::InProgress, Status::Done][self.rng.random_range(0..3)];
         let soon = chrono::Utc::now() + chrono::Duration::days(7);
         let rows = match self.rng.random_range(0..4) {
-            1 => s.query(proto, Stmt::ListByStatus, &[Val::Uuid(user.id), Val::Text(status.as_str()), limit, offset]).await?,
+            1 => {
+                s.query(proto, Stmt::ListByStatus, &[Val::Uuid(user.id), Val::Text(status.as_str()), limit, offset])
+                    .await?
+            }
             2 if !user.projects.is_empty() => {
                 let p = user.projects[self.rng.random_range(0..user.projects.len())];
                 s.query(proto, Stmt::ListByProject, &[Val::Uuid(user.id), Val::Uuid(p), limit, offset]).await?
             }
-            3 => s.query(proto, Stmt::ListDueSoon, &[Val::Uuid(user.id), Val::OptTs(Some(soon)), limit, offset]).await?,
+            3 => {
+                s.query(proto, Stmt::ListDueSoon, &[Val::Uuid(user.id), Val::OptTs(Some(soon)), limit, offset]).await?
+            }
             _ => s.query(proto, Stmt::ListAll, &[Val::Uuid(user.id), limit, offset]).await?,
         };
         Ok(Effect::Found(found(&rows, user.id, 0, 3)?))
@@ -468,7 +491,9 @@ impl Client {
             }
         };
         self.pending.ids.push(t.id);
-        let n = s.execute(proto, Stmt::SetStatus, &[Val::Uuid(t.id), Val::Uuid(t.user), Val::Text(status.as_str())]).await?;
+        let n = s
+            .execute(proto, Stmt::SetStatus, &[Val::Uuid(t.id), Val::Uuid(t.user), Val::Text(status.as_str())])
+            .await?;
         expect_one(n, "UPDATE", t.id)?;
         Ok(Effect::Updated { id: t.id, title: None, status: Some(status), completed: Some(false) })
     }
@@ -551,7 +576,8 @@ fn found(rows: &Rows, user: Uuid, id_col: usize, status_col: usize) -> Result<Ve
     for i in 0..rows.len() {
         let id = rows.uuid(i, id_col)?;
         let s = rows.text(i, status_col)?;
-        let status = Status::parse(&s).ok_or_else(|| OpError::Unexpected(format!("status {s:?} is not a legacy status")))?;
+        let status =
+            Status::parse(&s).ok_or_else(|| OpError::Unexpected(format!("status {s:?} is not a legacy status")))?;
         if seen.insert(id) {
             out.push(Known { id, user, status });
         }

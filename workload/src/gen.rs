@@ -12,16 +12,36 @@ use crate::ledger::Status;
 use crate::sql::Val;
 
 const TITLES: &[&str] = &[
-    "Write quarterly report", "Plan sprint", "Fix login bug", "Review pull request", "Call the dentist",
-    "Buy groceries", "Prepare slides", "Update dependencies", "Book flights", "Renew passport",
-    "Draft blog post", "Refactor billing module", "Water the plants", "Pay electricity bill", "Read chapter 4",
+    "Write quarterly report",
+    "Plan sprint",
+    "Fix login bug",
+    "Review pull request",
+    "Call the dentist",
+    "Buy groceries",
+    "Prepare slides",
+    "Update dependencies",
+    "Book flights",
+    "Renew passport",
+    "Draft blog post",
+    "Refactor billing module",
+    "Water the plants",
+    "Pay electricity bill",
+    "Read chapter 4",
 ];
 const SUBTASKS: &[&str] = &["Research", "Outline", "First draft", "Get feedback", "Polish", "Ship", "Follow up"];
 const TAGS: &[&str] = &["work", "home", "urgent", "errand", "health", "finance", "reading", "ai"];
 /// Text that trips naive quoting or statement scanning.
 const TRICKY: &[&str] = &[
-    "it's Bob's", r"C:\temp\new", "50% off; -- not a comment", "$1 and $2 are not parameters", "ünïcødé 🚀 待办",
-    "/* not a comment */", "\"double\" quotes", "semi;colon; DELETE FROM todos", "E'not an escape'", "todos_archived",
+    "it's Bob's",
+    r"C:\temp\new",
+    "50% off; -- not a comment",
+    "$1 and $2 are not parameters",
+    "ünïcødé 🚀 待办",
+    "/* not a comment */",
+    "\"double\" quotes",
+    "semi;colon; DELETE FROM todos",
+    "E'not an escape'",
+    "todos_archived",
 ];
 
 /// A todo about to be inserted.

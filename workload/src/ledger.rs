@@ -201,7 +201,11 @@ impl LedgerCheck {
 impl std::fmt::Display for LedgerCheck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.is_clean() {
-            write!(f, "ledger check on {}: clean, {} todos checked, {} uncertain left out", self.schema, self.checked, self.uncertain)
+            write!(
+                f,
+                "ledger check on {}: clean, {} todos checked, {} uncertain left out",
+                self.schema, self.checked, self.uncertain
+            )
         } else {
             writeln!(
                 f,
@@ -343,7 +347,12 @@ impl Ledger {
                 let parse = || -> Result<(Uuid, Found), tokio_postgres::Error> {
                     Ok((
                         r.try_get(0)?,
-                        Found { title: r.try_get(1)?, status: r.try_get(2)?, completed: r.try_get(3)?, parent: r.try_get(4)? },
+                        Found {
+                            title: r.try_get(1)?,
+                            status: r.try_get(2)?,
+                            completed: r.try_get(3)?,
+                            parent: r.try_get(4)?,
+                        },
                     ))
                 };
                 let (id, f) = parse().map_err(|e| WorkloadError::Check(describe_pg_error(&e)))?;
@@ -392,7 +401,12 @@ fn stale(id: Uuid, e: &Entry, row: &Found) -> Vec<Mismatch> {
     let mut out = Vec::new();
     if let Some(t) = &e.title {
         if *t != row.title {
-            out.push(Mismatch::Stale { id, column: "title", expected: format!("{t:?}"), found: format!("{:?}", row.title) });
+            out.push(Mismatch::Stale {
+                id,
+                column: "title",
+                expected: format!("{t:?}"),
+                found: format!("{:?}", row.title),
+            });
         }
     }
     if let Some(s) = e.status {
@@ -437,7 +451,10 @@ mod tests {
         l.updated(id(2), None, Some(Status::Done), Some(true));
         l.deleted(&[id(3)]);
         l.rejected(&[id(4)]);
-        let db = HashMap::from([(id(1), vec![found("a", "todo", false, None)]), (id(2), vec![found("b", "done", true, Some(id(1)))])]);
+        let db = HashMap::from([
+            (id(1), vec![found("a", "todo", false, None)]),
+            (id(2), vec![found("b", "done", true, Some(id(1)))]),
+        ]);
         let check = l.compare(Schema::Legacy, &db);
         assert!(check.is_clean(), "{check}");
         assert_eq!(check.checked, 4);

@@ -116,7 +116,8 @@ pub async fn start_with(config: WorkloadConfig, stop: CancellationToken) -> Resu
         .into_iter()
         .enumerate()
         .map(|(index, users)| {
-            let setup = ClientSetup { index, config: config.clone(), users, live: live.clone(), stop: stop.clone(), deadline };
+            let setup =
+                ClientSetup { index, config: config.clone(), users, live: live.clone(), stop: stop.clone(), deadline };
             tokio::spawn(Client::new(setup).run())
         })
         .collect();

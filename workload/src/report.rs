@@ -133,14 +133,21 @@ impl WorkloadReport {
         for op in Op::ALL {
             let s = &p.ops[op.index()];
             let _ = all.add(&s.latency);
-            let first_errors: Vec<String> =
-                p.samples.iter().filter(|e| e.op == Some(op)).take(SAMPLES_PER_KEY).map(|e| e.message.clone()).collect();
+            let first_errors: Vec<String> = p
+                .samples
+                .iter()
+                .filter(|e| e.op == Some(op))
+                .take(SAMPLES_PER_KEY)
+                .map(|e| e.message.clone())
+                .collect();
             total.ops += s.ok;
             total.errors += s.errors;
             total.by_protocol.extended += s.extended;
             total.by_protocol.simple += s.simple;
             if total.first_errors.len() < SAMPLES_PER_KEY {
-                total.first_errors.extend(first_errors.iter().take(SAMPLES_PER_KEY - total.first_errors.len()).cloned());
+                total
+                    .first_errors
+                    .extend(first_errors.iter().take(SAMPLES_PER_KEY - total.first_errors.len()).cloned());
             }
             operations.push(OpSummary {
                 op: op.name().into(),
@@ -169,7 +176,13 @@ impl WorkloadReport {
                 ops: d.ok_total(),
                 errors: d.errors_total(),
                 ops_per_s: rate(d.ok_total(), duration_s),
-                first_errors: p.samples.iter().filter(|e| e.phase == i).take(SAMPLES_PER_KEY).map(|e| e.message.clone()).collect(),
+                first_errors: p
+                    .samples
+                    .iter()
+                    .filter(|e| e.phase == i)
+                    .take(SAMPLES_PER_KEY)
+                    .map(|e| e.message.clone())
+                    .collect(),
             });
         }
         if p.marks.is_empty() {
@@ -184,7 +197,13 @@ impl WorkloadReport {
             statements: p.statements,
             reconnects: p.reconnects,
             connect_errors,
-            first_connect_errors: p.samples.iter().filter(|e| e.op.is_none()).take(SAMPLES_PER_KEY).map(|e| e.message.clone()).collect(),
+            first_connect_errors: p
+                .samples
+                .iter()
+                .filter(|e| e.op.is_none())
+                .take(SAMPLES_PER_KEY)
+                .map(|e| e.message.clone())
+                .collect(),
             phases,
             ledger_summary: p.ledger.summary(),
             ledger: p.ledger,

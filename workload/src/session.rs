@@ -25,7 +25,6 @@ impl From<tokio_postgres::Error> for OpError {
 }
 
 impl OpError {
-
     pub(crate) fn describe(&self) -> String {
         match self {
             OpError::Pg(e) => crate::error::describe_pg_error(e),
@@ -164,9 +163,9 @@ impl Rows {
             Rows::Extended(r) => Ok(r[row].try_get::<_, Option<Uuid>>(col)?),
             Rows::Simple(r) => match r[row].try_get(col)? {
                 None => Ok(None),
-                Some(s) => Uuid::parse_str(s)
-                    .map(Some)
-                    .map_err(|e| OpError::Unexpected(format!("{s:?} is not a uuid: {e}"))),
+                Some(s) => {
+                    Uuid::parse_str(s).map(Some).map_err(|e| OpError::Unexpected(format!("{s:?} is not a uuid: {e}")))
+                }
             },
         }
     }

@@ -70,7 +70,7 @@ impl Val<'_> {
                 let _ = write!(out, "{v}");
             }
             Val::Bool(v) => out.push_str(if *v { "true" } else { "false" }),
-            Val::Tags(tags) if tags.is_empty() => out.push_str("'{}'::text[]"),
+            Val::Tags([]) => out.push_str("'{}'::text[]"),
             Val::Tags(tags) => {
                 out.push_str("ARRAY[");
                 for (i, t) in tags.iter().enumerate() {
@@ -160,12 +160,9 @@ mod tests {
     fn placeholders_are_replaced_by_literals_longest_number_first() {
         let id = Uuid::nil();
         let tags = vec!["a'b".to_string(), "c".to_string()];
-        let params: Vec<Val<'_>> = (1..=10).map(|n| Val::Int(n)).chain([Val::Uuid(id), Val::Tags(&tags)]).collect();
+        let params: Vec<Val<'_>> = (1..=10).map(Val::Int).chain([Val::Uuid(id), Val::Tags(&tags)]).collect();
         let sql = inline("SELECT $1, $10, $11, $12, $13", &params);
-        assert_eq!(
-            sql,
-            "SELECT 1, 10, '00000000-0000-0000-0000-000000000000'::uuid, ARRAY['a''b', 'c']::text[], $13"
-        );
+        assert_eq!(sql, "SELECT 1, 10, '00000000-0000-0000-0000-000000000000'::uuid, ARRAY['a''b', 'c']::text[], $13");
     }
 
     #[test]

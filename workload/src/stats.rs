@@ -172,7 +172,12 @@ pub(crate) struct ClientStats {
 
 impl ClientStats {
     pub(crate) fn new() -> ClientStats {
-        ClientStats { ops: (0..Op::COUNT).map(|_| OpStats::new()).collect(), reconnects: 0, extended_statements: 0, simple_statements: 0 }
+        ClientStats {
+            ops: (0..Op::COUNT).map(|_| OpStats::new()).collect(),
+            reconnects: 0,
+            extended_statements: 0,
+            simple_statements: 0,
+        }
     }
 
     pub(crate) fn record(&mut self, op: Op, proto: Protocol, micros: u64, ok: bool) {
