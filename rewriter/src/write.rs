@@ -228,11 +228,14 @@ fn rewrite_site(cx: &Ctx<'_>, site: &Site, k: usize, reads: &[Edit]) -> Result<S
     } else {
         format!("{alias}.*")
     };
-    match ret {
-        Some(i) => edits.push(Edit::new(cx.toks[i].start, site.end, format!("RETURNING {row_list}"))),
-        None => edits.push(Edit::insert(site.end, format!(" RETURNING {row_list}"))),
-    }
+    // Pushed last: an insertion at the statement's end (a SET item appended
+    // below) must come before it, and equal offsets keep their order.
+    let returning_edit = match ret {
+        Some(i) => Edit::new(cx.toks[i].start, site.end, format!("RETURNING {row_list}")),
+        None => Edit::insert(site.end, format!(" RETURNING {row_list}")),
+    };
     if !cx.phase.writes_new() {
+        edits.push(returning_edit);
         let body = render(cx.src, site.start, site.end, &edits).map_err(|e| unsupported(e.to_string()))?;
         return Ok(SiteOut { ctes: format!("{rows} AS ({body})"), rows, returning, alias });
     }
@@ -253,6 +256,7 @@ fn rewrite_site(cx: &Ctx<'_>, site: &Site, k: usize, reads: &[Edit]) -> Result<S
     if site.kind == DmlKind::Insert && site.on_conflict {
         edits.extend(conflict_edits(cx, &toks)?);
     }
+    edits.push(returning_edit);
     let target = |table: &str| {
         let name = format!("{}.{}", spec.new.schema, table);
         match &site.target.alias {
@@ -282,6 +286,11 @@ fn check_returning(cx: &Ctx<'_>, list: &str, alias: &str, site: &Site, site_toks
     let toks = lex::tokens(list);
     let table = &cx.spec.legacy.table;
     for (i, t) in toks.iter().enumerate() {
+        if let Some(v) = lex::ident_value(list, t) {
+            if ["xmin", "xmax", "cmin", "cmax", "ctid", "tableoid"].contains(&v.as_str()) {
+                return Err(unsupported(format!("the system column {v} in RETURNING of a write to todos")));
+            }
+        }
         let next_is_dot = toks.get(i + 1).is_some_and(|n| n.kind == Kind::Dot);
         let prev_is_dot = i > 0 && toks[i - 1].kind == Kind::Dot;
         if next_is_dot && !prev_is_dot {
