@@ -230,6 +230,11 @@ fn scan(half: &mut Half, insp: &mut impl Inspect, st: &mut State) -> Result<(), 
     }
 }
 
+/// Which side an I/O error is blamed on.
+pub(crate) type IoBlame = fn(io::Error) -> ErrorSource;
+/// Which side a protocol error is blamed on.
+pub(crate) type ProtocolBlame = fn(ProtocolError) -> SessionError;
+
 /// What one direction reports when it stops.
 enum HalfEnd {
     Eof,
@@ -252,7 +257,7 @@ where
     W: AsyncWrite + Unpin,
     I: Inspect,
 {
-    let (read_err, write_err, proto_err): (fn(io::Error) -> ErrorSource, fn(io::Error) -> ErrorSource, fn(ProtocolError) -> SessionError) =
+    let (read_err, write_err, proto_err): (IoBlame, IoBlame, ProtocolBlame) =
         match dir {
             Direction::ClientToUpstream => (ErrorSource::Client, ErrorSource::Upstream, SessionError::ClientProtocol),
             Direction::UpstreamToClient => (ErrorSource::Upstream, ErrorSource::Client, SessionError::UpstreamProtocol),

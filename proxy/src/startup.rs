@@ -22,6 +22,7 @@ use crate::error::{ErrorSource, SessionError};
 use crate::protocol::backend::{self, BackendMessage};
 use crate::protocol::startup::{split_startup, StartupPacket};
 use crate::protocol::{split_frame, tags, write_message, Frame, ProtocolError};
+use crate::session::{IoBlame, ProtocolBlame};
 use crate::tls::MaybeTls;
 
 /// Reads startup packets, answering SSLRequest (`S` and a TLS handshake
@@ -204,7 +205,7 @@ async fn read_frame<S: AsyncRead + Unpin>(
     max: usize,
     side: Side,
 ) -> Result<Option<Frame>, SessionError> {
-    let (io_err, proto_err): (fn(std::io::Error) -> ErrorSource, fn(ProtocolError) -> SessionError) = match side {
+    let (io_err, proto_err): (IoBlame, ProtocolBlame) = match side {
         Side::Client => (ErrorSource::Client, SessionError::ClientProtocol),
         Side::Upstream => (ErrorSource::Upstream, SessionError::UpstreamProtocol),
     };

@@ -131,7 +131,7 @@ mod tests {
     fn split_frame_rejects_short_negative_and_huge_lengths() {
         for len in [0i32, 3, -1, i32::MIN] {
             let mut buf = BytesMut::new();
-            buf.extend_from_slice(&[b'Q']);
+            buf.extend_from_slice(b"Q");
             buf.extend_from_slice(&len.to_be_bytes());
             assert_eq!(split_frame(&mut buf, 100), Err(ProtocolError::BadLength(i64::from(len))));
         }
