@@ -23,3 +23,7 @@ mod robustness;
 /// /metrics, /healthz and /readyz.
 #[path = "proxy/observability.rs"]
 mod observability;
+
+/// The `switchyard serve` binary: config file, SIGHUP, SIGTERM, JSON logs.
+#[path = "proxy/binary.rs"]
+mod binary;
