@@ -12,6 +12,10 @@ mod common;
 #[path = "proxy/clients.rs"]
 mod clients;
 
+/// TLS from the proxy to PostgreSQL: disable, prefer, require, verify-full.
+#[path = "proxy/upstream_tls.rs"]
+mod upstream_tls;
+
 /// psql and pgbench through the proxy give what they give directly.
 #[path = "proxy/tools.rs"]
 mod tools;

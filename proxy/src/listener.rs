@@ -298,7 +298,11 @@ async fn serve_client(inner: &Arc<Inner>, tcp: TcpStream) -> Result<(), SessionE
         }
     };
     let _upstream_gauge = GaugeGuard::new(&inner.metrics, Gauge::UpstreamConnections);
-    upstream.write_all(&raw).await.map_err(|e| SessionError::Io(ErrorSource::Upstream(e)))?;
+    let sent = async {
+        upstream.write_all(&raw).await?;
+        upstream.flush().await
+    };
+    sent.await.map_err(|e| SessionError::Io(ErrorSource::Upstream(e)))?;
     let mut upstream_buf = BytesMut::with_capacity(8 * 1024);
     let auth = startup::relay_auth(
         &mut client,

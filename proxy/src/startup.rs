@@ -167,7 +167,11 @@ where
                         }));
                     }
                     copy_frame(&mut out, &answer);
-                    upstream.write_all(&out).await.map_err(|e| SessionError::Io(ErrorSource::Upstream(e)))?;
+                    let sent = async {
+                        upstream.write_all(&out).await?;
+                        upstream.flush().await
+                    };
+                    sent.await.map_err(|e| SessionError::Io(ErrorSource::Upstream(e)))?;
                     out.clear();
                 }
             }
