@@ -1,0 +1,279 @@
+//! The rewriter against a real PostgreSQL: every write form in every phase
+//! leaves both schemas equal (an independent comparison over all legacy
+//! columns, I3, depth) and returns what the original statement returns on a
+//! twin database holding only the legacy schema; reads in the new schema
+//! return the same rows; the shadow statement runs and agrees.
+
+mod support;
+
+#[path = "rewriter/fixture.rs"]
+mod fixture;
+
+use fixture::*;
+use switchyard_rewriter::{Action, Phase, Rewriter};
+use tokio_postgres::Client;
+
+/// One write form: the statement, its parameters, and the phases it runs in.
+struct Form {
+    name: &'static str,
+    sql: &'static str,
+    params: Vec<V>,
+    skip: &'static [Phase],
+}
+
+fn form(name: &'static str, sql: &'static str, params: Vec<V>) -> Form {
+    Form { name, sql, params, skip: &[] }
+}
+
+fn forms() -> Vec<Form> {
+    use V::*;
+    vec![
+        form(
+            "insert one row with placeholders, RETURNING defaults",
+            "INSERT INTO todos (id, user_id, project_id, title, priority, tags) VALUES ($1, $2, $3, $4, $5, $6) \
+             RETURNING todos.id, todos.status, todos.created_at, todos.updated_at, todos.metadata",
+            vec![Id(t(50)), Id(u(U1)), Id(u(P1)), Text("New todo"), Int(2), Texts(vec!["x".into(), "y".into()])],
+        ),
+        form(
+            "insert several rows: a parent and its AI subtasks",
+            "INSERT INTO todos (id, user_id, parent_todo_id, title, ai_generated) VALUES \
+             ($1, $2, NULL, 'AI parent', false), ($3, $2, $1, 'AI child', true), ($4, $2, $3, 'AI grandchild', true)",
+            vec![Id(t(51)), Id(u(U1)), Id(t(52)), Id(t(53))],
+        ),
+        form(
+            "insert from a SELECT over todos, generated ids",
+            "INSERT INTO todos (user_id, parent_todo_id, title, ai_generated) \
+             SELECT t.user_id, t.id, s.title, true FROM todos t, unnest($2::text[]) AS s(title) WHERE t.id = $1 \
+             RETURNING title, parent_todo_id, id, ai_generated",
+            vec![Id(t(4)), Texts(vec!["step one".into(), "step two".into()])],
+        ),
+        form("insert DEFAULT VALUES fails the same way", "INSERT INTO todos DEFAULT VALUES", vec![]),
+        form(
+            "insert ON CONFLICT DO NOTHING",
+            "INSERT INTO todos (id, user_id, title) VALUES ($1, $2, 'duplicate') ON CONFLICT DO NOTHING",
+            vec![Id(t(1)), Id(u(U1))],
+        ),
+        form(
+            "insert ON CONFLICT (id) DO UPDATE RETURNING *",
+            "INSERT INTO todos (id, user_id, title, priority) VALUES ($1, $2, $3, 9) \
+             ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, priority = EXCLUDED.priority RETURNING *",
+            vec![Id(t(2)), Id(u(U1)), Text("Book flights (upserted)")],
+        ),
+        form(
+            "insert with expressions, now() and defaults",
+            "INSERT INTO todos (user_id, title, due_date, metadata) \
+             VALUES ($1, upper($2), now() + interval '1 day', jsonb_build_object('src', 'api')) \
+             RETURNING id, title, due_date, created_at, updated_at, status, tags",
+            vec![Id(u(U2)), Text("expr")],
+        ),
+        form("update a status, no RETURNING", "UPDATE todos SET status = $1 WHERE id = $2", vec![Text("in_progress"), Id(t(3))]),
+        form(
+            "complete a todo, RETURNING *",
+            "UPDATE todos SET status = 'done', completed_at = now() WHERE id = $1 AND user_id = $2 RETURNING *",
+            vec![Id(t(3)), Id(u(U1))],
+        ),
+        form(
+            "update with a row constructor",
+            "UPDATE todos SET (title, priority) = ($1, $2) WHERE user_id = $3 AND status <> 'done'",
+            vec![Text("Renamed"), Int(7), Id(u(U2))],
+        ),
+        form(
+            "update FROM another table, touching an archived row",
+            "UPDATE todos t SET project_id = p.id FROM projects p \
+             WHERE p.name = $1 AND p.user_id = t.user_id AND t.parent_todo_id IS NULL RETURNING t.id, t.project_id",
+            vec![Text("Home")],
+        ),
+        form(
+            "update with a subquery on todos",
+            "UPDATE todos SET priority = priority + 1 WHERE parent_todo_id IN (SELECT id FROM todos WHERE title = $1)",
+            vec![Text("Plan trip")],
+        ),
+        form(
+            "update an archived row",
+            "UPDATE todos SET description = $1 WHERE id = $2 RETURNING id, description, updated_at",
+            vec![Text("archived note"), Id(t(6))],
+        ),
+        form("move a subtree under another parent", "UPDATE todos SET parent_todo_id = $1 WHERE id = $2", vec![Id(t(53)), Id(t(2))]),
+        form(
+            "a client-set updated_at is overridden like the trigger does",
+            "UPDATE todos SET title = 'touched', updated_at = '2000-01-01' WHERE id = $1",
+            vec![Id(t(1))],
+        ),
+        form(
+            "an UPDATE inside WITH, read by the main query",
+            "WITH done AS (UPDATE todos SET status = 'done', completed_at = now() WHERE id = $1 RETURNING id, parent_todo_id) \
+             SELECT count(*) FROM todos WHERE parent_todo_id IN (SELECT id FROM done)",
+            vec![Id(t(2))],
+        ),
+        Form {
+            name: "reopen an archived todo",
+            sql: "UPDATE todos SET status = 'todo', completed_at = NULL WHERE id = $1",
+            params: vec![Id(t(6))],
+            // The archive's CHECK (status = 'done') rejects it in the new
+            // tables: a documented limitation (docs/rewriter.md).
+            skip: &[Phase::WriteNew, Phase::NewOnly],
+        },
+        form(
+            "delete USING another table, RETURNING",
+            "DELETE FROM todos t USING projects p WHERE t.project_id = p.id AND p.name = $1 AND t.status = 'in_progress' RETURNING t.id",
+            vec![Text("Work")],
+        ),
+        form("delete a parent: children cascade", "DELETE FROM todos WHERE id = $1", vec![Id(t(51))]),
+        form("delete an archived parent, RETURNING", "DELETE FROM todos WHERE id = $1 RETURNING title", vec![Id(t(5))]),
+        form(
+            "a DELETE inside WITH that nothing reads",
+            "WITH gone AS (DELETE FROM todos WHERE id = $1) SELECT 1 WHERE false",
+            vec![Id(t(8))],
+        ),
+        form(
+            "an INSERT inside WITH, returned by the main query",
+            "WITH x AS (INSERT INTO todos (id, user_id, title) VALUES ($1, $2, 'cte insert') RETURNING id) SELECT id FROM x",
+            vec![Id(t(54)), Id(u(U2))],
+        ),
+        form(
+            "an UPDATE under a WITH of reads",
+            "WITH p AS (SELECT id FROM projects WHERE name = $1) UPDATE todos SET project_id = p.id FROM p WHERE todos.id = $2",
+            vec![Text("Work"), Id(t(54))],
+        ),
+        Form {
+            name: "a child of a missing parent fails on the legacy foreign key",
+            sql: "INSERT INTO todos (user_id, parent_todo_id, title) VALUES ($1, $2, 'orphan')",
+            params: vec![Id(u(U1)), Id(t(99))],
+            // new_only has no legacy table, hence no foreign key on parent_todo_id.
+            skip: &[Phase::NewOnly],
+        },
+        form("delete every done todo", "DELETE FROM todos WHERE status = 'done'", vec![]),
+    ]
+}
+
+/// What a statement produced: rows (normalised; sorted, since RETURNING order is
+/// unspecified and the new schema returns active rows before archived ones) and
+/// the affected count, or an error's SQLSTATE.
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    Rows { rows: Vec<Vec<String>>, count: u64 },
+    Error(String),
+}
+
+async fn begin(c: &Client, norm: &mut Norm) {
+    c.batch_execute("BEGIN").await.unwrap_or_else(|e| panic!("begin: {e}"));
+    let now: std::time::SystemTime = c.query_one("SELECT now()", &[]).await.unwrap_or_else(|e| panic!("now: {e}")).get(0);
+    norm.nows.push(now);
+}
+
+async fn finish(c: &Client, ok: bool) {
+    c.batch_execute(if ok { "COMMIT" } else { "ROLLBACK" }).await.unwrap_or_else(|e| panic!("end: {e}"));
+}
+
+fn sqlstate(e: &tokio_postgres::Error) -> String {
+    e.code().map_or_else(|| format!("no sqlstate: {e}"), |c| c.code().to_string())
+}
+
+/// The original statement on the twin.
+async fn run_original(c: &Client, f: &Form, norm: &mut Norm) -> Outcome {
+    begin(c, norm).await;
+    let stmt = c.prepare(f.sql).await;
+    let out = match stmt {
+        Err(e) => Outcome::Error(sqlstate(&e)),
+        Ok(stmt) if stmt.columns().is_empty() => match c.execute(&stmt, &refs(&f.params)).await {
+            Ok(n) => Outcome::Rows { rows: Vec::new(), count: n },
+            Err(e) => Outcome::Error(sqlstate(&e)),
+        },
+        Ok(stmt) => match c.query(&stmt, &refs(&f.params)).await {
+            Ok(rows) => Outcome::Rows { count: rows.len() as u64, rows: norm.sorted(&rows) },
+            Err(e) => Outcome::Error(sqlstate(&e)),
+        },
+    };
+    finish(c, matches!(out, Outcome::Rows { .. })).await;
+    out
+}
+
+/// The rewritten statement on the migrated database, mapped back the way the
+/// proxy maps it (hidden rows → the count in `sy_count`).
+async fn run_rewritten(c: &Client, f: &Form, phase: Phase, rw: &Rewriter, norm: &mut Norm) -> Outcome {
+    let plan = rw.plan(phase, f.sql);
+    assert_eq!(plan.action, Action::Rewrite, "{}: {phase}: {:?}", f.name, plan.reason);
+    begin(c, norm).await;
+    let out = match c.query(plan.sql.as_str(), &refs(&f.params)).await {
+        Err(e) => Outcome::Error(sqlstate(&e)),
+        Ok(rows) if plan.result.hide_rows => {
+            assert_eq!(rows.len(), 1, "{}: one sy_count row", f.name);
+            let n: i64 = rows[0].get("sy_count");
+            Outcome::Rows { rows: Vec::new(), count: n as u64 }
+        }
+        Ok(rows) => Outcome::Rows { count: rows.len() as u64, rows: norm.sorted(&rows) },
+    };
+    finish(c, matches!(out, Outcome::Rows { .. })).await;
+    out
+}
+
+/// Parameter types and result columns the client would see from Describe.
+async fn describe(c: &Client, sql: &str) -> Result<(Vec<String>, Vec<(String, String)>), String> {
+    let s = c.prepare(sql).await.map_err(|e| sqlstate(&e))?;
+    Ok((
+        s.params().iter().map(|t| t.name().to_string()).collect(),
+        s.columns().iter().map(|c| (c.name().to_string(), c.type_().name().to_string())).collect(),
+    ))
+}
+
+async fn twin_pair() -> (support::TestDb, support::TestDb) {
+    let twin = support::legacy_db().await;
+    let db = support::migrated_db().await;
+    twin.client.batch_execute(&seed_sql()).await.unwrap_or_else(|e| panic!("seed twin: {e}"));
+    db.client.batch_execute(&seed_sql()).await.unwrap_or_else(|e| panic!("seed: {e}"));
+    db.client.batch_execute(BACKFILL_SQL).await.unwrap_or_else(|e| panic!("backfill: {e}"));
+    (twin, db)
+}
+
+async fn every_write_form_keeps_both_schemas_equal(phase: Phase) {
+    let rw = Rewriter::with_default_spec();
+    let (twin, db) = twin_pair().await;
+    let archived: i64 = db.client.query_one("SELECT count(*) FROM todos_archived", &[]).await.expect("count").get(0);
+    assert_eq!(archived, 2, "the fixture archives t5 and t6");
+    let legacy_kept = phase != Phase::NewOnly;
+    let (mut nt, mut nd) = (Norm::new(), Norm::new());
+    for f in forms().iter().filter(|f| !f.skip.contains(&phase)) {
+        let at = format!("{phase}: {}", f.name);
+        // Describe: same parameter types; same columns unless the proxy hides them.
+        let plan = rw.plan(phase, f.sql);
+        let (orig_params, orig_cols) = describe(&twin.client, f.sql).await.unwrap_or_default();
+        if let Ok((params, cols)) = describe(&db.client, &plan.sql).await {
+            assert_eq!(params, orig_params, "{at}: parameter types");
+            if plan.result.hide_rows {
+                assert!(orig_cols.is_empty(), "{at}: rows hidden only when the client wrote no RETURNING");
+            } else {
+                assert_eq!(cols, orig_cols, "{at}: result columns");
+            }
+        }
+        let want = run_original(&twin.client, f, &mut nt).await;
+        let got = run_rewritten(&db.client, f, phase, &rw, &mut nd).await;
+        assert_eq!(got, want, "{at}: what the client sees");
+        let twin_rows = legacy_rows(&twin.client, &nt).await;
+        assert_eq!(new_rows(&db.client, &nd).await, twin_rows, "{at}: the new schema holds what legacy alone would");
+        if legacy_kept {
+            assert_eq!(legacy_rows(&db.client, &nd).await, twin_rows, "{at}: legacy holds what legacy alone would");
+        }
+        let (diff, i3, depth, archived_not_done) = invariants(&db.client, legacy_kept).await;
+        assert_eq!((diff, i3, depth, archived_not_done), (0, 0, 0, 0), "{at}: (differences, I3, depth, archive CHECK)");
+    }
+}
+
+#[tokio::test]
+async fn dual_write_mirrors_every_write_form_to_the_new_schema() {
+    every_write_form_keeps_both_schemas_equal(Phase::DualWrite).await;
+}
+
+#[tokio::test]
+async fn read_new_mirrors_every_write_form_to_the_new_schema() {
+    every_write_form_keeps_both_schemas_equal(Phase::ReadNew).await;
+}
+
+#[tokio::test]
+async fn write_new_applies_every_write_form_to_the_new_tables_and_mirrors_to_legacy() {
+    every_write_form_keeps_both_schemas_equal(Phase::WriteNew).await;
+}
+
+#[tokio::test]
+async fn new_only_applies_every_write_form_to_the_new_tables() {
+    every_write_form_keeps_both_schemas_equal(Phase::NewOnly).await;
+}
