@@ -61,6 +61,11 @@ impl Default for Spec {
     }
 }
 
+/// Session settings for the depth check's transaction (`SET LOCAL`): memory
+/// for joining the narrow image of every new row with itself, and no nested
+/// loops (a partitioned table has no index on `id` alone).
+pub const DEPTH_CHECK_SETTINGS: &str = "SET LOCAL work_mem = '256MB'; SET LOCAL enable_nestloop = off";
+
 /// Quotes an identifier for SQL (`todos` -> `"todos"`).
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -194,20 +199,26 @@ impl Spec {
     /// is not in the new tables are skipped (the chunk comparison reports the
     /// missing parent). Returns at most `limit` rows `id text, depth int,
     /// expected int, total bigint` where `total` counts all offending rows.
+    ///
+    /// The narrow `(id, parent_todo_id, depth)` image is read once and joined
+    /// with itself; the ORDER BY and LIMIT stay outside the join so that the
+    /// planner does not pick a nested loop probing every partition's index per
+    /// row. Run it with enough `work_mem` for a hash or in-memory sort of that
+    /// image ([`DEPTH_CHECK_SETTINGS`]).
     pub fn depth_check_sql(&self, limit: usize) -> String {
-        let rel = format!(
-            "(SELECT id, parent_todo_id, depth FROM {} UNION ALL SELECT id, parent_todo_id, depth FROM {})",
-            quote_ident(&self.active),
-            quote_ident(&self.archived)
-        );
         format!(
-            "SELECT c.id::text AS id, c.depth AS depth, \
-                    CASE WHEN c.parent_todo_id IS NULL THEN 0 ELSE p.depth + 1 END AS expected, \
-                    count(*) OVER () AS total \
-             FROM {rel} c LEFT JOIN {rel} p ON p.id = c.parent_todo_id \
-             WHERE CASE WHEN c.parent_todo_id IS NULL THEN c.depth IS DISTINCT FROM 0 \
-                        ELSE p.id IS NOT NULL AND c.depth IS DISTINCT FROM p.depth + 1 END \
-             ORDER BY 1 LIMIT {limit}"
+            "WITH n AS MATERIALIZED ( \
+               SELECT id, parent_todo_id, depth FROM {active} \
+               UNION ALL SELECT id, parent_todo_id, depth FROM {archived}), \
+             bad AS MATERIALIZED ( \
+               SELECT c.id, c.depth, CASE WHEN c.parent_todo_id IS NULL THEN 0 ELSE p.depth + 1 END AS expected \
+               FROM n c LEFT JOIN n p ON p.id = c.parent_todo_id \
+               WHERE CASE WHEN c.parent_todo_id IS NULL THEN c.depth IS DISTINCT FROM 0 \
+                          ELSE p.id IS NOT NULL AND c.depth IS DISTINCT FROM p.depth + 1 END) \
+             SELECT id::text AS id, depth, expected, (SELECT count(*) FROM bad) AS total \
+             FROM bad ORDER BY id LIMIT {limit}",
+            active = quote_ident(&self.active),
+            archived = quote_ident(&self.archived),
         )
     }
 

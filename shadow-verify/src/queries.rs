@@ -283,10 +283,8 @@ pub fn to_new_schema(sql: &str, spec: &Spec, name: &str) -> Result<String, Query
         let (tok, s, _) = &toks[i];
         match tok {
             Tok::Punct('(') => clause.push(""),
-            Tok::Punct(')') => {
-                if clause.len() > 1 {
-                    clause.pop();
-                }
+            Tok::Punct(')') if clause.len() > 1 => {
+                clause.pop();
             }
             Tok::Word(w) => {
                 if let Some(c) = CLAUSES.iter().find(|c| *c == w) {

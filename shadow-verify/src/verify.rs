@@ -427,7 +427,11 @@ async fn drill(
 
 async fn depth_check(client: &Client, opts: &Options) -> Result<Outcome, tokio_postgres::Error> {
     let started = Instant::now();
-    let rows = client.query(&opts.spec.depth_check_sql(opts.max_differences.max(1)), &[]).await?;
+    client.batch_execute("BEGIN READ ONLY").await?;
+    client.batch_execute(crate::plan::DEPTH_CHECK_SETTINGS).await?;
+    let rows = client.query(&opts.spec.depth_check_sql(opts.max_differences.max(1)), &[]).await;
+    client.batch_execute(if rows.is_ok() { "COMMIT" } else { "ROLLBACK" }).await?;
+    let rows = rows?;
     let mut total = 0u64;
     let mut differences: Vec<Difference> = Vec::new();
     for r in &rows {

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Verifier throughput against the scan floor, in one run (issue 7).
+#
+# On a throwaway cluster: 1,000,000 legacy todos (seed-legacy, 10,000 users x
+# 100), migrated and copied to todos_active / todos_archived by plain SQL,
+# VACUUM ANALYZE, then, alternating and after one warm-up of each:
+#   floor  = one statement, a plain full-scan hash aggregate of both sides
+#            (count + sum(hashtextextended(ROW(<15 legacy columns>)::text, 0))
+#            over todos and over todos_active UNION ALL todos_archived), the
+#            least work any row-by-row comparison must do;
+#   verify = `switchyard verify --jobs $JOBS --chunk-size $CHUNK` (chunked,
+#            one snapshot per chunk, plus the whole-table depth check).
+# Reports rows/s of each (legacy rows / wall seconds, best of $RUNS) and the
+# ratio. Target: verify >= 0.5 x floor.
+#
+# Usage: bench/verify.sh  (env: USERS PER_USER JOBS CHUNK RUNS PG_BINDIR;
+#                          KEEP=1 leaves the cluster running for a look)
+# The verifier's client does one round trip per chunk, so the debug build
+# measures the same as a release build; set PROFILE=release to use one.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+USERS=${USERS:-10000}
+PER_USER=${PER_USER:-100}
+JOBS=${JOBS:-2}
+CHUNK=${CHUNK:-10000}
+RUNS=${RUNS:-3}
+PROFILE=${PROFILE:-dev}
+PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target-verify}
+
+if [ "$PROFILE" = release ]; then
+  cargo build --release --quiet --bin switchyard
+  SY=$CARGO_TARGET_DIR/release/switchyard
+else
+  cargo build --quiet --bin switchyard
+  SY=$CARGO_TARGET_DIR/debug/switchyard
+fi
+
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+WORK=$(mktemp -d /tmp/switchyard-bench-verify.XXXXXX)
+chmod 755 "$WORK"
+[ "$(id -u)" = 0 ] && chown postgres: "$WORK"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+URL="postgres://postgres@127.0.0.1:$PORT/bench"
+cleanup() {
+  if [ -n "${KEEP:-}" ]; then echo "kept: $URL (data in $WORK)"; return; fi
+  as_pg "$PG_BINDIR/pg_ctl" stop -m immediate -D "$WORK/data" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+as_pg "$PG_BINDIR/initdb" -A trust -U postgres -E UTF8 --locale=C --no-sync -D "$WORK/data" >/dev/null
+cat >>"$WORK/data/postgresql.conf" <<EOF
+port = $PORT
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$WORK'
+shared_buffers = 1GB
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+max_wal_size = 8GB
+autovacuum = off
+EOF
+as_pg "$PG_BINDIR/pg_ctl" start -w -t 60 -D "$WORK/data" -l "$WORK/postgres.log" >/dev/null
+
+psql_() { psql -X -q -v ON_ERROR_STOP=1 "$URL" "$@"; }
+psql -X -q "postgres://postgres@127.0.0.1:$PORT/postgres" -c "CREATE DATABASE bench"
+
+echo "== seeding $((USERS * PER_USER)) legacy todos"
+"$SY" seed-legacy --database-url "$URL" --users "$USERS" --todos-per-user "$PER_USER" --seed 1
+"$SY" migrate --database-url "$URL" >/dev/null
+
+COLS="id, user_id, project_id, parent_todo_id, title, description, status, priority, due_date, ai_generated, tags, metadata, created_at, updated_at, completed_at"
+echo "== copying to the new schema"
+psql_ <<SQL
+CREATE TEMP TABLE sy_depth AS
+  WITH RECURSIVE tree (id, depth) AS (
+    SELECT id, 0 FROM todos WHERE parent_todo_id IS NULL
+    UNION ALL SELECT c.id, tree.depth + 1 FROM todos c JOIN tree ON c.parent_todo_id = tree.id)
+  SELECT * FROM tree;
+INSERT INTO todos_active ($COLS, depth)
+  SELECT $COLS, depth FROM todos JOIN sy_depth USING (id)
+  WHERE NOT (status = 'done' AND completed_at < now() - interval '30 days');
+INSERT INTO todos_archived ($COLS, depth, archived_at)
+  SELECT $COLS, depth, now() FROM todos JOIN sy_depth USING (id)
+  WHERE status = 'done' AND completed_at < now() - interval '30 days';
+SQL
+psql_ -c "VACUUM ANALYZE todos, todos_active, todos_archived"
+psql_ -At -c "SELECT 'legacy ' || (SELECT count(*) FROM todos) || ', active ' || (SELECT count(*) FROM todos_active) || ', archived ' || (SELECT count(*) FROM todos_archived)"
+
+ROW="ROW($COLS)::text"
+FLOOR_SQL="WITH l AS (SELECT count(*) AS n, coalesce(sum(hashtextextended($ROW, 0)), 0) AS h FROM todos),
+n AS (SELECT count(*) AS n, coalesce(sum(hashtextextended($ROW, 0)), 0) AS h
+      FROM (SELECT $COLS FROM todos_active UNION ALL SELECT $COLS FROM todos_archived) u)
+SELECT l.n = n.n AND l.h = n.h FROM l, n"
+LEGACY_ROWS=$(psql_ -At -c "SELECT count(*) FROM todos")
+
+now() { date +%s.%N; }
+floor_once() {
+  local t0 t1 same
+  t0=$(now); same=$(psql_ -At -c "$FLOOR_SQL"); t1=$(now)
+  [ "$same" = t ] || { echo "floor: the two sides differ" >&2; exit 1; }
+  python3 -c "print($t1 - $t0)"
+}
+verify_once() {
+  local t0 t1 code=0
+  t0=$(now)
+  "$SY" verify --database-url "$URL" --jobs "$JOBS" --chunk-size "$CHUNK" --no-record --no-progress \
+    --format json --output "$WORK/verify.json" >/dev/null || code=$?
+  t1=$(now)
+  [ "$code" = 0 ] || { echo "verify exited $code" >&2; python3 -m json.tool "$WORK/verify.json" | head -40 >&2; exit 1; }
+  python3 -c "print($t1 - $t0)"
+}
+
+echo "== warm-up"
+floor_once >/dev/null
+verify_once >/dev/null
+best_floor=999999; best_verify=999999
+for i in $(seq "$RUNS"); do
+  f=$(floor_once); v=$(verify_once)
+  echo "run $i: floor ${f}s, verify ${v}s"
+  best_floor=$(python3 -c "print(min($best_floor, $f))")
+  best_verify=$(python3 -c "print(min($best_verify, $v))")
+done
+CHUNKS=$(python3 -c "import json; print(len(json.load(open('$WORK/verify.json'))['chunks']))")
+python3 - <<EOF
+rows = $LEGACY_ROWS
+f, v = $best_floor, $best_verify
+print(f"legacy rows: {rows}, chunks: $CHUNKS (--chunk-size $CHUNK), jobs: $JOBS, cores: $(nproc)")
+print(f"floor  (full-scan hash aggregate, one statement): {f:.2f} s, {rows / f:,.0f} rows/s")
+print(f"verify (switchyard verify):                        {v:.2f} s, {rows / v:,.0f} rows/s")
+print(f"verify / floor: {f / v:.2f} (target >= 0.5)")
+EOF
