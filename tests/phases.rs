@@ -127,6 +127,7 @@ fn watch(db: &support::TestDb) -> (tokio::sync::watch::Receiver<watcher::PhaseSn
         // Long poll: the flip must arrive by NOTIFY.
         poll_interval: Duration::from_secs(30),
         heartbeat_interval: Duration::from_secs(30),
+        acknowledge: None,
     })
 }
 

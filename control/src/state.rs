@@ -42,7 +42,7 @@ pub async fn current(client: &Client, table: &str) -> Result<PhaseState, Control
         .ok_or_else(|| ControlError::UnknownTable(table.to_string()))?;
     Ok(PhaseState {
         table: table.to_string(),
-        phase: row.get::<_, String>(0).parse()?,
+        phase: crate::phase::parse_phase(&row.get::<_, String>(0))?,
         epoch: row.get(1),
         updated_at: row.get(2),
         updated_by: row.get(3),
@@ -86,7 +86,7 @@ pub async fn move_phase(client: &mut Client, req: &MoveRequest) -> Result<MoveOu
         .query_opt("SELECT phase, epoch FROM switchyard.migration_state WHERE table_name = $1 FOR UPDATE", &[&req.table])
         .await?
         .ok_or_else(|| ControlError::UnknownTable(req.table.clone()))?;
-    let from: Phase = row.get::<_, String>(0).parse()?;
+    let from: Phase = crate::phase::parse_phase(&row.get::<_, String>(0))?;
     let epoch: i64 = row.get(1);
     let facts = gather_facts(&tx, req, epoch).await?;
     let refusals = check_move(from, req.to, &facts);
@@ -157,7 +157,7 @@ pub async fn live_instances(client: &impl tokio_postgres::GenericClient, livenes
         .map(|r| {
             Ok(InstanceAck {
                 instance_id: r.get(0),
-                phase: r.get::<_, Option<String>>(1).map(|p| p.parse()).transpose()?,
+                phase: r.get::<_, Option<String>>(1).map(|p| crate::phase::parse_phase(&p)).transpose()?,
                 epoch: r.get(2),
             })
         })

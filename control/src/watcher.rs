@@ -8,6 +8,7 @@
 //! instance has moved. With no control schema yet it publishes `legacy`
 //! (plain passthrough) and keeps looking.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -34,8 +35,12 @@ impl Default for PhaseSnapshot {
     }
 }
 
+/// Maps the phase the watcher published to the one this instance can vouch
+/// for: a proxy answers with the oldest phase a transaction still runs under.
+pub type Acknowledge = Arc<dyn Fn(PhaseSnapshot) -> PhaseSnapshot + Send + Sync>;
+
 /// How the watcher behaves.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WatcherConfig {
     pub database_url: String,
     pub table: String,
@@ -43,6 +48,17 @@ pub struct WatcherConfig {
     /// Poll even without notifications (a lost NOTIFY only delays a flip).
     pub poll_interval: Duration,
     pub heartbeat_interval: Duration,
+    /// What to acknowledge; `None` acknowledges what was published.
+    pub acknowledge: Option<Acknowledge>,
+}
+
+impl WatcherConfig {
+    fn acknowledged(&self, published: PhaseSnapshot) -> PhaseSnapshot {
+        match &self.acknowledge {
+            Some(f) => f(published),
+            None => published,
+        }
+    }
 }
 
 /// Starts the watcher; the receiver always holds the latest phase.
@@ -108,7 +124,7 @@ async fn watch_once(config: &WatcherConfig, tx: &watch::Sender<PhaseSnapshot>, w
             _ = poll.tick() => refresh(&client, config, tx, warned_missing, &mut registered).await?,
             _ = beat.tick() => {
                 if registered {
-                    let s = *tx.borrow();
+                    let s = config.acknowledged(*tx.borrow());
                     instances::heartbeat(&client, &config.registration, s.phase, s.epoch).await?;
                 }
             }
@@ -137,7 +153,8 @@ async fn refresh(
                 *registered = true;
             }
             if changed || first {
-                instances::heartbeat(client, &config.registration, s.phase, s.epoch).await?;
+                let ack = config.acknowledged(snapshot);
+                instances::heartbeat(client, &config.registration, ack.phase, ack.epoch).await?;
             }
             Ok(())
         }

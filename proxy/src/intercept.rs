@@ -7,6 +7,7 @@
 
 use bytes::BytesMut;
 
+use crate::fixup::Fix;
 use crate::protocol::frontend::FrontendMessage;
 
 /// The transaction status of the last ReadyForQuery the upstream sent:
@@ -60,6 +61,25 @@ pub trait Interceptor: Send {
     /// Called with each complete message whose tag is in [`Interceptor::tags`],
     /// already decoded.
     fn on_message(&mut self, message: &FrontendMessage<'_>, raw_body: &[u8], session: &SessionInfo) -> Verdict;
+
+    /// Whether it looks at the upstream's messages at all. Read once when
+    /// the session starts; when false the upstream side costs nothing.
+    fn observes_backend(&self) -> bool {
+        false
+    }
+
+    /// Whether the upstream message with this tag must be delivered whole to
+    /// [`Interceptor::on_backend`] (it may be changed or dropped). Other
+    /// messages are reported by tag alone, with an empty body, and forwarded.
+    fn backend_wants(&self, _tag: u8) -> bool {
+        false
+    }
+
+    /// Sees an upstream message (whole when [`Interceptor::backend_wants`]
+    /// said so) and says what the client gets.
+    fn on_backend(&mut self, _tag: u8, _body: &[u8]) -> Fix {
+        Fix::Forward
+    }
 }
 
 /// Forwards everything untouched and asks for nothing, so the session

@@ -35,10 +35,12 @@
 mod cancel;
 mod config;
 mod error;
+pub mod fixup;
 mod http;
 mod intercept;
 mod listener;
 mod metrics;
+pub mod route;
 pub mod protocol;
 mod session;
 mod startup;

@@ -67,7 +67,13 @@ pub struct Metrics {
     request_duration: Histogram,
     /// Errors by kind, indexed like [`ERROR_KINDS`].
     errors: [AtomicU64; ERROR_KINDS.len()],
+    /// Statements the router planned because they may touch the migrated
+    /// table, by what it did, indexed like [`ROUTE_ACTIONS`].
+    routed: [AtomicU64; ROUTE_ACTIONS.len()],
 }
+
+/// Labels of `switchyard_statements_routed_total{action}`.
+pub const ROUTE_ACTIONS: &[&str] = &["passthrough", "rewrite", "refuse"];
 
 #[derive(Debug, Default)]
 struct Histogram {
@@ -102,6 +108,18 @@ impl Metrics {
         if let Some(i) = ERROR_KINDS.iter().position(|k| *k == kind) {
             self.errors[i].fetch_add(1, Relaxed);
         }
+    }
+
+    /// Counts a statement the router planned; `action` is one of [`ROUTE_ACTIONS`].
+    pub fn routed(&self, action: &str) {
+        if let Some(i) = ROUTE_ACTIONS.iter().position(|a| *a == action) {
+            self.routed[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    /// The count of `switchyard_statements_routed_total{action}`.
+    pub fn routed_count(&self, action: &str) -> u64 {
+        ROUTE_ACTIONS.iter().position(|a| *a == action).map_or(0, |i| self.routed[i].load(Relaxed))
     }
 
     /// The count of `switchyard_errors_total{kind}`.
@@ -154,6 +172,15 @@ impl Metrics {
         head(&mut out, "switchyard_errors_total", "counter", "Sessions ended by an error, and failed cancels, by kind.");
         for (i, k) in ERROR_KINDS.iter().enumerate() {
             let _ = writeln!(out, "switchyard_errors_total{{kind=\"{k}\"}} {}", self.errors[i].load(Relaxed));
+        }
+        head(
+            &mut out,
+            "switchyard_statements_routed_total",
+            "counter",
+            "Statements that may touch the migrated table, by what the router did with them.",
+        );
+        for (i, a) in ROUTE_ACTIONS.iter().enumerate() {
+            let _ = writeln!(out, "switchyard_statements_routed_total{{action=\"{a}\"}} {}", self.routed[i].load(Relaxed));
         }
         out
     }

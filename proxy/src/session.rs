@@ -24,6 +24,7 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::error::{ErrorSource, SessionError};
+use crate::fixup::Fix;
 use crate::intercept::{Interceptor, SessionInfo, TxStatus, Verdict};
 use crate::metrics::{Direction, Metrics, QueryProtocol};
 use crate::protocol::backend::{self, BackendMessage};
@@ -59,8 +60,11 @@ pub struct Session<C, U> {
 }
 
 /// Knowledge shared by both directions.
-#[derive(Debug)]
 struct State {
+    /// Sees client messages and, when it observes the backend, the
+    /// upstream's answers.
+    interceptor: Box<dyn Interceptor>,
+    observes_backend: bool,
     tx_status: TxStatus,
     /// Start times of requests awaiting their ReadyForQuery.
     pending: VecDeque<Instant>,
@@ -114,7 +118,6 @@ trait Inspect {
 }
 
 struct ClientInspect {
-    interceptor: Box<dyn Interceptor>,
     wanted: [bool; 256],
     max_body: usize,
 }
@@ -139,7 +142,7 @@ impl Inspect for ClientInspect {
     fn frame(&mut self, tag: u8, body: &[u8], st: &mut State) -> Result<Verdict, ProtocolError> {
         let message = frontend::decode(tag, body)?;
         let info = SessionInfo { tx_status: st.tx_status, requests_in_flight: st.pending.len() };
-        Ok(self.interceptor.on_message(&message, body, &info))
+        Ok(st.interceptor.on_message(&message, body, &info))
     }
 }
 
@@ -156,7 +159,16 @@ impl Inspect for UpstreamInspect {
 
     fn header(&mut self, h: Header, st: &mut State) -> bool {
         st.last_upstream_tag = h.tag;
-        h.tag == tags::READY_FOR_QUERY
+        if h.tag == tags::READY_FOR_QUERY {
+            return true;
+        }
+        if st.observes_backend {
+            if st.interceptor.backend_wants(h.tag) {
+                return true;
+            }
+            st.interceptor.on_backend(h.tag, &[]);
+        }
+        false
     }
 
     fn frame(&mut self, tag: u8, body: &[u8], st: &mut State) -> Result<Verdict, ProtocolError> {
@@ -166,7 +178,14 @@ impl Inspect for UpstreamInspect {
                 self.metrics.observe_request(start.elapsed());
             }
         }
-        Ok(Verdict::Forward)
+        if !st.observes_backend {
+            return Ok(Verdict::Forward);
+        }
+        Ok(match st.interceptor.on_backend(tag, body) {
+            Fix::Forward => Verdict::Forward,
+            Fix::Drop => Verdict::Replace(BytesMut::new()),
+            Fix::Replace(bytes) => Verdict::Replace(bytes),
+        })
     }
 }
 
@@ -324,19 +343,22 @@ where
         for &t in interceptor.tags() {
             wanted[usize::from(t)] = true;
         }
+        let observes_backend = interceptor.observes_backend();
         Session {
             client,
             upstream,
             c2u: Half::with(client_buf),
             u2c: Half::with(upstream_buf),
             state: State {
+                interceptor,
+                observes_backend,
                 tx_status: TxStatus::Idle,
                 pending: VecDeque::with_capacity(16),
                 client_terminated: false,
                 last_upstream_tag: 0,
                 queries: [0; 3],
             },
-            client_side: ClientInspect { interceptor, wanted, max_body: max_message_size },
+            client_side: ClientInspect { wanted, max_body: max_message_size },
             upstream_side: UpstreamInspect { metrics: Arc::clone(&metrics) },
             metrics,
         }

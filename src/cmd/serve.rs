@@ -3,8 +3,16 @@
 //! SIGINT drain and stop, SIGHUP reloads the file's reloadable settings and
 //! the log filter.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
 use anyhow::Context;
+use switchyard_control::instances::Registration;
+use switchyard_control::watcher::{self, PhaseSnapshot, WatcherConfig};
+use switchyard_proxy::route::{EpochTracker, PhaseView, RouteContext};
 use switchyard_proxy::{Config, ConfigArgs, LogFormat, Proxy};
+use switchyard_rewriter::{check_catalog, CatalogColumns, MigrationSpec, Rewriter, DEFAULT_CACHE_CAPACITY};
 use tokio::signal::unix::{signal, SignalKind};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -14,12 +22,33 @@ use tracing_subscriber::{reload, EnvFilter};
 pub struct Args {
     #[command(flatten)]
     pub config: ConfigArgs,
+    /// Database of the migration's control schema (phase, instances)
+    /// [default: the upstream URL].
+    #[arg(long, env = "SWITCHYARD_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Migration spec (TOML) [default: the shipped todos spec].
+    #[arg(long, env = "SWITCHYARD_SPEC")]
+    pub spec: Option<PathBuf>,
+    /// How often to re-read the phase when no notification arrives, in seconds.
+    #[arg(long, default_value_t = 1.0)]
+    pub phase_poll_interval: f64,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<u8> {
     let config = Config::load(&args.config)?;
     let reload_filter = init_logging(&config)?;
     let proxy = Proxy::bind(config.clone()).await.context("starting the proxy")?;
+    let control_url = args.database_url.clone().or_else(|| args.config.upstream.clone());
+    let proxy = match control_url {
+        Some(url) => {
+            let context = routing(&args, &with_user(&url), proxy.handle().metrics()).await?;
+            proxy.with_interceptor(context.factory())
+        }
+        None => {
+            tracing::warn!("no --database-url and no upstream URL with a database: plain passthrough, no rewriting");
+            proxy
+        }
+    };
     let handle = proxy.handle();
     tracing::info!(
         listen = %proxy.local_addr()?,
@@ -65,6 +94,99 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     proxy.run().await;
     signals.abort();
     Ok(0)
+}
+
+/// The rewriter, the phase watcher and the router's shared state. Checks the
+/// spec against the live catalog first: a column missing on either side is
+/// an error before any traffic flows.
+async fn routing(args: &Args, url: &str, metrics: Arc<switchyard_proxy::Metrics>) -> anyhow::Result<RouteContext> {
+    let spec = match &args.spec {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading the spec {}", path.display()))?;
+            MigrationSpec::from_toml(&text).with_context(|| format!("the spec {}", path.display()))?
+        }
+        None => MigrationSpec::default_todos(),
+    };
+    check_live_catalog(url, &spec).await?;
+    let tracker = Arc::new(EpochTracker::default());
+    let acknowledge = {
+        let tracker = Arc::clone(&tracker);
+        Arc::new(move |published: PhaseSnapshot| {
+            let v = tracker.oldest(PhaseView { phase: published.phase, epoch: published.epoch });
+            PhaseSnapshot { phase: v.phase, epoch: v.epoch, from_database: published.from_database }
+        })
+    };
+    let registration = Registration::for_this_process();
+    tracing::info!(instance = %registration.instance_id, table = %spec.legacy.table, "following the migration phase");
+    let (snapshots, _task) = watcher::spawn(WatcherConfig {
+        database_url: url.to_string(),
+        table: spec.legacy.table.clone(),
+        registration,
+        poll_interval: Duration::from_secs_f64(args.phase_poll_interval.max(0.05)),
+        heartbeat_interval: Duration::from_secs(2),
+        acknowledge: Some(acknowledge),
+    });
+    let (tx, phase) = tokio::sync::watch::channel(PhaseView { phase: switchyard_rewriter::Phase::Legacy, epoch: 0 });
+    let mut snapshots = snapshots;
+    tokio::spawn(async move {
+        loop {
+            let s = *snapshots.borrow_and_update();
+            tx.send_replace(PhaseView { phase: s.phase, epoch: s.epoch });
+            if snapshots.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(RouteContext { rewriter: Arc::new(Rewriter::new(spec, DEFAULT_CACHE_CAPACITY)), metrics, phase, tracker })
+}
+
+async fn check_live_catalog(url: &str, spec: &MigrationSpec) -> anyhow::Result<()> {
+    let client = super::connect(url).await.context("connecting for the control plane")?;
+    let columns = |table: String| {
+        let client = &client;
+        async move {
+            let rows = client
+                .query(
+                    "SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+                    &[&table],
+                )
+                .await?;
+            Ok::<Vec<String>, tokio_postgres::Error>(rows.iter().map(|r| r.get(0)).collect())
+        }
+    };
+    let catalog = CatalogColumns {
+        legacy: columns(spec.legacy.table.clone()).await?,
+        active: columns(spec.new.active.table.clone()).await?,
+        archived: columns(spec.new.archived.table.clone()).await?,
+    };
+    if catalog.active.is_empty() && catalog.archived.is_empty() {
+        tracing::info!("the new tables do not exist yet (run `switchyard migrate`); checking the spec against them later is up to migrate");
+        return Ok(());
+    }
+    let mismatches = check_catalog(spec, &catalog);
+    if !mismatches.is_empty() {
+        let list: Vec<String> = mismatches.iter().map(|m| m.to_string()).collect();
+        anyhow::bail!("the migration spec does not match the database: {}", list.join("; "));
+    }
+    Ok(())
+}
+
+/// tokio-postgres needs a user name where libpq would default to the OS
+/// user: supply PGUSER or USER when the URL names none.
+fn with_user(url: &str) -> String {
+    let user = std::env::var("PGUSER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "postgres".into());
+    if let Some(rest) = url.strip_prefix("postgres://").or_else(|| url.strip_prefix("postgresql://")) {
+        let authority = rest.split(['/', '?']).next().unwrap_or("");
+        if authority.contains('@') {
+            return url.to_string();
+        }
+        return format!("postgres://{user}@{rest}");
+    }
+    if url.split_whitespace().any(|kv| kv.starts_with("user=")) {
+        url.to_string()
+    } else {
+        format!("{url} user={user}")
+    }
 }
 
 type FilterHandle = reload::Handle<EnvFilter, tracing_subscriber::Registry>;

@@ -69,3 +69,120 @@ pub async fn connect(url: &str) -> Client {
 pub fn switchyard_bin() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_BIN_EXE_switchyard"))
 }
+
+/// A `switchyard serve` process in front of a test database, killed on drop.
+pub struct ProxyProcess {
+    pub port: u16,
+    child: std::process::Child,
+    /// The database the proxy's clients connect to.
+    pub db_name: String,
+}
+
+impl ProxyProcess {
+    /// A URL for tokio-postgres that goes through the proxy.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{}", self.port, self.db_name)
+    }
+
+    pub async fn connect(&self) -> Client {
+        connect(&self.url()).await
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = std::process::Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        self.child.wait().expect("wait for switchyard serve")
+    }
+}
+
+impl Drop for ProxyProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `switchyard serve` for `db` (following its phase) and waits until
+/// it accepts connections.
+pub async fn spawn_proxy(db: &TestDb) -> ProxyProcess {
+    spawn_proxy_with(db, &[]).await
+}
+
+pub async fn spawn_proxy_with(db: &TestDb, extra: &[&str]) -> ProxyProcess {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+    let child = std::process::Command::new(switchyard_bin())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--upstream", &db.url, "--phase-poll-interval", "0.2"])
+        .args(extra)
+        .env("RUST_LOG", std::env::var("SWITCHYARD_TEST_PROXY_LOG").unwrap_or_else(|_| "warn".into()))
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn switchyard serve");
+    let proxy = ProxyProcess { port, child, db_name: db.name.clone() };
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return proxy;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("switchyard serve did not start listening on {port}");
+}
+
+/// Moves the migration straight to `phase` (tests only: no guards) and waits
+/// until `proxy` has picked it up (its instance acknowledges the epoch).
+pub async fn force_phase(db: &TestDb, phase: &str) {
+    db.client
+        .execute(
+            "UPDATE switchyard.migration_state SET phase = $1, epoch = epoch + 1, reason = 'test' WHERE table_name = 'todos'",
+            &[&phase],
+        )
+        .await
+        .expect("set phase");
+}
+
+/// Waits until every registered instance acknowledges the current epoch.
+pub async fn wait_for_instances(db: &TestDb) {
+    for _ in 0..200 {
+        let row = db
+            .client
+            .query_one(
+                "SELECT count(*) FILTER (WHERE i.acknowledged_epoch IS DISTINCT FROM s.epoch), count(*)
+                 FROM switchyard.proxy_instances i, switchyard.migration_state s WHERE s.table_name = 'todos'",
+                &[],
+            )
+            .await
+            .expect("instances");
+        let (behind, all): (i64, i64) = (row.get(0), row.get(1));
+        if all > 0 && behind == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("proxy instances did not acknowledge the phase");
+}
+
+/// The legacy table and the new schema hold the same rows over every legacy
+/// column, no id is in both new tables (I3), and depth is right. Returns a
+/// description of the first difference.
+pub async fn schemas_differ(client: &Client) -> Option<String> {
+    let cols = "id, user_id, project_id, parent_todo_id, title, description, status, priority, due_date, ai_generated, tags, metadata, created_at, updated_at, completed_at";
+    let row = client
+        .query_one(
+            &format!(
+                "WITH l AS (SELECT {cols} FROM todos),
+                      n AS (SELECT {cols} FROM todos_active UNION ALL SELECT {cols} FROM todos_archived)
+                 SELECT (SELECT count(*) FROM (SELECT * FROM l EXCEPT ALL SELECT * FROM n) x),
+                        (SELECT count(*) FROM (SELECT * FROM n EXCEPT ALL SELECT * FROM l) y),
+                        (SELECT count(*) FROM todos_active a JOIN todos_archived r USING (id)),
+                        (SELECT count(*) FROM (SELECT id, parent_todo_id, depth FROM todos_active UNION ALL SELECT id, parent_todo_id, depth FROM todos_archived) c
+                          LEFT JOIN (SELECT id, depth FROM todos_active UNION ALL SELECT id, depth FROM todos_archived) p ON p.id = c.parent_todo_id
+                          WHERE c.depth IS DISTINCT FROM CASE WHEN c.parent_todo_id IS NULL THEN 0 ELSE p.depth + 1 END)"
+            ),
+            &[],
+        )
+        .await
+        .expect("compare schemas");
+    let (only_legacy, only_new, both, depth): (i64, i64, i64, i64) = (row.get(0), row.get(1), row.get(2), row.get(3));
+    (only_legacy + only_new + both + depth > 0).then(|| {
+        format!("{only_legacy} rows only in legacy, {only_new} only in new, {both} in both new tables, {depth} with a wrong depth")
+    })
+}

@@ -1,0 +1,464 @@
+//! Routing statements that touch the migrated table through the rewriter,
+//! in both protocols (design §3 to §5, invariants I1, I4, I5, I6).
+//!
+//! One [`Router`] per session. It reads the migration phase when a
+//! transaction starts (no request in flight and the last ReadyForQuery said
+//! idle) and holds it until the transaction's ReadyForQuery says idle again,
+//! so a flip never splits a transaction. Each statement is planned for that
+//! phase; the [`ResponseFixer`] in the session is told what every message
+//! sent upstream expects, so the client gets back its own command tags,
+//! NoData and rows.
+//!
+//! - Simple Query: split into statements; if any touches the table, the
+//!   statements are sent rewritten in one Query, in order.
+//! - Parse: planned for the current phase. A named statement executed under
+//!   another phase later gets a variant parsed under a name of the proxy's
+//!   own (`sy_<phase>_<name>`), so the client's names stay valid across flips.
+//! - Refusals (I4): the proxy sends a `DO` block that raises SQLSTATE 0A000
+//!   with the reason, so PostgreSQL itself reports the error, aborts the
+//!   transaction block and skips to Sync exactly as for any failed statement;
+//!   nothing of the refused statement runs.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use bytes::{BufMut, BytesMut};
+use switchyard_rewriter::{Action, CommandTag, Phase, Plan, Rewriter};
+use tokio::sync::watch;
+
+use crate::fixup::{bind_wants_binary_results, Expect, Fix, ResponseFixer, Shape, TagKind};
+use crate::intercept::{Interceptor, SessionInfo, TxStatus, Verdict};
+use crate::protocol::frontend::FrontendMessage;
+use crate::protocol::{put_cstr, tags, write_message};
+
+/// The phase in force and its epoch, as the control plane publishes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhaseView {
+    pub phase: Phase,
+    pub epoch: i64,
+}
+
+/// Counts the transactions running under each epoch in this process, so the
+/// instance acknowledges a phase only once no transaction runs an older one.
+#[derive(Debug, Default)]
+pub struct EpochTracker {
+    in_use: Mutex<BTreeMap<i64, (Phase, usize)>>,
+}
+
+impl EpochTracker {
+    fn enter(&self, v: PhaseView) {
+        if let Ok(mut m) = self.in_use.lock() {
+            m.entry(v.epoch).or_insert((v.phase, 0)).1 += 1;
+        }
+    }
+
+    fn leave(&self, epoch: i64) {
+        if let Ok(mut m) = self.in_use.lock() {
+            if let Some(e) = m.get_mut(&epoch) {
+                e.1 = e.1.saturating_sub(1);
+                if e.1 == 0 {
+                    m.remove(&epoch);
+                }
+            }
+        }
+    }
+
+    /// The oldest phase a transaction still runs under, or `published` when
+    /// none is older.
+    pub fn oldest(&self, published: PhaseView) -> PhaseView {
+        let oldest = self.in_use.lock().ok().and_then(|m| m.iter().next().map(|(e, (p, _))| (*e, *p)));
+        match oldest {
+            Some((epoch, phase)) if epoch < published.epoch => PhaseView { phase, epoch },
+            _ => published,
+        }
+    }
+}
+
+/// What every session's router shares.
+#[derive(Clone)]
+pub struct RouteContext {
+    pub rewriter: Arc<Rewriter>,
+    pub metrics: Arc<crate::Metrics>,
+    pub phase: watch::Receiver<PhaseView>,
+    pub tracker: Arc<EpochTracker>,
+}
+
+impl RouteContext {
+    /// One router per session.
+    pub fn factory(self) -> crate::InterceptorFactory {
+        Arc::new(move || Box::new(Router::new(self.clone())) as Box<dyn Interceptor>)
+    }
+}
+
+/// A prepared statement as the client named it.
+#[derive(Debug)]
+struct Statement {
+    sql: String,
+    param_types: Vec<u32>,
+    /// Upstream statements for it, per phase: (phase, upstream name, plan).
+    variants: Vec<(Phase, String, Arc<Plan>)>,
+}
+
+/// The client messages the router must see whole.
+const ROUTED_TAGS: &[u8] =
+    &[tags::QUERY, tags::PARSE, tags::BIND, tags::DESCRIBE, tags::EXECUTE, tags::CLOSE, tags::SYNC, tags::FUNCTION_CALL];
+
+/// The per-session interceptor.
+pub struct Router {
+    ctx: RouteContext,
+    /// The phase held by the current transaction.
+    held: Option<PhaseView>,
+    statements: HashMap<String, Statement>,
+    /// Portal name -> how its Execute's answer is fixed.
+    portals: HashMap<String, Option<Shape>>,
+    fixer: ResponseFixer,
+}
+
+impl Router {
+    pub fn new(ctx: RouteContext) -> Router {
+        Router { ctx, held: None, statements: HashMap::new(), portals: HashMap::new(), fixer: ResponseFixer::new() }
+    }
+
+    fn plan(&self, phase: Phase, sql: &str) -> Arc<Plan> {
+        let plan = self.ctx.rewriter.plan(phase, sql);
+        if phase != Phase::Legacy {
+            self.ctx.metrics.routed(action_label(plan.action));
+        }
+        plan
+    }
+
+    /// The phase for a request: re-read at a transaction's start, else held.
+    fn phase_for(&mut self, info: &SessionInfo) -> Phase {
+        let starting = info.tx_status == TxStatus::Idle && info.requests_in_flight == 0 && self.fixer.is_idle();
+        match self.held {
+            Some(v) if !starting => v.phase,
+            _ => {
+                let v = *self.ctx.phase.borrow();
+                if let Some(old) = self.held.replace(v) {
+                    self.ctx.tracker.leave(old.epoch);
+                }
+                self.ctx.tracker.enter(v);
+                v.phase
+            }
+        }
+    }
+
+    fn on_query(&mut self, sql: &str, info: &SessionInfo) -> Verdict {
+        let phase = self.phase_for(info);
+        if phase == Phase::Legacy || self.ctx.rewriter.is_fast_passthrough(sql) {
+            self.fixer.expect(Expect::Query(VecDeque::new()));
+            return Verdict::Forward;
+        }
+        let statements = switchyard_rewriter::lex::split_statements(sql);
+        let plans: Vec<Arc<Plan>> = statements.iter().map(|s| self.plan(phase, s)).collect();
+        if plans.iter().all(|p| p.action == Action::Passthrough) {
+            self.fixer.expect(Expect::Query(VecDeque::new()));
+            return Verdict::Forward;
+        }
+        let mut text = String::with_capacity(sql.len() * 2);
+        let mut shapes = VecDeque::with_capacity(plans.len());
+        for (stmt, plan) in statements.iter().zip(&plans) {
+            if !text.is_empty() {
+                text.push_str(";\n");
+            }
+            match plan.action {
+                Action::Passthrough => text.push_str(stmt),
+                Action::Rewrite => text.push_str(&plan.sql),
+                Action::Refuse => text.push_str(&refusal_sql(plan)),
+            }
+            shapes.push_back(shape_of(plan, false));
+        }
+        self.fixer.expect(Expect::Query(shapes));
+        let mut out = BytesMut::with_capacity(text.len() + 6);
+        write_message(&mut out, tags::QUERY, |b| put_cstr(b, text.as_bytes()));
+        Verdict::Replace(out)
+    }
+
+    fn on_parse(&mut self, name: &str, sql: &str, param_types: &[u32], info: &SessionInfo) -> Verdict {
+        let phase = self.phase_for(info);
+        let mut out = BytesMut::new();
+        // A re-Parse of a name replaces what the proxy made for it.
+        if let Some(old) = self.statements.remove(name) {
+            self.close_variants(&old, name, &mut out);
+        }
+        let plan = self.plan(phase, sql);
+        match plan.action {
+            Action::Refuse => {
+                self.refuse(&plan, &mut out);
+                return Verdict::Replace(out);
+            }
+            Action::Passthrough if out.is_empty() => {
+                self.fixer.expect(Expect::Completion { swallow: false });
+                self.remember(name, sql, param_types, phase, name.to_string(), plan);
+                return Verdict::Forward;
+            }
+            _ => {}
+        }
+        let sent = if plan.action == Action::Rewrite { plan.sql.as_str() } else { sql };
+        parse_message(&mut out, name, sent, param_types);
+        self.fixer.expect(Expect::Completion { swallow: false });
+        self.remember(name, sql, param_types, phase, name.to_string(), plan);
+        Verdict::Replace(out)
+    }
+
+    fn remember(&mut self, name: &str, sql: &str, param_types: &[u32], phase: Phase, upstream: String, plan: Arc<Plan>) {
+        self.statements.insert(
+            name.to_string(),
+            Statement { sql: sql.to_string(), param_types: param_types.to_vec(), variants: vec![(phase, upstream, plan)] },
+        );
+    }
+
+    /// Closes the proxy's own variants of a statement (their completions
+    /// swallowed); the client's own name is closed by the client.
+    fn close_variants(&mut self, old: &Statement, client_name: &str, out: &mut BytesMut) {
+        for (_, upstream, _) in &old.variants {
+            if upstream != client_name {
+                close_message(out, b'S', upstream);
+                self.fixer.expect(Expect::Completion { swallow: true });
+            }
+        }
+    }
+
+    fn on_bind(&mut self, portal: &str, statement: &str, rest: &[u8], info: &SessionInfo) -> Verdict {
+        let phase = self.phase_for(info);
+        let binary = bind_wants_binary_results(rest);
+        let Some(stmt) = self.statements.get_mut(statement) else {
+            // Unknown to us (refused, or never parsed): PostgreSQL answers.
+            self.fixer.expect(Expect::Completion { swallow: false });
+            self.portals.insert(portal.to_string(), None);
+            return Verdict::Forward;
+        };
+        let existing = stmt.variants.iter().find(|(p, _, _)| *p == phase).map(|(_, n, plan)| (n.clone(), Arc::clone(plan)));
+        let mut out = BytesMut::new();
+        let (upstream, plan) = match existing {
+            Some(found) => found,
+            None => {
+                let plan = self.ctx.rewriter.plan(phase, &stmt.sql);
+                self.ctx.metrics.routed(action_label(plan.action));
+                if plan.action == Action::Refuse {
+                    self.portals.remove(portal);
+                    self.refuse(&plan, &mut out);
+                    return Verdict::Replace(out);
+                }
+                let sent = if plan.action == Action::Rewrite { plan.sql.clone() } else { stmt.sql.clone() };
+                // Same text as a variant we have: reuse it.
+                let same = stmt.variants.iter().find(|(_, _, p)| sent_sql(p, &stmt.sql) == sent).map(|(_, n, _)| n.clone());
+                let name = match same {
+                    Some(n) => n,
+                    None => {
+                        let n = format!("sy_{}_{}", phase.as_str(), statement);
+                        parse_message(&mut out, &n, &sent, &stmt.param_types);
+                        self.fixer.expect(Expect::Completion { swallow: true });
+                        n
+                    }
+                };
+                stmt.variants.push((phase, name.clone(), Arc::clone(&plan)));
+                (name, plan)
+            }
+        };
+        self.portals.insert(portal.to_string(), shape_of(&plan, binary));
+        self.fixer.expect(Expect::Completion { swallow: false });
+        if upstream == statement && out.is_empty() {
+            return Verdict::Forward;
+        }
+        write_message(&mut out, tags::BIND, |b| {
+            put_cstr(b, portal.as_bytes());
+            put_cstr(b, upstream.as_bytes());
+            b.put_slice(rest);
+        });
+        Verdict::Replace(out)
+    }
+
+    fn on_describe(&mut self, kind: u8, name: &str) -> Verdict {
+        let hide_rows = if kind == b'S' {
+            // PostgreSQL describes the statement under the client's name,
+            // as parsed; every phase's plan hides the same rows.
+            self.statements.get(name).and_then(|s| s.variants.first()).is_some_and(|(_, _, p)| p.result.hide_rows)
+        } else {
+            self.portals.get(name).copied().flatten().is_some_and(|s| s.hide_rows)
+        };
+        self.fixer.expect(Expect::Describe { hide_rows });
+        Verdict::Forward
+    }
+
+    fn on_close(&mut self, kind: u8, name: &str) -> Verdict {
+        if kind == b'P' {
+            self.portals.remove(name);
+            self.fixer.expect(Expect::Completion { swallow: false });
+            return Verdict::Forward;
+        }
+        let Some(old) = self.statements.remove(name) else {
+            self.fixer.expect(Expect::Completion { swallow: false });
+            return Verdict::Forward;
+        };
+        let mut out = BytesMut::new();
+        self.close_variants(&old, name, &mut out);
+        if out.is_empty() {
+            self.fixer.expect(Expect::Completion { swallow: false });
+            return Verdict::Forward;
+        }
+        close_message(&mut out, b'S', name);
+        self.fixer.expect(Expect::Completion { swallow: false });
+        Verdict::Replace(out)
+    }
+
+    /// Sends, in place of the refused message, a statement that makes
+    /// PostgreSQL raise the refusal: Parse, Bind, Execute of an unnamed
+    /// `DO` block, whose two completions the client does not see.
+    fn refuse(&mut self, plan: &Plan, out: &mut BytesMut) {
+        parse_message(out, "", &refusal_sql(plan), &[]);
+        write_message(out, tags::BIND, |b| {
+            put_cstr(b, b"");
+            put_cstr(b, b"");
+            b.put_slice(&[0, 0, 0, 0, 0, 0]);
+        });
+        write_message(out, tags::EXECUTE, |b| {
+            put_cstr(b, b"");
+            b.put_i32(0);
+        });
+        self.fixer.expect(Expect::Completion { swallow: true });
+        self.fixer.expect(Expect::Completion { swallow: true });
+        self.fixer.expect(Expect::Execute(None));
+    }
+}
+
+impl Interceptor for Router {
+    fn tags(&self) -> &[u8] {
+        ROUTED_TAGS
+    }
+
+    fn on_message(&mut self, message: &FrontendMessage<'_>, _raw_body: &[u8], info: &SessionInfo) -> Verdict {
+        match message {
+            FrontendMessage::Query { sql } => self.on_query(sql, info),
+            FrontendMessage::Parse { statement, sql, param_types } => self.on_parse(statement, sql, param_types, info),
+            FrontendMessage::Bind { portal, statement, rest } => self.on_bind(portal, statement, rest, info),
+            FrontendMessage::Describe { kind, name } => self.on_describe(*kind, name),
+            FrontendMessage::Execute { portal, .. } => {
+                let shape = self.portals.get(*portal).copied().flatten();
+                self.fixer.expect(Expect::Execute(shape));
+                Verdict::Forward
+            }
+            FrontendMessage::Close { kind, name } => self.on_close(*kind, name),
+            FrontendMessage::Sync => {
+                self.phase_for(info);
+                self.fixer.expect(Expect::Sync);
+                Verdict::Forward
+            }
+            FrontendMessage::Other { tag } if *tag == tags::FUNCTION_CALL => {
+                self.phase_for(info);
+                self.fixer.expect(Expect::FunctionCall);
+                Verdict::Forward
+            }
+            _ => Verdict::Forward,
+        }
+    }
+
+    fn observes_backend(&self) -> bool {
+        true
+    }
+
+    fn backend_wants(&self, tag: u8) -> bool {
+        tag == tags::READY_FOR_QUERY || self.fixer.wants(tag)
+    }
+
+    fn on_backend(&mut self, tag: u8, body: &[u8]) -> Fix {
+        let fix = self.fixer.fix(tag, body);
+        if tag == tags::READY_FOR_QUERY && body.first() == Some(&b'I') && self.fixer.is_idle() {
+            // The transaction is over: portals are gone, the phase is released.
+            self.portals.clear();
+            if let Some(v) = self.held.take() {
+                self.ctx.tracker.leave(v.epoch);
+            }
+        }
+        fix
+    }
+}
+
+impl Drop for Router {
+    fn drop(&mut self) {
+        if let Some(v) = self.held.take() {
+            self.ctx.tracker.leave(v.epoch);
+        }
+    }
+}
+
+fn action_label(a: Action) -> &'static str {
+    match a {
+        Action::Passthrough => "passthrough",
+        Action::Rewrite => "rewrite",
+        Action::Refuse => "refuse",
+    }
+}
+
+/// The SQL a plan sends (its rewrite, or the original for a passthrough).
+fn sent_sql(plan: &Plan, original: &str) -> String {
+    if plan.action == Action::Rewrite {
+        plan.sql.clone()
+    } else {
+        original.to_string()
+    }
+}
+
+fn shape_of(plan: &Plan, binary_count: bool) -> Option<Shape> {
+    if plan.action != Action::Rewrite {
+        return None;
+    }
+    let tag = match plan.result.command_tag {
+        CommandTag::AsReported => None,
+        CommandTag::Insert => Some(TagKind::Insert),
+        CommandTag::Update => Some(TagKind::Update),
+        CommandTag::Delete => Some(TagKind::Delete),
+    };
+    (tag.is_some() || plan.result.hide_rows).then_some(Shape { tag, hide_rows: plan.result.hide_rows, binary_count })
+}
+
+/// A `DO` block raising SQLSTATE 0A000 with the plan's reason.
+pub fn refusal_sql(plan: &Plan) -> String {
+    let reason = plan.reason.as_deref().unwrap_or("switchyard cannot run this statement safely during the migration");
+    let literal = reason.replace('\'', "''").replace("$sy_refusal$", "$ sy_refusal $");
+    format!("DO $sy_refusal$ BEGIN RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = '{literal}'; END $sy_refusal$")
+}
+
+fn parse_message(out: &mut BytesMut, name: &str, sql: &str, param_types: &[u32]) {
+    write_message(out, tags::PARSE, |b| {
+        put_cstr(b, name.as_bytes());
+        put_cstr(b, sql.as_bytes());
+        b.put_i16(param_types.len() as i16);
+        for t in param_types {
+            b.put_u32(*t);
+        }
+    });
+}
+
+fn close_message(out: &mut BytesMut, kind: u8, name: &str) {
+    write_message(out, tags::CLOSE, |b| {
+        b.put_u8(kind);
+        put_cstr(b, name.as_bytes());
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_quote_their_reason() {
+        let plan = Plan::refuse("can't TRUNCATE todos; it's $sy_refusal$ tricky");
+        let sql = refusal_sql(&plan);
+        assert!(sql.contains("ERRCODE = '0A000'"));
+        assert!(sql.contains("can''t TRUNCATE todos; it''s $ sy_refusal $ tricky"), "{sql}");
+        assert_eq!(sql.matches("$sy_refusal$").count(), 2);
+    }
+
+    #[test]
+    fn the_oldest_running_epoch_is_acknowledged() {
+        let t = EpochTracker::default();
+        let now = PhaseView { phase: Phase::WriteNew, epoch: 4 };
+        assert_eq!(t.oldest(now), now);
+        t.enter(PhaseView { phase: Phase::ReadNew, epoch: 3 });
+        t.enter(now);
+        assert_eq!(t.oldest(now), PhaseView { phase: Phase::ReadNew, epoch: 3 });
+        t.leave(3);
+        assert_eq!(t.oldest(now), now);
+    }
+}
