@@ -28,10 +28,7 @@ const DELETE_BOTH: &str = "WITH a AS (DELETE FROM todos_active WHERE id = $1 RET
                            SELECT (SELECT count(*) FROM a), (SELECT count(*) FROM b)";
 
 async fn both(client: &Client, sql: &str, id: Uuid) -> (i64, i64) {
-    let row = client
-        .query_one(sql, &[&id])
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {}", switchyard_control::describe_pg_error(&e)));
+    let row = client.query_one(sql, &[&id]).await.unwrap_or_else(|e| panic!("{sql}: {}", switchyard_control::describe_pg_error(&e)));
     (row.get(0), row.get(1))
 }
 
@@ -69,11 +66,8 @@ async fn archive_moves_exactly_the_done_todos_completed_before_the_retention_in_
     c.execute("UPDATE todos_active SET depth = 2, tags = '{a,b}', metadata = '{\"k\": 1}' WHERE id = $1", &[&decorated])
         .await
         .expect("decorate one row");
-    let before: String = c
-        .query_one("SELECT row_to_json(t)::text FROM todos_active t WHERE id = $1", &[&decorated])
-        .await
-        .expect("row image")
-        .get(0);
+    let before: String =
+        c.query_one("SELECT row_to_json(t)::text FROM todos_active t WHERE id = $1", &[&decorated]).await.expect("row image").get(0);
 
     let moved: i32 = c.query_one("SELECT archive_completed_todos('30 days', 10)", &[]).await.expect("archive").get(0);
 
@@ -87,10 +81,7 @@ async fn archive_moves_exactly_the_done_todos_completed_before_the_retention_in_
 
     // The archived row is the active row, column for column, plus archived_at.
     let after: String = c
-        .query_one(
-            "SELECT (row_to_json(t)::jsonb - 'archived_at')::json::text FROM todos_archived t WHERE id = $1",
-            &[&decorated],
-        )
+        .query_one("SELECT (row_to_json(t)::jsonb - 'archived_at')::json::text FROM todos_archived t WHERE id = $1", &[&decorated])
         .await
         .expect("archived image")
         .get(0);
@@ -165,12 +156,8 @@ async fn an_archival_batch_gives_up_with_lock_not_available_while_a_transaction_
     assert!(switchyard_control::describe_pg_error(&err).contains("3 attempts"), "{err:?}");
 
     writer.batch_execute("COMMIT").await.expect("commit");
-    let moved: i32 = db
-        .client
-        .query_one("SELECT archive_completed_todos_batch('30 days', 10, '20 milliseconds', 3)", &[])
-        .await
-        .expect("retry")
-        .get(0);
+    let moved: i32 =
+        db.client.query_one("SELECT archive_completed_todos_batch('30 days', 10, '20 milliseconds', 3)", &[]).await.expect("retry").get(0);
     assert_eq!(moved, 3);
     let title: String = db.client.query_one("SELECT title FROM todos_archived WHERE id = $1", &[&ids[0]]).await.expect("row").get(0);
     assert_eq!(title, "held", "the committed update was archived with the row");
@@ -184,10 +171,7 @@ async fn a_todo_reopened_while_the_batch_waits_for_its_lock_is_not_archived() {
     let observer = db.connect().await;
     let writer = db.connect().await;
     writer.batch_execute("BEGIN").await.expect("begin");
-    writer
-        .execute("UPDATE todos_active SET status = 'in_progress', completed_at = NULL WHERE id = $1", &[&ids[0]])
-        .await
-        .expect("reopen");
+    writer.execute("UPDATE todos_active SET status = 'in_progress', completed_at = NULL WHERE id = $1", &[&ids[0]]).await.expect("reopen");
 
     // The batch picks its candidates (ids[0] still looks done to it), then
     // waits for the writer's transaction.
@@ -201,7 +185,8 @@ async fn a_todo_reopened_while_the_batch_waits_for_its_lock_is_not_archived() {
 
     let moved = batch.await.expect("join").expect("batch");
     assert_eq!(moved, 3);
-    let status: String = db.client.query_one("SELECT status FROM todos_active WHERE id = $1", &[&ids[0]]).await.expect("still active").get(0);
+    let status: String =
+        db.client.query_one("SELECT status FROM todos_active WHERE id = $1", &[&ids[0]]).await.expect("still active").get(0);
     assert_eq!(status, "in_progress");
     assert_eq!(ids_in_both_tables(&db.client).await, 0);
 }
@@ -354,7 +339,12 @@ async fn concurrent_updates_and_deletes_on_both_tables_are_neither_lost_nor_doub
     assert_eq!(ids_in_both_tables(c).await, 0, "I3");
     let deleted: Vec<Uuid> = deletes.iter().map(|(id, _)| *id).collect();
     assert_eq!(
-        count(c, "SELECT count(*) FROM (SELECT id FROM todos_active UNION ALL SELECT id FROM todos_archived) t WHERE id = ANY($1)", &[&deleted]).await,
+        count(
+            c,
+            "SELECT count(*) FROM (SELECT id FROM todos_active UNION ALL SELECT id FROM todos_archived) t WHERE id = ANY($1)",
+            &[&deleted]
+        )
+        .await,
         0,
         "deleted rows are gone from both tables"
     );
@@ -362,17 +352,50 @@ async fn concurrent_updates_and_deletes_on_both_tables_are_neither_lost_nor_doub
     survivors.sort();
     assert_eq!(ids_in(c, "todos_archived", u).await, survivors, "every surviving row was archived exactly once");
     assert_eq!(count(c, "SELECT count(*) FROM todos_active", &[]).await, 0);
-    let priorities: HashMap<Uuid, i32> = c
-        .query("SELECT id, priority FROM todos_archived", &[])
-        .await
-        .expect("priorities")
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let priorities: HashMap<Uuid, i32> =
+        c.query("SELECT id, priority FROM todos_archived", &[]).await.expect("priorities").iter().map(|r| (r.get(0), r.get(1))).collect();
     let lost: Vec<_> = survivors
         .iter()
         .filter(|id| priorities[*id] != acknowledged.get(*id).copied().unwrap_or(0))
         .map(|id| (id, priorities[id], acknowledged.get(id).copied().unwrap_or(0)))
         .collect();
     assert!(lost.is_empty(), "rows whose priority is not the number of acknowledged increments: {lost:?}");
+}
+
+#[tokio::test]
+async fn a_plpgsql_write_to_both_tables_blocked_by_a_batch_also_finds_the_row_archived_with_a_cached_plan() {
+    // The mirror functions are plpgsql: their statements run from cached
+    // plans, whose locks are taken before the statement's snapshot too.
+    let db = support::migrated_db().await;
+    let u = user(&db.client).await;
+    let ids = active_todos(&db.client, u, 2, "done", Some(60)).await;
+    crate::fixtures::exec(
+        &db.client,
+        "CREATE FUNCTION pg_temp_bump(p uuid) RETURNS text LANGUAGE plpgsql AS $$
+         DECLARE a bigint; b bigint;
+         BEGIN
+           WITH x AS (UPDATE todos_active SET priority = priority + 1 WHERE id = p RETURNING 1),
+                y AS (UPDATE todos_archived SET priority = priority + 1 WHERE id = p RETURNING 1)
+           SELECT (SELECT count(*) FROM x), (SELECT count(*) FROM y) INTO a, b;
+           RETURN a || ',' || b;
+         END $$",
+    )
+    .await;
+    let writer = db.connect().await;
+    for _ in 0..7 {
+        let r: String = writer.query_one("SELECT pg_temp_bump($1)", &[&ids[0]]).await.expect("warm up").get(0);
+        assert_eq!(r, "1,0");
+    }
+    let observer = db.connect().await;
+    db.client.batch_execute("BEGIN").await.expect("begin");
+    let moved: i32 = db.client.query_one("SELECT archive_completed_todos_batch()", &[]).await.expect("batch").get(0);
+    assert_eq!(moved, 2);
+    let pid = backend_pid(&writer).await;
+    let a = ids[0];
+    let bump = tokio::spawn(async move { writer.query_one("SELECT pg_temp_bump($1)", &[&a]).await.map(|r| r.get::<_, String>(0)) });
+    until_waiting_for_a_lock(&observer, pid).await;
+    db.client.batch_execute("COMMIT").await.expect("commit");
+    assert_eq!(bump.await.expect("join").expect("bump"), "0,1");
+    let priority: i32 = db.client.query_one("SELECT priority FROM todos_archived WHERE id = $1", &[&a]).await.expect("row").get(0);
+    assert_eq!(priority, 8);
 }

@@ -59,7 +59,8 @@ async fn the_logging_helpers_open_and_close_a_maintenance_history_row() {
         .get(0);
     let running = strings(&db.client, "SELECT status FROM maintenance_history WHERE id = $1", &[&id]).await;
     assert_eq!(running, ["running"]);
-    exec(&db.client, &format!("SELECT switchyard.maintenance_finish({id}, 'failed', NULL, '{{\"attempt\": 2}}', 'canceling statement')")).await;
+    exec(&db.client, &format!("SELECT switchyard.maintenance_finish({id}, 'failed', NULL, '{{\"attempt\": 2}}', 'canceling statement')"))
+        .await;
     let row = db
         .client
         .query_one("SELECT status, error, detail::text, finished_at >= started_at FROM maintenance_history WHERE id = $1", &[&id])

@@ -6,11 +6,7 @@ use uuid::Uuid;
 
 /// `SELECT count(*) ...` (or any single bigint).
 pub async fn count(client: &impl GenericClient, sql: &str, params: &[&(dyn ToSql + Sync)]) -> i64 {
-    client
-        .query_one(sql, params)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {}", switchyard_control::describe_pg_error(&e)))
-        .get(0)
+    client.query_one(sql, params).await.unwrap_or_else(|e| panic!("{sql}: {}", switchyard_control::describe_pg_error(&e))).get(0)
 }
 
 /// The first column of every row, as text.
@@ -26,10 +22,7 @@ pub async fn strings(client: &impl GenericClient, sql: &str, params: &[&(dyn ToS
 
 /// Runs statements that return nothing of interest.
 pub async fn exec(client: &Client, sql: &str) {
-    client
-        .batch_execute(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {}", switchyard_control::describe_pg_error(&e)));
+    client.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {}", switchyard_control::describe_pg_error(&e)));
 }
 
 /// A new user; returns its id.

@@ -47,12 +47,8 @@ async fn ai_todo_interactions_has_eight_hash_partitions_by_user_id_named_part_0_
 #[tokio::test]
 async fn todos_archived_has_a_monthly_partition_from_the_oldest_done_todo_through_three_months_ahead_plus_the_default() {
     let db = migrated_legacy_app().await;
-    let oldest_done_month = strings(
-        &db.client,
-        "SELECT to_char(min(completed_at) AT TIME ZONE 'UTC', 'YYYY_MM') FROM todos WHERE status = 'done'",
-        &[],
-    )
-    .await;
+    let oldest_done_month =
+        strings(&db.client, "SELECT to_char(min(completed_at) AT TIME ZONE 'UTC', 'YYYY_MM') FROM todos WHERE status = 'done'", &[]).await;
     assert!(oldest_done_month[0].as_str() < "9999", "the seeded data has done todos");
 
     // Every UTC month from the oldest completed_at to three months ahead,
@@ -104,12 +100,12 @@ async fn todos_archived_has_a_monthly_partition_from_the_oldest_done_todo_throug
     assert_eq!(uncovered, 0, "every done todo's month has its archive partition");
 }
 
-/// The indexes of a partitioned parent, as pg_get_indexdef prints them.
-async fn parent_index_definitions(db: &support::TestDb, parent: &str) -> Vec<String> {
+/// The definition of index `name` if it is declared on `parent` itself.
+async fn index_on_parent(db: &support::TestDb, parent: &str, name: &str) -> Vec<String> {
     strings(
         &db.client,
-        "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = $1::text::regclass ORDER BY indexrelid::regclass::text COLLATE \"C\"",
-        &[&parent],
+        "SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = $1::text::regclass AND indexrelid = to_regclass($2)",
+        &[&parent, &name],
     )
     .await
 }
@@ -118,39 +114,38 @@ async fn parent_index_definitions(db: &support::TestDb, parent: &str) -> Vec<Str
 async fn the_seeds_indexes_are_declared_on_each_parent_with_the_seeds_columns_and_where_clauses() {
     let db = migrated_legacy_app().await;
     let status_open = "((status)::text = ANY ((ARRAY['todo'::character varying, 'in_progress'::character varying])::text[]))";
-    assert_eq!(
-        parent_index_definitions(&db, "todos_active").await,
-        [
-            "CREATE INDEX idx_todos_active_parent_user ON ONLY public.todos_active USING btree (parent_todo_id, user_id) WHERE (parent_todo_id IS NOT NULL)".to_string(),
-            "CREATE INDEX idx_todos_active_user_created ON ONLY public.todos_active USING btree (user_id, created_at DESC)".into(),
-            format!("CREATE INDEX idx_todos_active_user_due ON ONLY public.todos_active USING btree (user_id, due_date, status) WHERE ((due_date IS NOT NULL) AND {status_open})"),
-            "CREATE INDEX idx_todos_active_user_project ON ONLY public.todos_active USING btree (user_id, project_id, created_at DESC) WHERE (project_id IS NOT NULL)".into(),
-            format!("CREATE INDEX idx_todos_active_user_status_priority ON ONLY public.todos_active USING btree (user_id, status, priority DESC) WHERE {status_open}"),
-            "CREATE UNIQUE INDEX todos_active_pkey ON ONLY public.todos_active USING btree (id, user_id)".into(),
-        ]
-    );
-    assert_eq!(
-        parent_index_definitions(&db, "todos_archived").await,
-        [
-            "CREATE INDEX idx_todos_archived_project_date ON ONLY public.todos_archived USING btree (project_id, archived_at DESC) WHERE (project_id IS NOT NULL)",
-            "CREATE INDEX idx_todos_archived_user_archived ON ONLY public.todos_archived USING btree (user_id, archived_at DESC)",
-            "CREATE UNIQUE INDEX todos_archived_pkey ON ONLY public.todos_archived USING btree (id, archived_at)",
-        ]
-    );
-    assert_eq!(
-        parent_index_definitions(&db, "ai_todo_interactions").await,
-        [
-            "CREATE UNIQUE INDEX ai_todo_interactions_pkey ON ONLY public.ai_todo_interactions USING btree (id, user_id)",
-            "CREATE INDEX idx_ai_todo_interactions_todo_type ON ONLY public.ai_todo_interactions USING btree (todo_id, interaction_type)",
-            "CREATE INDEX idx_ai_todo_interactions_user_date ON ONLY public.ai_todo_interactions USING btree (user_id, created_at DESC)",
-        ]
-    );
+    let expected: Vec<(&str, &str, String)> = vec![
+        ("todos_active", "todos_active_pkey", "CREATE UNIQUE INDEX todos_active_pkey ON ONLY public.todos_active USING btree (id, user_id)".into()),
+        ("todos_active", "idx_todos_active_user_status_priority", format!("CREATE INDEX idx_todos_active_user_status_priority ON ONLY public.todos_active USING btree (user_id, status, priority DESC) WHERE {status_open}")),
+        ("todos_active", "idx_todos_active_user_created", "CREATE INDEX idx_todos_active_user_created ON ONLY public.todos_active USING btree (user_id, created_at DESC)".into()),
+        ("todos_active", "idx_todos_active_user_project", "CREATE INDEX idx_todos_active_user_project ON ONLY public.todos_active USING btree (user_id, project_id, created_at DESC) WHERE (project_id IS NOT NULL)".into()),
+        ("todos_active", "idx_todos_active_parent_user", "CREATE INDEX idx_todos_active_parent_user ON ONLY public.todos_active USING btree (parent_todo_id, user_id) WHERE (parent_todo_id IS NOT NULL)".into()),
+        ("todos_active", "idx_todos_active_user_due", format!("CREATE INDEX idx_todos_active_user_due ON ONLY public.todos_active USING btree (user_id, due_date, status) WHERE ((due_date IS NOT NULL) AND {status_open})")),
+        ("todos_archived", "todos_archived_pkey", "CREATE UNIQUE INDEX todos_archived_pkey ON ONLY public.todos_archived USING btree (id, archived_at)".into()),
+        ("todos_archived", "idx_todos_archived_user_archived", "CREATE INDEX idx_todos_archived_user_archived ON ONLY public.todos_archived USING btree (user_id, archived_at DESC)".into()),
+        ("todos_archived", "idx_todos_archived_project_date", "CREATE INDEX idx_todos_archived_project_date ON ONLY public.todos_archived USING btree (project_id, archived_at DESC) WHERE (project_id IS NOT NULL)".into()),
+        ("ai_todo_interactions", "ai_todo_interactions_pkey", "CREATE UNIQUE INDEX ai_todo_interactions_pkey ON ONLY public.ai_todo_interactions USING btree (id, user_id)".into()),
+        ("ai_todo_interactions", "idx_ai_todo_interactions_user_date", "CREATE INDEX idx_ai_todo_interactions_user_date ON ONLY public.ai_todo_interactions USING btree (user_id, created_at DESC)".into()),
+        ("ai_todo_interactions", "idx_ai_todo_interactions_todo_type", "CREATE INDEX idx_ai_todo_interactions_todo_type ON ONLY public.ai_todo_interactions USING btree (todo_id, interaction_type)".into()),
+    ];
+    for (parent, name, definition) in expected {
+        assert_eq!(index_on_parent(&db, parent, name).await, [definition], "{name} on {parent}");
+    }
+    // None of the seed's per-partition index names: the parents' indexes
+    // replace them, and PostgreSQL names the partitions' copies itself.
+    let per_partition = count(&db.client, "SELECT count(*) FROM pg_class WHERE relkind = 'i' AND relname ~ '^idx_(todos_active|todos_archived|ai_todo_interactions)_(part|[0-9])'", &[]).await;
+    assert_eq!(per_partition, 0);
 }
 
 #[tokio::test]
-async fn every_partition_has_a_valid_attached_copy_of_each_parent_index() {
+async fn every_partition_present_and_future_has_a_valid_attached_copy_of_each_parent_index() {
     let db = migrated_legacy_app().await;
-    for (parent, per_partition) in [("todos_active", 6_i64), ("todos_archived", 3), ("ai_todo_interactions", 3)] {
+    // A partition created after the migration inherits them too.
+    let created: i32 = db.client.query_one("SELECT create_archive_partitions(5)", &[]).await.expect("create").get(0);
+    assert_eq!(created, 2);
+    for (parent, seed_indexes) in [("todos_active", 6_i64), ("todos_archived", 3), ("ai_todo_interactions", 3)] {
+        let parent_indexes = count(&db.client, "SELECT count(*) FROM pg_index WHERE indrelid = $1::text::regclass", &[&parent]).await;
+        assert!(parent_indexes >= seed_indexes, "{parent}: {parent_indexes} indexes");
         // Partitions lacking one of the parent's indexes, as (partition, parent index).
         let missing = strings(
             &db.client,
@@ -172,7 +167,7 @@ async fn every_partition_has_a_valid_attached_copy_of_each_parent_index() {
             &[&parent],
         )
         .await;
-        assert_eq!(indexes, partitions * per_partition, "{parent}: exactly the parent's indexes on each partition");
+        assert_eq!(indexes, partitions * parent_indexes, "{parent}: exactly the parent's indexes on each partition");
     }
 }
 
@@ -180,15 +175,15 @@ async fn every_partition_has_a_valid_attached_copy_of_each_parent_index() {
 async fn the_new_tables_carry_every_legacy_column_with_its_type_default_and_nullability_plus_depth() {
     let db = migrated_legacy_app().await;
     async fn columns(client: &tokio_postgres::Client, table: &str) -> Vec<String> {
-            strings(
-                client,
-                "SELECT attname || ' ' || format_type(atttypid, atttypmod) || CASE WHEN attnotnull THEN ' not null' ELSE '' END
+        strings(
+            client,
+            "SELECT attname || ' ' || format_type(atttypid, atttypmod) || CASE WHEN attnotnull THEN ' not null' ELSE '' END
                         || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
                  FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
                  WHERE a.attrelid = $1::text::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-                &[&table],
-            )
-            .await
+            &[&table],
+        )
+        .await
     }
     let mut legacy = columns(&db.client, "todos").await;
     // The legacy id is NOT NULL as a primary key column; so is the new one.
@@ -203,10 +198,7 @@ async fn the_new_tables_carry_every_legacy_column_with_its_type_default_and_null
     let status_in = "CHECK (((status)::text = ANY ((ARRAY['todo'::character varying, 'in_progress'::character varying, 'done'::character varying])::text[])))";
     assert_eq!(checks(&db.client, "todos").await, [status_in]);
     assert_eq!(checks(&db.client, "todos_active").await, [status_in, "CHECK ((depth >= 0))"]);
-    assert_eq!(
-        checks(&db.client, "todos_archived").await,
-        ["CHECK (((status)::text = 'done'::text))", status_in, "CHECK ((depth >= 0))"]
-    );
+    assert_eq!(checks(&db.client, "todos_archived").await, ["CHECK (((status)::text = 'done'::text))", status_in, "CHECK ((depth >= 0))"]);
 }
 
 #[tokio::test]
@@ -232,29 +224,27 @@ async fn foreign_keys_to_users_and_projects_keep_the_legacy_delete_actions_and_p
 #[tokio::test]
 async fn the_seeds_maintenance_functions_and_monitoring_views_exist_in_public() {
     let db = migrated_legacy_app().await;
-    let functions = strings(
-        &db.client,
-        "SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace
-           AND p.proname <> 'set_updated_at' ORDER BY p.oid::regprocedure::text COLLATE \"C\"",
-        &[],
-    )
-    .await;
-    assert_eq!(
-        functions,
-        [
-            "archive_completed_todos(interval,integer)",
-            "archive_completed_todos_batch(interval,integer,interval,integer)",
-            "check_partition_health()",
-            "create_archive_partitions(integer,date)",
-            "drop_old_archive_partitions(interval,boolean)",
-            "get_index_usage_stats()",
-            "get_partition_statistics(boolean)",
-            "run_daily_maintenance(interval,integer,integer)",
-            "weekly_maintenance_steps()",
-        ]
-    );
-    let views = strings(&db.client, "SELECT viewname::text FROM pg_views WHERE schemaname = 'public' ORDER BY viewname::text COLLATE \"C\"", &[]).await;
-    assert_eq!(views, ["maintenance_history", "partition_monitor"]);
+    for function in [
+        "archive_completed_todos(interval,integer)",
+        "archive_completed_todos_batch(interval,integer,interval,integer)",
+        "check_partition_health()",
+        "create_archive_partitions(integer,date)",
+        "drop_old_archive_partitions(interval,boolean)",
+        "get_index_usage_stats()",
+        "get_partition_statistics(boolean)",
+        "run_daily_maintenance(interval,integer,integer)",
+        "weekly_maintenance_steps()",
+    ] {
+        let found = strings(&db.client, "SELECT coalesce(to_regprocedure('public.' || $1)::text, 'missing')", &[&function]).await;
+        assert_eq!(found, [function]);
+    }
+    for view in ["maintenance_history", "partition_monitor"] {
+        assert_eq!(
+            count(&db.client, "SELECT count(*) FROM pg_views WHERE schemaname = 'public' AND viewname = $1", &[&view]).await,
+            1,
+            "{view}"
+        );
+    }
     // The seed's own monitoring queries run as written.
     for sql in [
         "SELECT * FROM partition_monitor WHERE vacuum_status != 'OK'",
@@ -278,27 +268,30 @@ async fn the_seeds_maintenance_functions_and_monitoring_views_exist_in_public() 
 #[tokio::test]
 async fn the_control_schema_starts_todos_in_the_legacy_phase_at_epoch_zero() {
     let db = migrated_legacy_app().await;
-    let tables = strings(&db.client, "SELECT tablename::text FROM pg_tables WHERE schemaname = 'switchyard' ORDER BY tablename::text COLLATE \"C\"", &[]).await;
-    assert_eq!(
-        tables,
-        [
-            "backfill_progress",
-            "maintenance_history",
-            "migration_state",
-            "phase_history",
-            "proxy_instances",
-            "schema_migrations",
-            "shadow_mismatches",
-            "verify_runs",
-        ]
-    );
-    let state = db
-        .client
-        .query("SELECT table_name, phase, epoch FROM switchyard.migration_state", &[])
-        .await
-        .expect("migration_state");
+    let tables = strings(
+        &db.client,
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'switchyard' ORDER BY tablename::text COLLATE \"C\"",
+        &[],
+    )
+    .await;
+    for table in [
+        "backfill_progress",
+        "maintenance_history",
+        "migration_state",
+        "phase_history",
+        "proxy_instances",
+        "schema_migrations",
+        "shadow_mismatches",
+        "verify_runs",
+    ] {
+        assert!(tables.iter().any(|t| t == table), "switchyard.{table} missing from {tables:?}");
+    }
+    let state = db.client.query("SELECT table_name, phase, epoch FROM switchyard.migration_state", &[]).await.expect("migration_state");
     assert_eq!(state.len(), 1);
-    assert_eq!((state[0].get::<_, String>(0), state[0].get::<_, String>(1), state[0].get::<_, i64>(2)), ("todos".into(), "legacy".into(), 0));
+    assert_eq!(
+        (state[0].get::<_, String>(0), state[0].get::<_, String>(1), state[0].get::<_, i64>(2)),
+        ("todos".into(), "legacy".into(), 0)
+    );
     let bad_phase = db.client.execute("UPDATE switchyard.migration_state SET phase = 'sideways'", &[]).await;
     assert_eq!(bad_phase.as_ref().map_err(crate::fixtures::sqlstate).err().as_deref(), Some("23514"), "phase is checked");
 }
@@ -306,13 +299,13 @@ async fn the_control_schema_starts_todos_in_the_legacy_phase_at_epoch_zero() {
 #[tokio::test]
 async fn a_freshly_migrated_database_is_healthy() {
     let db = migrated_legacy_app().await;
-    let problems = strings(
+    let problems = strings(&db.client, "SELECT check_name || ': ' || detail FROM check_partition_health() WHERE status <> 'OK'", &[]).await;
+    assert!(problems.is_empty(), "{problems:?}");
+    let checks = strings(
         &db.client,
-        "SELECT check_name || ': ' || detail FROM check_partition_health() WHERE status <> 'OK'",
+        "SELECT check_name FROM (SELECT DISTINCT check_name FROM check_partition_health()) h ORDER BY check_name COLLATE \"C\"",
         &[],
     )
     .await;
-    assert!(problems.is_empty(), "{problems:?}");
-    let checks = strings(&db.client, "SELECT check_name FROM (SELECT DISTINCT check_name FROM check_partition_health()) h ORDER BY check_name COLLATE \"C\"", &[]).await;
     assert_eq!(checks, ["archive_partitions", "default_partition_rows", "hash_partitions", "vacuum"]);
 }
