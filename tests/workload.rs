@@ -180,6 +180,34 @@ async fn a_stop_signal_ends_the_run_and_marked_phases_get_their_own_counts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_reconnect_after_their_backends_are_killed_and_unknown_outcomes_stay_out_of_the_check() {
+    let db = seeded_db().await;
+    let handle = wl::start(WorkloadConfig::new(&db.url, 4).with_seed(3)).await.expect("the workload starts");
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        db.client
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+                &[],
+            )
+            .await
+            .expect("a statement on the test database");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = handle.mark("after the kills");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let since = handle.snapshot().since(&after);
+    let report = handle.stop_and_wait().await.expect("the workload reports");
+
+    assert!(report.reconnects >= 4, "{}", report.render_text());
+    assert!(since.ok_total() > 0 && since.errors_total() == 0, "{since:?}");
+    let check = report.ledger.check(&db.client, Schema::Legacy).await.expect("the ledger check runs");
+    assert!(check.is_clean(), "{check}");
+    assert_eq!(check.uncertain, report.ledger_summary.uncertain);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_no_users_the_workload_creates_one_per_client_and_works_on_its_own_todos() {
     let db = support::legacy_db().await;
     let report = wl::run(config(&db.url, 3, 1.0)).await.expect("the workload runs");

@@ -16,10 +16,14 @@ use crate::config::WorkloadConfig;
 use crate::gen::{self, NewTodo};
 use crate::ledger::{Created, Ledger, Status};
 use crate::op::{Op, Protocol};
-use crate::session::{OpError, Rows, Session};
+use crate::session::{ConnectError, OpError, Rows, Session};
 use crate::sql::{inline, Val};
 use crate::stats::{ClientStats, LiveCounters};
 use crate::stmt::Stmt;
+
+/// How long a ROLLBACK after a failed operation may take before the
+/// connection is given up.
+const ROLLBACK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A user this client works for, with the user's projects.
 #[derive(Debug, Clone)]
@@ -261,7 +265,7 @@ impl Client {
 
     async fn failed(&mut self, e: &OpError) {
         let pending = std::mem::take(&mut self.pending);
-        let rejected_by_server = matches!(e, OpError::Pg(pg) if pg.as_db_error().is_some());
+        let rejected_by_server = matches!(e, OpError::Pg(pg) if definitely_not_applied(pg));
         match e {
             OpError::Pg(_) if rejected_by_server => self.ledger.rejected(&pending.creates),
             OpError::Pg(_) => self.uncertain(&pending.ids),
@@ -278,10 +282,10 @@ impl Client {
             }
         }
         if let Some(s) = self.session.as_mut() {
-            if s.is_closed() {
+            let healthy = !s.is_closed()
+                && (!pending.in_tx || tokio::time::timeout(ROLLBACK_TIMEOUT, s.rollback()).await.is_ok());
+            if !healthy {
                 self.drop_session();
-            } else if pending.in_tx {
-                s.rollback().await;
             }
         }
     }
@@ -313,7 +317,13 @@ impl Client {
             if self.done() {
                 return false;
             }
-            match Session::connect(&self.setup.config.url).await {
+            let connecting = tokio::time::timeout(self.setup.config.op_timeout, Session::connect(&self.setup.config.url));
+            let stop = self.setup.stop.clone();
+            let attempt = tokio::select! {
+                r = connecting => r.unwrap_or_else(|_| Err(ConnectError::TimedOut)),
+                _ = stop.cancelled() => return false,
+            };
+            match attempt {
                 Ok(s) => {
                     self.session = Some(s);
                     if reconnect {
@@ -322,7 +332,7 @@ impl Client {
                     return true;
                 }
                 Err(e) => {
-                    self.setup.live.connect_error(format!("connect: {}", crate::error::describe_pg_error(&e)));
+                    self.setup.live.connect_error(format!("connect: {e}"));
                     let stop = self.setup.stop.clone();
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
@@ -559,6 +569,17 @@ impl Client {
         }
         Ok(Effect::Found(found(&rows, t.user, 0, 3)?))
     }
+}
+
+/// Whether an error proves the write it answered did not take effect: an
+/// ERROR (not FATAL or PANIC) from the server, other than a connection
+/// problem, operator intervention or internal error, after which the
+/// transaction is rolled back. A backend terminated mid-commit answers FATAL
+/// 57P01 whether or not its commit reached the disk.
+fn definitely_not_applied(e: &tokio_postgres::Error) -> bool {
+    let Some(db) = e.as_db_error() else { return false };
+    let error = db.parsed_severity().map_or(db.severity() == "ERROR", |s| s == tokio_postgres::error::Severity::Error);
+    error && !matches!(db.code().code().get(..2), Some("08" | "57" | "58" | "XX"))
 }
 
 fn expect_one(n: u64, verb: &str, id: Uuid) -> Result<(), OpError> {

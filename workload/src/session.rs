@@ -33,6 +33,28 @@ impl OpError {
     }
 }
 
+/// Why a connection could not be opened.
+#[derive(Debug)]
+pub(crate) enum ConnectError {
+    Pg(tokio_postgres::Error),
+    TimedOut,
+}
+
+impl From<tokio_postgres::Error> for ConnectError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        ConnectError::Pg(e)
+    }
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnectError::Pg(e) => f.write_str(&crate::error::describe_pg_error(e)),
+            ConnectError::TimedOut => f.write_str("timed out"),
+        }
+    }
+}
+
 /// Statements sent, by protocol.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct WireCounts {
@@ -48,7 +70,7 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    pub(crate) async fn connect(url: &str) -> Result<Session, tokio_postgres::Error> {
+    pub(crate) async fn connect(url: &str) -> Result<Session, ConnectError> {
         let (client, conn) = tokio_postgres::connect(url, NoTls).await?;
         tokio::spawn(async move {
             if let Err(e) = conn.await {
