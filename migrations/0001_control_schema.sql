@@ -184,3 +184,45 @@ LANGUAGE sql AS $$
       error = p_error
   WHERE id = p_id
 $$;
+
+-- Takes a table lock the way maintenance must under live traffic: each try
+-- waits at most lock_wait (a queued ACCESS EXCLUSIVE request stalls every
+-- later reader, so the wait must be short), then backs off (50 ms per attempt
+-- so far, at most 1 s) and tries again, up to max_attempts; then fails with
+-- SQLSTATE 55P03 (lock_not_available) so the caller can retry later. The lock
+-- is held until the caller's transaction ends. Returns the attempts used.
+CREATE FUNCTION switchyard.lock_table(target regclass, lock_mode text, lock_wait interval, max_attempts integer)
+RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_mode    text := upper(lock_mode);
+  v_old     text := current_setting('lock_timeout');
+  v_attempt integer := 0;
+BEGIN
+  IF v_mode IS NULL OR v_mode NOT IN ('ACCESS SHARE', 'ROW SHARE', 'ROW EXCLUSIVE', 'SHARE UPDATE EXCLUSIVE', 'SHARE',
+                                      'SHARE ROW EXCLUSIVE', 'EXCLUSIVE', 'ACCESS EXCLUSIVE') THEN
+    RAISE EXCEPTION 'switchyard.lock_table: unknown lock mode %', lock_mode USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF lock_wait IS NULL OR lock_wait < interval '1 millisecond' OR max_attempts IS NULL OR max_attempts < 1 THEN
+    RAISE EXCEPTION 'switchyard.lock_table: lock_wait must be at least 1ms and max_attempts at least 1'
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  LOOP
+    v_attempt := v_attempt + 1;
+    BEGIN
+      PERFORM set_config('lock_timeout', ceil(extract(epoch FROM lock_wait) * 1000)::bigint::text, true);
+      EXECUTE format('LOCK TABLE %s IN %s MODE', target, v_mode);
+      PERFORM set_config('lock_timeout', v_old, true);
+      RETURN v_attempt;
+    EXCEPTION WHEN lock_not_available THEN
+      IF v_attempt >= max_attempts THEN
+        RAISE EXCEPTION 'could not lock % in % mode: other transactions held it through % attempts of %',
+                        target, v_mode, max_attempts, lock_wait
+          USING ERRCODE = 'lock_not_available',
+                HINT = 'Long transactions are using the table; retry later.';
+      END IF;
+      PERFORM pg_sleep(least(0.05 * v_attempt, 1.0));
+    END;
+  END LOOP;
+END
+$$;

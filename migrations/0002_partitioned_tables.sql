@@ -111,12 +111,13 @@ $$;
 -- skipping those that exist: idempotent. Rows already sitting in the default
 -- partition for a new month are moved into it (a plain CREATE ... PARTITION OF
 -- would fail on them). Returns how many partitions it created; each run is
--- logged in switchyard.maintenance_history.
+-- logged in switchyard.maintenance_history. Takes ACCESS EXCLUSIVE on
+-- todos_archived only when it has something to create, in 200 ms tries
+-- (switchyard.lock_table), failing with 55P03 after 25.
 CREATE FUNCTION create_archive_partitions(months_ahead integer DEFAULT 3, from_month date DEFAULT NULL)
 RETURNS integer
 LANGUAGE plpgsql
 SET search_path = public, pg_temp
-SET lock_timeout = '5s'
 AS $$
 DECLARE
   v_log     bigint;
@@ -144,10 +145,10 @@ BEGIN
     v_lo := v_month AT TIME ZONE 'UTC';
     v_hi := (v_month + interval '1 month') AT TIME ZONE 'UTC';
     IF to_regclass(format('public.%I', v_name)) IS NULL THEN
-      -- Serialise with writers and other runs; CREATE ... PARTITION OF takes
-      -- this lock anyway, taking it first closes the gap between the check on
-      -- the default partition below and the DDL.
-      LOCK TABLE todos_archived IN ACCESS EXCLUSIVE MODE;
+      -- CREATE ... PARTITION OF takes this lock anyway; taking it first, in
+      -- short tries, closes the gap between the check on the default
+      -- partition below and the DDL, and never queues readers for long.
+      PERFORM switchyard.lock_table('todos_archived', 'ACCESS EXCLUSIVE', '200 milliseconds', 25);
       IF EXISTS (SELECT 1 FROM todos_archived_default WHERE archived_at >= v_lo AND archived_at < v_hi) THEN
         EXECUTE format('CREATE TABLE %I (LIKE todos_archived INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', v_name);
         EXECUTE format(

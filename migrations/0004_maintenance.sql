@@ -84,8 +84,6 @@ DECLARE
   v_ids         uuid[];
   v_users       uuid[];
   v_locked      boolean := false;
-  v_attempt     integer := 0;
-  v_old_timeout text := current_setting('lock_timeout');
   v_moved       integer;
 BEGIN
   IF retention IS NULL OR retention < interval '0' THEN
@@ -94,10 +92,6 @@ BEGIN
   END IF;
   IF batch_size IS NULL OR batch_size < 1 THEN
     RAISE EXCEPTION 'archive_completed_todos_batch: batch_size must be at least 1, got %', batch_size
-      USING ERRCODE = 'invalid_parameter_value';
-  END IF;
-  IF lock_wait IS NULL OR lock_wait < interval '1 millisecond' OR max_attempts IS NULL OR max_attempts < 1 THEN
-    RAISE EXCEPTION 'archive_completed_todos_batch: lock_wait must be at least 1ms and max_attempts at least 1'
       USING ERRCODE = 'invalid_parameter_value';
   END IF;
   IF current_setting('transaction_isolation') <> 'read committed' THEN
@@ -117,23 +111,10 @@ BEGIN
       RETURN 0;
     END IF;
 
-    WHILE NOT v_locked LOOP
-      v_attempt := v_attempt + 1;
-      BEGIN
-        PERFORM set_config('lock_timeout', ceil(extract(epoch FROM lock_wait) * 1000)::bigint::text, true);
-        LOCK TABLE todos_active IN SHARE ROW EXCLUSIVE MODE;
-        v_locked := true;
-      EXCEPTION WHEN lock_not_available THEN
-        IF v_attempt >= max_attempts THEN
-          RAISE EXCEPTION 'archive_completed_todos_batch: todos_active stayed locked through % attempts of %',
-                          max_attempts, lock_wait
-            USING ERRCODE = 'lock_not_available',
-                  HINT = 'Long transactions are writing todos_active; retry the batch later.';
-        END IF;
-        PERFORM pg_sleep(least(0.05 * v_attempt, 1.0));
-      END;
-    END LOOP;
-    PERFORM set_config('lock_timeout', v_old_timeout, true);
+    IF NOT v_locked THEN
+      PERFORM switchyard.lock_table('todos_active', 'SHARE ROW EXCLUSIVE', lock_wait, max_attempts);
+      v_locked := true;
+    END IF;
 
     -- A fresh snapshot, taken after the lock: rows changed since the
     -- candidate scan are seen as committed, and re-checked.
@@ -206,7 +187,6 @@ CREATE FUNCTION drop_old_archive_partitions(retention interval, force boolean DE
 RETURNS integer
 LANGUAGE plpgsql
 SET search_path = public, pg_temp
-SET lock_timeout = '5s'
 AS $$
 DECLARE
   v_log     bigint;
@@ -229,6 +209,8 @@ BEGIN
   v_cutoff := now() - retention;
   v_log := switchyard.maintenance_begin('drop_old_archive_partitions', NULL,
              jsonb_build_object('retention', retention::text, 'cutoff', v_cutoff, 'force', force));
+  -- DROP TABLE of a partition locks the parent ACCESS EXCLUSIVE: take it in
+  -- short tries, and only when something is to be dropped (below).
 
   FOR r IN
     SELECT c.relname::text AS name, c.reltuples, b.upper_bound
@@ -242,6 +224,7 @@ BEGIN
       AND b.upper_bound <= v_cutoff
     ORDER BY b.upper_bound
   LOOP
+    PERFORM switchyard.lock_table('todos_archived', 'ACCESS EXCLUSIVE', '200 milliseconds', 25);
     EXECUTE format('DROP TABLE %I', r.name);
     v_dropped := v_dropped || r.name;
     v_rows := v_rows + greatest(r.reltuples, 0)::bigint;

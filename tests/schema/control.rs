@@ -71,3 +71,45 @@ async fn the_logging_helpers_open_and_close_a_maintenance_history_row() {
         ("failed".into(), "canceling statement".into(), "{\"by\": \"cli\", \"attempt\": 2}".into(), true)
     );
 }
+
+#[tokio::test]
+async fn lock_table_gives_up_with_lock_not_available_after_its_short_tries_and_locks_once_the_table_is_free() {
+    let db = support::migrated_db().await;
+    let reader = db.connect().await;
+    reader.batch_execute("BEGIN; SELECT count(*) FROM todos_archived").await.expect("reader holds ACCESS SHARE");
+
+    let started = std::time::Instant::now();
+    let err = db
+        .client
+        .query_one("SELECT switchyard.lock_table('todos_archived', 'access exclusive', '20 milliseconds', 3)", &[])
+        .await
+        .expect_err("the reader holds the table");
+    assert_eq!(crate::fixtures::sqlstate(&err), "55P03");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "bounded: {:?}", started.elapsed());
+
+    reader.batch_execute("COMMIT").await.expect("commit");
+    db.client.batch_execute("BEGIN").await.expect("begin");
+    let attempts: i32 = db
+        .client
+        .query_one("SELECT switchyard.lock_table('todos_archived', 'ACCESS EXCLUSIVE', '20 milliseconds', 3)", &[])
+        .await
+        .expect("lock")
+        .get(0);
+    assert_eq!(attempts, 1);
+    let held = count(
+        &db.client,
+        "SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() AND relation = 'todos_archived'::regclass AND mode = 'AccessExclusiveLock' AND granted",
+        &[],
+    )
+    .await;
+    assert_eq!(held, 1, "the lock outlives the function, until the transaction ends");
+    let timeout = strings(&db.client, "SHOW lock_timeout", &[]).await;
+    assert_eq!(timeout, ["0"], "the caller's lock_timeout is restored");
+    db.client.batch_execute("ROLLBACK").await.expect("rollback");
+
+    let bad = db
+        .client
+        .query_one("SELECT switchyard.lock_table('todos_archived', 'ACCESS EXCLUSIVE; DROP TABLE users', '1 second', 1)", &[])
+        .await;
+    assert_eq!(bad.map(|_| ()).map_err(|e| crate::fixtures::sqlstate(&e)), Err("22023".to_string()));
+}
