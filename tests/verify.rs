@@ -16,7 +16,9 @@ const COLS: &str = "id, user_id, project_id, parent_todo_id, title, description,
                     ai_generated, tags, metadata, created_at, updated_at, completed_at";
 
 /// Legacy data copied to the new schema by plain SQL: depth by a recursive
-/// CTE, done todos completed over 30 days ago archived, the rest active.
+/// CTE, done todos completed over 30 days ago archived, the rest active. Run
+/// as one simple-query batch, so one transaction: both INSERTs see the same
+/// now(), and no row lands in both tables.
 fn copy_sql() -> String {
     format!(
         "CREATE TEMP TABLE sy_depth AS
@@ -345,4 +347,67 @@ async fn without_the_new_schema_verify_cannot_run() {
     let (code, out, err) = switchyard_verify(&db, &[]);
     assert_eq!(code, 2, "{out}{err}");
     assert!(err.contains("todos_active does not exist"), "{err}");
+}
+
+#[tokio::test]
+async fn writes_committed_to_both_schemas_during_the_run_cause_no_false_differences() {
+    let db = copied_db().await;
+    let ids: Vec<Uuid> = db
+        .client
+        .query("SELECT id FROM todos_active WHERE status <> 'done' ORDER BY id", &[])
+        .await
+        .expect("ids")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let done: Vec<Uuid> = db
+        .client
+        .query("SELECT id FROM todos_active WHERE status = 'done' ORDER BY id", &[])
+        .await
+        .expect("done ids")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(!ids.is_empty() && !done.is_empty());
+    let writer = db.connect().await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_w = stop.clone();
+    // Like the proxy's dual write: each change commits to both schemas in one
+    // transaction; archival moves a done row in one transaction too.
+    let writes = tokio::spawn(async move {
+        let mut n = 0usize;
+        while !stop_w.load(std::sync::atomic::Ordering::Relaxed) {
+            let id = ids[n % ids.len()];
+            let sql = if n % 5 == 4 && n / 5 < done.len() {
+                let d = done[n / 5];
+                format!(
+                    "BEGIN; WITH m AS (DELETE FROM todos_active WHERE id = '{d}' RETURNING *) \
+                     INSERT INTO todos_archived SELECT m.*, now() FROM m; COMMIT;"
+                )
+            } else {
+                format!(
+                    "BEGIN; UPDATE todos SET title = 'edit {n}', priority = priority + 1 WHERE id = '{id}'; \
+                     UPDATE todos_active SET title = 'edit {n}', priority = priority + 1, updated_at = now() WHERE id = '{id}'; COMMIT;"
+                )
+            };
+            writer.batch_execute(&sql).await.expect("concurrent write");
+            n += 1;
+        }
+        n
+    });
+    let opts = sv::Options {
+        database_url: db.url.clone(),
+        jobs: 3,
+        chunk_size: 40,
+        max_rows_per_sec: Some(1500),
+        progress: false,
+        ..sv::Options::default()
+    };
+    let report = sv::verify(&opts).await.expect("verify runs");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let n = writes.await.expect("writer");
+    assert!(n > 20, "the writer ran during the verification: {n} writes");
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(report.total_differences, 0, "{:#?}", report.differences);
+    assert_eq!(report.rows.legacy, 600);
 }

@@ -69,7 +69,7 @@ impl Default for Options {
             database_url: String::new(),
             spec: Spec::default(),
             jobs: 2,
-            chunk_size: 10_000,
+            chunk_size: 100_000,
             max_rows_per_sec: None,
             max_differences: 1000,
             queries: Vec::new(),
@@ -188,7 +188,12 @@ pub async fn verify(opts: &Options) -> Result<Report, VerifyError> {
         report.add_error(format!("only {compared} of {total_chunks} chunks were compared"));
     }
     report.chunks.sort_by_key(|c| c.index);
-    report.differences.sort_by(|a, b| (a.check.as_str(), a.id.as_str()).cmp(&(b.check.as_str(), b.id.as_str())));
+    // Chunks in key order, then the whole-table checks.
+    let order = |d: &Difference| {
+        let chunk = d.check.strip_prefix("chunk ").and_then(|n| n.parse::<usize>().ok());
+        (chunk.is_none(), chunk.unwrap_or(0), d.check.clone(), d.id.clone())
+    };
+    report.differences.sort_by_key(order);
 
     if let Some(mut main) = main {
         for q in &opts.queries {

@@ -14,7 +14,10 @@ pub struct Args {
     #[arg(long, default_value_t = 2)]
     pub jobs: usize,
     /// Legacy rows per chunk (each chunk is one statement, one snapshot).
-    #[arg(long, default_value_t = 10_000)]
+    /// Ids are random, so a chunk reads about one heap page per row until
+    /// chunks grow large: big chunks are much cheaper per row (see
+    /// docs/benchmarks.md, "Verifier").
+    #[arg(long, default_value_t = 100_000)]
     pub chunk_size: u64,
     /// Average read rate limit over all jobs (legacy rows per second).
     #[arg(long)]
