@@ -65,8 +65,10 @@ COMMENT ON VIEW maintenance_history IS 'Maintenance runs, from switchyard.mainte
 -- archived_at = now(). Returns the number moved; 0 means nothing is eligible.
 --
 -- Candidates are found before the lock (a plain read, blocking nobody), so
--- the lock is held only for the move itself: primary-key lookups, with
--- eligibility checked again under the lock. The lock is tried with a short
+-- the lock is held only for the move itself when the batch is its own
+-- transaction: primary-key lookups, with eligibility checked again under the
+-- lock. Rows other transactions hold FOR UPDATE/SHARE are skipped for a later
+-- batch rather than waited for. The lock is tried with a short
 -- lock_timeout (lock_wait) and retried with backoff up to max_attempts times,
 -- then the batch fails with SQLSTATE 55P03 (lock_not_available) and the caller
 -- retries later. Must run in READ COMMITTED so that the move sees what
@@ -84,6 +86,7 @@ DECLARE
   v_ids         uuid[];
   v_users       uuid[];
   v_locked      boolean := false;
+  v_rescanned   boolean := false;
   v_moved       integer;
 BEGIN
   IF retention IS NULL OR retention < interval '0' THEN
@@ -117,12 +120,20 @@ BEGIN
     END IF;
 
     -- A fresh snapshot, taken after the lock: rows changed since the
-    -- candidate scan are seen as committed, and re-checked.
-    WITH moved AS (
+    -- candidate scan are seen as committed, and re-checked. Rows another
+    -- transaction holds with SELECT ... FOR UPDATE/SHARE (which the table
+    -- lock does not exclude) are skipped, not waited for: waiting here would
+    -- keep every writer of todos_active waiting too. A later batch takes them.
+    WITH picked AS (
+      SELECT t.id, t.user_id
+      FROM todos_active t
+      JOIN unnest(v_ids, v_users) AS c(id, user_id) ON t.id = c.id AND t.user_id = c.user_id
+      WHERE t.status = 'done' AND t.completed_at < v_cutoff
+      FOR UPDATE OF t SKIP LOCKED
+    ), moved AS (
       DELETE FROM todos_active t
-      USING unnest(v_ids, v_users) AS c(id, user_id)
-      WHERE t.id = c.id AND t.user_id = c.user_id
-        AND t.status = 'done' AND t.completed_at < v_cutoff
+      USING picked p
+      WHERE t.id = p.id AND t.user_id = p.user_id
       RETURNING t.*
     )
     INSERT INTO todos_archived (id, user_id, project_id, parent_todo_id, title, description, status, priority,
@@ -133,11 +144,13 @@ BEGIN
            depth, now()
     FROM moved;
     GET DIAGNOSTICS v_moved = ROW_COUNT;
-    IF v_moved > 0 THEN
+    IF v_moved > 0 OR v_rescanned THEN
       RETURN v_moved;
     END IF;
-    -- Every candidate changed before the lock was granted. Look again: under
-    -- the lock nothing else can change todos_active, so this terminates.
+    -- Every candidate changed (or was row-locked) before the lock was
+    -- granted. Look once more, now under the lock, where only row locks can
+    -- still make a candidate wait for a later run.
+    v_rescanned := true;
   END LOOP;
 END
 $$;

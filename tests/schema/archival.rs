@@ -399,3 +399,27 @@ async fn a_plpgsql_write_to_both_tables_blocked_by_a_batch_also_finds_the_row_ar
     let priority: i32 = db.client.query_one("SELECT priority FROM todos_archived WHERE id = $1", &[&a]).await.expect("row").get(0);
     assert_eq!(priority, 8);
 }
+
+#[tokio::test]
+async fn a_batch_skips_rows_another_transaction_holds_for_update_instead_of_waiting_with_the_table_locked() {
+    let db = support::migrated_db().await;
+    let u = user(&db.client).await;
+    let ids = active_todos(&db.client, u, 5, "done", Some(60)).await;
+    let holder = db.connect().await;
+    holder.batch_execute("BEGIN").await.expect("begin");
+    holder.query("SELECT 1 FROM todos_active WHERE id = $1 FOR UPDATE", &[&ids[0]]).await.expect("row lock");
+
+    // Were it to wait for the row, every writer would wait behind its table
+    // lock; the timeout turns such a regression into a failure, not a hang.
+    db.client.batch_execute("SET statement_timeout = '20s'").await.expect("timeout");
+    let moved: i32 = db.client.query_one("SELECT archive_completed_todos_batch('30 days', 10)", &[]).await.expect("batch").get(0);
+    assert_eq!(moved, 4);
+    assert_eq!(ids_in(&db.client, "todos_active", u).await, [ids[0]]);
+    let again: i32 = db.client.query_one("SELECT archive_completed_todos_batch('30 days', 10)", &[]).await.expect("batch").get(0);
+    assert_eq!(again, 0, "only the held row is left, and it is skipped");
+
+    holder.batch_execute("COMMIT").await.expect("commit");
+    let last: i32 = db.client.query_one("SELECT archive_completed_todos_batch('30 days', 10)", &[]).await.expect("batch").get(0);
+    assert_eq!(last, 1);
+    assert_eq!(ids_in_both_tables(&db.client).await, 0);
+}
