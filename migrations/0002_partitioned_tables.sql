@@ -127,6 +127,8 @@ DECLARE
   v_name    text;
   v_lo      timestamptz;
   v_hi      timestamptz;
+  v_lo_text text;
+  v_hi_text text;
   v_moved   bigint;
   v_created text[] := '{}';
   v_total_moved bigint := 0;
@@ -144,6 +146,9 @@ BEGIN
     v_name := 'todos_archived_' || to_char(v_month, 'YYYY_MM');
     v_lo := v_month AT TIME ZONE 'UTC';
     v_hi := (v_month + interval '1 month') AT TIME ZONE 'UTC';
+    -- Bounds spelled in ISO with an explicit offset, whatever the DateStyle.
+    v_lo_text := to_char(v_month, 'YYYY-MM-DD HH24:MI:SS') || '+00';
+    v_hi_text := to_char(v_month + interval '1 month', 'YYYY-MM-DD HH24:MI:SS') || '+00';
     IF to_regclass(format('public.%I', v_name)) IS NULL THEN
       -- CREATE ... PARTITION OF takes this lock anyway; taking it first, in
       -- short tries, closes the gap between the check on the default
@@ -156,9 +161,9 @@ BEGIN
            INSERT INTO %I SELECT * FROM moved', v_name) USING v_lo, v_hi;
         GET DIAGNOSTICS v_moved = ROW_COUNT;
         v_total_moved := v_total_moved + v_moved;
-        EXECUTE format('ALTER TABLE todos_archived ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)', v_name, v_lo, v_hi);
+        EXECUTE format('ALTER TABLE todos_archived ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)', v_name, v_lo_text, v_hi_text);
       ELSE
-        EXECUTE format('CREATE TABLE %I PARTITION OF todos_archived FOR VALUES FROM (%L) TO (%L)', v_name, v_lo, v_hi);
+        EXECUTE format('CREATE TABLE %I PARTITION OF todos_archived FOR VALUES FROM (%L) TO (%L)', v_name, v_lo_text, v_hi_text);
       END IF;
       v_created := v_created || v_name;
     END IF;
