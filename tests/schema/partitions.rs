@@ -327,3 +327,18 @@ async fn the_weekly_steps_are_top_level_commands_that_vacuum_every_partitioned_t
     let err = db.client.batch_execute("DO $$ BEGIN EXECUTE 'VACUUM todos_active'; END $$").await.expect_err("VACUUM in a function");
     assert_eq!(sqlstate(&err), "25001");
 }
+
+#[tokio::test]
+async fn archive_months_are_utc_months_whatever_the_sessions_time_zone_and_date_style() {
+    let db = migrated().await;
+    let other = db.connect().await;
+    exec(&other, "SET TimeZone = 'Asia/Kolkata'; SET DateStyle = 'SQL, DMY'").await;
+    let created: i32 = other.query_one("SELECT create_archive_partitions(3, '2021-03-17')", &[]).await.expect("create").get(0);
+    assert!(created > 50, "{created}");
+    // Read back in UTC and ISO.
+    let bound =
+        strings(&db.client, "SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE relname = 'todos_archived_2021_03'", &[]).await;
+    assert_eq!(bound, ["FOR VALUES FROM ('2021-03-01 00:00:00+00') TO ('2021-04-01 00:00:00+00')"]);
+    let dropped: i32 = other.query_one("SELECT drop_old_archive_partitions('1 month')", &[]).await.expect("drop").get(0);
+    assert_eq!(dropped, created - 1, "every month created but last month, which ends after now() - 1 month");
+}
