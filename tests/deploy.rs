@@ -718,7 +718,7 @@ fn every_switchyard_invocation_in_deploy_and_docs_is_accepted_by_the_binary() {
     let subs = subcommands();
     let mut found: Vec<(String, Vec<String>)> = Vec::new();
     let mut errors = Vec::new();
-    let mut expect = |what: &str, n: usize, min: usize, errors: &mut Vec<String>| {
+    let expect = |what: &str, n: usize, min: usize, errors: &mut Vec<String>| {
         if n < min {
             errors.push(format!("{what}: expected at least {min} switchyard invocations, found {n}"));
         }
