@@ -164,6 +164,7 @@ async fn a_stop_signal_ends_the_run_and_marked_phases_get_their_own_counts() {
     tokio::time::sleep(Duration::from_millis(700)).await;
     let since = handle.snapshot().since(&mark);
     assert!(since.ok_total() > 0 && since.errors_total() == 0, "{since:?}");
+    assert_eq!(handle.errors_since(&mark), 0);
 
     let stopped = std::time::Instant::now();
     let report = tokio::time::timeout(Duration::from_secs(10), handle.stop_and_wait())
@@ -201,6 +202,9 @@ async fn clients_reconnect_after_their_backends_are_killed_and_unknown_outcomes_
     let report = handle.stop_and_wait().await.expect("the workload reports");
 
     assert!(report.reconnects >= 4, "{}", report.render_text());
+    let (during, after) = (&report.phases[0], &report.phases[1]);
+    assert_eq!(during.errors, during.errors_by_op.values().sum::<u64>());
+    assert!(after.errors_by_op.is_empty(), "{after:?}");
     assert!(since.ok_total() > 0 && since.errors_total() == 0, "{since:?}");
     let check = report.ledger.check(&db.client, Schema::Legacy).await.expect("the ledger check runs");
     assert!(check.is_clean(), "{check}");

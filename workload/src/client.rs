@@ -317,7 +317,8 @@ impl Client {
             if self.done() {
                 return false;
             }
-            let connecting = tokio::time::timeout(self.setup.config.op_timeout, Session::connect(&self.setup.config.url));
+            let connecting =
+                tokio::time::timeout(self.setup.config.op_timeout, Session::connect(&self.setup.config.url));
             let stop = self.setup.stop.clone();
             let attempt = tokio::select! {
                 r = connecting => r.unwrap_or_else(|_| Err(ConnectError::TimedOut)),

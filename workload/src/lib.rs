@@ -33,12 +33,11 @@
 //!
 //! let handle = start(WorkloadConfig::new(url, 16)).await?;
 //! tokio::time::sleep(Duration::from_secs(5)).await;
-//! handle.mark("dual_write"); // flip the phase here
-//! let before = handle.snapshot();
+//! let mark = handle.mark("dual_write"); // then flip the phase
 //! tokio::time::sleep(Duration::from_secs(5)).await;
-//! assert_eq!(handle.snapshot().since(&before).errors_total(), 0);
+//! assert_eq!(handle.errors_since(&mark), 0);
 //! let report = handle.stop_and_wait().await?;
-//! println!("{}", report.render_text());
+//! println!("{}", report.render_text()); // report.phases: "start", "dual_write"
 //! let (direct, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
 //! tokio::spawn(conn);
 //! assert!(report.ledger.check(&direct, Schema::Legacy).await?.is_clean());
@@ -177,6 +176,12 @@ impl WorkloadHandle {
     /// The counts now; `later.since(&earlier)` gives what happened between.
     pub fn snapshot(&self) -> Snapshot {
         self.live.snapshot()
+    }
+
+    /// Failed operations and connection attempts since `earlier` (a
+    /// [`WorkloadHandle::mark`] or [`WorkloadHandle::snapshot`]).
+    pub fn errors_since(&self, earlier: &Snapshot) -> u64 {
+        self.live.snapshot().since(earlier).errors_total()
     }
 
     /// Marks the start of a phase: the report gives ops and errors (with the

@@ -71,6 +71,8 @@ pub struct PhaseSummary {
     pub duration_s: f64,
     pub ops: u64,
     pub errors: u64,
+    /// Failed operations by kind, kinds without failures left out.
+    pub errors_by_op: std::collections::BTreeMap<String, u64>,
     pub ops_per_s: f64,
     pub first_errors: Vec<String>,
 }
@@ -175,6 +177,12 @@ impl WorkloadReport {
                 duration_s,
                 ops: d.ok_total(),
                 errors: d.errors_total(),
+                errors_by_op: Op::ALL
+                    .iter()
+                    .filter(|op| d.errors_of(**op) > 0)
+                    .map(|op| (op.name().to_string(), d.errors_of(*op)))
+                    .chain((d.connect_errors > 0).then(|| ("connect".to_string(), d.connect_errors)))
+                    .collect(),
                 ops_per_s: rate(d.ok_total(), duration_s),
                 first_errors: p
                     .samples
