@@ -131,7 +131,10 @@ fn every_yaml_and_json_file_under_deploy_parses() {
         }
     }
     check(errors);
-    assert!(yaml >= 14, "expected the compose file, the Kubernetes manifests and the Prometheus files; found {yaml} YAML files");
+    assert!(
+        yaml >= 14,
+        "expected the compose file, the Kubernetes manifests and the Prometheus files; found {yaml} YAML files"
+    );
     assert!(json >= 1, "expected the Grafana dashboard");
 }
 
@@ -200,8 +203,39 @@ fn is_ident_char(c: char) -> bool {
 /// Problems with one PromQL expression: metric names that are not exported,
 /// and exact label matchers (`label="value"`) on a switchyard metric whose
 /// value it never renders. Returns the switchyard metrics it used.
-fn check_promql(expr: &str, exported: &BTreeMap<String, BTreeSet<(String, String)>>, allowed_foreign: &[&str], errors: &mut Vec<String>, what: &str) -> BTreeSet<String> {
+fn check_promql(
+    expr: &str,
+    exported: &BTreeMap<String, BTreeSet<(String, String)>>,
+    allowed_foreign: &[&str],
+    errors: &mut Vec<String>,
+    what: &str,
+) -> BTreeSet<String> {
     let mut used = BTreeSet::new();
+    // Grouping labels (`by (...)`, `ignoring (...)`, ...) must be labels the
+    // proxy renders, or ones Prometheus adds.
+    let known: BTreeSet<&str> = exported
+        .values()
+        .flatten()
+        .map(|(k, _)| k.as_str())
+        .chain(["job", "instance", "le", "environment", "namespace", "pod"])
+        .collect();
+    for kw in ["by", "without", "ignoring", "on"] {
+        let mut rest = expr;
+        while let Some(i) = rest.find(kw) {
+            let before = rest[..i].chars().next_back();
+            let after = rest[i + kw.len()..].trim_start();
+            rest = &rest[i + kw.len()..];
+            if before.is_some_and(is_ident_char) || !after.starts_with('(') {
+                continue;
+            }
+            let list = after[1..].split(')').next().unwrap_or_default();
+            for label in list.split(',').map(str::trim).filter(|l| !l.is_empty()) {
+                if !known.contains(label) {
+                    errors.push(format!("{what}: groups by {label}, which no exported metric has"));
+                }
+            }
+        }
+    }
     let chars: Vec<(usize, char)> = expr.char_indices().collect();
     let mut i = 0;
     // Walk identifiers outside string literals.
@@ -281,7 +315,8 @@ fn alert_rules_use_only_exported_metrics() {
     for group in doc.get("groups").and_then(Yaml::as_sequence).expect("groups") {
         let gname = ystr(group, "name").unwrap_or("?");
         for rule in group.get("rules").and_then(Yaml::as_sequence).expect("rules") {
-            let name = ystr(rule, "alert").map(str::to_string).unwrap_or_else(|| format!("a rule of {gname} without alert"));
+            let name =
+                ystr(rule, "alert").map(str::to_string).unwrap_or_else(|| format!("a rule of {gname} without alert"));
             let Some(expr) = ystr(rule, "expr") else {
                 errors.push(format!("{name}: no expr"));
                 continue;
@@ -306,8 +341,12 @@ fn alert_rules_use_only_exported_metrics() {
     let wanted: [(&str, &dyn Fn(&str) -> bool); 5] = [
         ("proxy down (up == 0)", &|e| e.contains("up{") && e.contains("== 0")),
         ("error rate by kind", &|e| e.contains("switchyard_errors_total") && e.contains("kind")),
-        ("p99 request latency", &|e| e.contains("histogram_quantile(0.99") && e.contains("switchyard_request_duration_seconds_bucket")),
-        ("refused statements", &|e| e.contains("switchyard_statements_routed_total") && e.contains("action=\"refuse\"")),
+        ("p99 request latency", &|e| {
+            e.contains("histogram_quantile(0.99") && e.contains("switchyard_request_duration_seconds_bucket")
+        }),
+        ("refused statements", &|e| {
+            e.contains("switchyard_statements_routed_total") && e.contains("action=\"refuse\"")
+        }),
         ("connection saturation", &|e| e.contains("switchyard_client_connections{")),
     ];
     for (what, found) in wanted {
@@ -352,7 +391,13 @@ fn dashboard_queries_use_only_exported_metrics_and_cover_them_all() {
     let mut errors = Vec::new();
     let mut used = BTreeSet::new();
     for e in &exprs {
-        used.extend(check_promql(e, &exported, &["up", "label_values"], &mut errors, &format!("dashboard query {e:?}")));
+        used.extend(check_promql(
+            e,
+            &exported,
+            &["up", "label_values"],
+            &mut errors,
+            &format!("dashboard query {e:?}"),
+        ));
     }
     for m in exported.keys() {
         if !used.contains(m) {
@@ -624,7 +669,9 @@ fn unit_exec_lines(text: &str) -> Vec<String> {
     let joined = text.replace("\\\n", " ");
     joined
         .lines()
-        .filter_map(|l| l.trim().strip_prefix("ExecStart=").map(|c| c.trim_start_matches(['-', '@', ':', '+', '!']).to_string()))
+        .filter_map(|l| {
+            l.trim().strip_prefix("ExecStart=").map(|c| c.trim_start_matches(['-', '@', ':', '+', '!']).to_string())
+        })
         .collect()
 }
 
@@ -811,7 +858,11 @@ fn the_invocation_checker_rejects_what_the_binary_rejects() {
     assert!(errors[3].contains("--reason"), "{}", errors[3]);
 
     let mut errors = Vec::new();
-    check_invocation("self-test", &["phase".into(), "set".into(), "read_new".into(), "--reason".into(), "x".into()], &mut errors);
+    check_invocation(
+        "self-test",
+        &["phase".into(), "set".into(), "read_new".into(), "--reason".into(), "x".into()],
+        &mut errors,
+    );
     check_invocation("self-test", &["status".into(), "--json".into()], &mut errors);
     assert!(errors.is_empty(), "{errors:#?}");
 
@@ -877,7 +928,10 @@ fn shipped_configs_load_and_stop_timeouts_exceed_the_drain() {
     let stop = unit.lines().find_map(|l| l.strip_prefix("TimeoutStopSec=")).and_then(|v| v.trim().parse::<f64>().ok());
     match stop {
         Some(s) if Duration::from_secs_f64(s) > systemd.drain_timeout => {}
-        other => errors.push(format!("switchyard.service: TimeoutStopSec {other:?} must exceed drain_timeout {:?}", systemd.drain_timeout)),
+        other => errors.push(format!(
+            "switchyard.service: TimeoutStopSec {other:?} must exceed drain_timeout {:?}",
+            systemd.drain_timeout
+        )),
     }
     for needed in [
         "EnvironmentFile=/etc/switchyard/switchyard.env",
@@ -913,7 +967,13 @@ fn shipped_configs_load_and_stop_timeouts_exceed_the_drain() {
         .and_then(|p| p.get("exec"))
         .and_then(|e| e.get("command"))
         .and_then(Yaml::as_sequence)
-        .and_then(|c| if c.first().and_then(Yaml::as_str) == Some("sleep") { c.get(1).and_then(Yaml::as_str) } else { None })
+        .and_then(|c| {
+            if c.first().and_then(Yaml::as_str) == Some("sleep") {
+                c.get(1).and_then(Yaml::as_str)
+            } else {
+                None
+            }
+        })
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| {
             errors.push("deployment.yaml: preStop should be exec [sleep, N]".into());
@@ -927,10 +987,19 @@ fn shipped_configs_load_and_stop_timeouts_exceed_the_drain() {
     }
     let metrics_port = k8s.metrics_listen.map(|a| a.port()).unwrap_or_default();
     let port_named = |name: &str| -> Option<u64> {
-        container.get("ports").and_then(Yaml::as_sequence)?.iter().find(|p| ystr(p, "name") == Some(name))?.get("containerPort")?.as_u64()
+        container
+            .get("ports")
+            .and_then(Yaml::as_sequence)?
+            .iter()
+            .find(|p| ystr(p, "name") == Some(name))?
+            .get("containerPort")?
+            .as_u64()
     };
     if port_named("metrics") != Some(u64::from(metrics_port)) {
-        errors.push(format!("deployment.yaml: containerPort metrics {:?} is not metrics_listen's {metrics_port}", port_named("metrics")));
+        errors.push(format!(
+            "deployment.yaml: containerPort metrics {:?} is not metrics_listen's {metrics_port}",
+            port_named("metrics")
+        ));
     }
     if port_named("postgres") != Some(u64::from(k8s.listen.port())) {
         errors.push(format!("deployment.yaml: containerPort postgres is not listen's {}", k8s.listen.port()));
@@ -941,7 +1010,8 @@ fn shipped_configs_load_and_stop_timeouts_exceed_the_drain() {
             errors.push(format!("deployment.yaml: {probe} should GET {path} on the metrics port"));
         }
     }
-    let ready_timeout = container.get("readinessProbe").and_then(|p| p.get("timeoutSeconds")).and_then(secs).unwrap_or(1.0);
+    let ready_timeout =
+        container.get("readinessProbe").and_then(|p| p.get("timeoutSeconds")).and_then(secs).unwrap_or(1.0);
     if Duration::from_secs_f64(ready_timeout) <= k8s.connect_timeout {
         errors.push(format!(
             "deployment.yaml: readinessProbe timeoutSeconds {ready_timeout} should exceed connect_timeout {:?} (/readyz probes the upstream)",
@@ -983,8 +1053,15 @@ fn shipped_configs_load_and_stop_timeouts_exceed_the_drain() {
     let compose = yaml_one(&root().join("deploy/docker-compose.yml")).expect("compose");
     let proxy = compose.get("services").and_then(|s| s.get("proxy")).expect("a proxy service");
     let cmd = yaml_list_or_string(proxy.get("command"));
-    let drain = cmd.iter().position(|a| a == "--drain-timeout").and_then(|i| cmd.get(i + 1)).and_then(|v| v.parse::<f64>().ok()).unwrap_or(30.0);
-    let grace = ystr(proxy, "stop_grace_period").and_then(|g| humantime::parse_duration(g).ok()).unwrap_or(Duration::from_secs(10));
+    let drain = cmd
+        .iter()
+        .position(|a| a == "--drain-timeout")
+        .and_then(|i| cmd.get(i + 1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(30.0);
+    let grace = ystr(proxy, "stop_grace_period")
+        .and_then(|g| humantime::parse_duration(g).ok())
+        .unwrap_or(Duration::from_secs(10));
     if grace <= Duration::from_secs_f64(drain) {
         errors.push(format!("docker-compose.yml: stop_grace_period {grace:?} must exceed --drain-timeout {drain}"));
     }
@@ -1014,7 +1091,8 @@ fn container_image_runs_as_non_root_and_checks_healthz_on_the_exposed_metrics_po
         .and_then(|a| a.rsplit(':').next())
         .unwrap_or_default()
         .to_string();
-    let expose: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("EXPOSE ")).flat_map(str::split_whitespace).collect();
+    let expose: Vec<&str> =
+        text.lines().filter_map(|l| l.strip_prefix("EXPOSE ")).flat_map(str::split_whitespace).collect();
     if metrics_port.is_empty() || !expose.contains(&metrics_port.as_str()) {
         errors.push(format!("the metrics port {metrics_port:?} is not in EXPOSE {expose:?}"));
     }
