@@ -96,7 +96,8 @@ fi
 SY_PORT=$(free_port)
 "$SWITCHYARD_BIN" serve --listen "127.0.0.1:$SY_PORT" --upstream "postgres://$PGHOST_:$PGPORT/$DB" \
     --upstream-sslmode disable --log-level warn 2>"$WORK/switchyard.log" &
-PIDS+=($!)
+SY_PID=$!
+PIDS+=($SY_PID)
 
 # pgbouncer, session mode.
 BOUNCER_PORT=$(free_port)
@@ -121,6 +122,11 @@ as_postgres "$PGBOUNCER" "$WORK/pgbouncer.ini" >/dev/null 2>&1 &
 PIDS+=($!)
 wait_port "$SY_PORT"
 wait_port "$BOUNCER_PORT"
+BOUNCER_PID=$(cat "$WORK/pgbouncer.pid")
+
+# CPU time (user + system, in clock ticks) a process has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+TICK=$(getconf CLK_TCK)
 
 url_for() {
     case $1 in
@@ -130,39 +136,50 @@ url_for() {
     esac
 }
 
-declare -A TPS LAT
+declare -A TPS LAT CPU
 echo "pgbench: $CLIENTS clients, $THREADS threads, ${DURATION}s per run, $(nproc) CPUs, $ROUNDS round(s)" >&2
 for round in $(seq 1 "$ROUNDS"); do
     for workload in select-only tpcb-like; do
         for mode in simple extended; do
             for target in direct pgbouncer switchyard; do
                 flag=""; [ "$workload" = select-only ] && flag="-S"
+                pid=""; [ "$target" = switchyard ] && pid=$SY_PID; [ "$target" = pgbouncer ] && pid=$BOUNCER_PID
+                before=0; [ -n "$pid" ] && before=$(cpu_ticks "$pid")
                 out=$("$PGBENCH" -n $flag -M "$mode" -c "$CLIENTS" -j "$THREADS" -T "$DURATION" "$(url_for $target)" 2>&1) || {
                     echo "$out" >&2; exit 1; }
                 tps=$(echo "$out" | sed -nE 's/^tps = ([0-9.]+).*/\1/p' | head -1)
                 lat=$(echo "$out" | sed -nE 's/^latency average = ([0-9.]+) ms.*/\1/p' | head -1)
+                txns=$(echo "$out" | sed -nE 's/^number of transactions actually processed: ([0-9]+).*/\1/p' | head -1)
+                cpu_us=0
+                if [ -n "$pid" ]; then
+                    after=$(cpu_ticks "$pid")
+                    cpu_us=$(python3 -c "print(($after - $before) / $TICK * 1e6 / max($txns, 1))")
+                fi
                 key="$workload/$mode/$target"
+                CPU[$key]=$(python3 -c "print(${CPU[$key]:-0} + $cpu_us)")
                 TPS[$key]=$(python3 -c "print(${TPS[$key]:-0} + $tps)")
                 LAT[$key]=$(python3 -c "print(${LAT[$key]:-0} + $lat)")
-                printf '  round %s  %-11s %-8s %-10s tps %10.1f  latency %6.3f ms\n' "$round" "$workload" "$mode" "$target" "$tps" "$lat" >&2
+                printf '  round %s  %-11s %-8s %-10s tps %10.1f  latency %6.3f ms  proxy CPU %5.1f us/txn\n' "$round" "$workload" "$mode" "$target" "$tps" "$lat" "$cpu_us" >&2
             done
         done
     done
 done
 
 echo
-printf '| workload | mode | direct TPS | pgbouncer TPS | switchyard TPS | direct lat ms | pgbouncer lat ms | switchyard lat ms | sy/direct | sy/pgbouncer |\n'
-printf '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+printf '| workload | mode | direct TPS | pgbouncer TPS | switchyard TPS | direct lat ms | pgbouncer lat ms | switchyard lat ms | sy/direct | sy/pgbouncer | pgbouncer CPU us/txn | switchyard CPU us/txn |\n'
+printf '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
 for workload in select-only tpcb-like; do
     for mode in simple extended; do
         python3 - "$workload" "$mode" "$ROUNDS" \
             "${TPS[$workload/$mode/direct]}" "${TPS[$workload/$mode/pgbouncer]}" "${TPS[$workload/$mode/switchyard]}" \
-            "${LAT[$workload/$mode/direct]}" "${LAT[$workload/$mode/pgbouncer]}" "${LAT[$workload/$mode/switchyard]}" <<'PY'
+            "${LAT[$workload/$mode/direct]}" "${LAT[$workload/$mode/pgbouncer]}" "${LAT[$workload/$mode/switchyard]}" \
+            "${CPU[$workload/$mode/pgbouncer]}" "${CPU[$workload/$mode/switchyard]}" <<'PY'
 import sys
 w, m, r = sys.argv[1], sys.argv[2], int(sys.argv[3])
 t = [float(x) / r for x in sys.argv[4:7]]
 l = [float(x) / r for x in sys.argv[7:10]]
-print(f"| {w} | {m} | {t[0]:.0f} | {t[1]:.0f} | {t[2]:.0f} | {l[0]:.3f} | {l[1]:.3f} | {l[2]:.3f} | {t[2]/t[0]:.2f} | {t[2]/t[1]:.2f} |")
+c = [float(x) / r for x in sys.argv[10:12]]
+print(f"| {w} | {m} | {t[0]:.0f} | {t[1]:.0f} | {t[2]:.0f} | {l[0]:.3f} | {l[1]:.3f} | {l[2]:.3f} | {t[2]/t[0]:.2f} | {t[2]/t[1]:.2f} | {c[0]:.1f} | {c[1]:.1f} |")
 PY
     done
 done
