@@ -181,6 +181,35 @@ async fn a_stop_signal_ends_the_run_and_marked_phases_get_their_own_counts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hierarchy_walk_missing_an_acknowledged_subtask_is_an_error_and_the_ledger_reports_it() {
+    let db = support::legacy_db().await;
+    let mut config = WorkloadConfig::new(&db.url, 2).with_seed(5);
+    config.mix = wl::Mix { create: 1, list: 0, set_status: 0, complete: 0, edit: 0, delete: 0, walk: 2 };
+    let handle = wl::start(config).await.expect("the workload starts");
+    // Subtasks leave their parents behind the app's back while it walks its
+    // hierarchies (they stay: walks that start at a subtask still work).
+    for _ in 0..12 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        db.client
+            .execute("UPDATE todos SET parent_todo_id = NULL WHERE parent_todo_id IS NOT NULL", &[])
+            .await
+            .expect("a statement on the test database");
+    }
+    let report = handle.stop_and_wait().await.expect("the workload reports");
+
+    let walk = report.op(Op::Walk);
+    assert!(walk.errors > 0, "{}", report.render_text());
+    assert!(
+        walk.first_errors.iter().all(|m| m.contains("acknowledged") && m.contains(" missing")),
+        "{:?}",
+        walk.first_errors
+    );
+    let check = report.ledger.check(&db.client, Schema::Legacy).await.expect("the ledger check runs");
+    assert!(check.mismatches.iter().all(|m| matches!(m, Mismatch::Stale { column: "parent_todo_id", .. })), "{check}");
+    assert!(!check.is_clean());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_reconnect_after_their_backends_are_killed_and_unknown_outcomes_stay_out_of_the_check() {
     let db = seeded_db().await;
     let handle = wl::start(WorkloadConfig::new(&db.url, 4).with_seed(3)).await.expect("the workload starts");

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::config::WorkloadConfig;
 use crate::gen::{self, NewTodo};
-use crate::ledger::{Created, Ledger, Status};
+use crate::ledger::{Created, Expect, Ledger, Status};
 use crate::op::{Op, Protocol};
 use crate::session::{ConnectError, OpError, Rows, Session};
 use crate::sql::{inline, Val};
@@ -140,6 +140,9 @@ pub(crate) struct Client {
     pending: Pending,
     /// Numbers titles so that each edit writes a new value.
     counter: u64,
+    /// Roots this client created, with the subtasks created under them: the
+    /// whole subtree of such a root is known, so a walk of it is checked.
+    created_roots: HashMap<Uuid, Vec<Uuid>>,
 }
 
 impl Client {
@@ -159,6 +162,7 @@ impl Client {
             session: None,
             pending: Pending::default(),
             counter: 0,
+            created_roots: HashMap::new(),
             setup,
         }
     }
@@ -241,6 +245,9 @@ impl Client {
                 for t in &todos {
                     self.pool.add(Known { id: t.id, user, status: t.status });
                 }
+                if let Some(root) = todos.first().filter(|t| t.parent.is_none()) {
+                    self.created_roots.insert(root.id, todos[1..].iter().map(|t| t.id).collect());
+                }
                 self.ledger.created(&todos);
             }
             Effect::Updated { id, title, status, completed } => {
@@ -252,6 +259,7 @@ impl Client {
             Effect::Deleted(ids) => {
                 for id in &ids {
                     self.pool.remove(id);
+                    self.created_roots.remove(id);
                 }
                 self.ledger.deleted(&ids);
             }
@@ -568,7 +576,39 @@ impl Client {
             self.pending.ids.push(t.id);
             return Err(OpError::Unexpected(format!("todo {} vanished: the hierarchy walk found nothing", t.id)));
         }
-        Ok(Effect::Found(found(&rows, t.user, 0, 3)?))
+        let todos = found(&rows, t.user, 0, 3)?;
+        if let Some(expected) = self.expected_subtree(&t.id) {
+            let got: HashSet<Uuid> = todos.iter().map(|k| k.id).collect();
+            if got != expected || todos.len() != rows.len() {
+                return Err(OpError::Unexpected(format!(
+                    "the walk of todo {} read {} todos, {} acknowledged ({} missing, {} not expected)",
+                    t.id,
+                    rows.len(),
+                    expected.len(),
+                    expected.difference(&got).count(),
+                    got.difference(&expected).count()
+                )));
+            }
+        }
+        Ok(Effect::Found(todos))
+    }
+
+    /// The ids a walk of `root` must read (read-your-writes), when this
+    /// client created it and every write under it has a known outcome.
+    fn expected_subtree(&self, root: &Uuid) -> Option<HashSet<Uuid>> {
+        let children = self.created_roots.get(root)?;
+        let mut out = HashSet::with_capacity(children.len() + 1);
+        out.insert(*root);
+        for c in children {
+            match self.ledger.get(c).map(|e| e.expect) {
+                Some(Expect::Present) => {
+                    out.insert(*c);
+                }
+                Some(Expect::Deleted) => {}
+                _ => return None,
+            }
+        }
+        (self.ledger.get(root).map(|e| e.expect) == Some(Expect::Present)).then_some(out)
     }
 }
 
