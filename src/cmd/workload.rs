@@ -72,19 +72,31 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         }
     }
     let clean = checks.iter().all(LedgerCheck::is_clean);
-    if args.json {
+    let out = if args.json {
         let mut json = report.to_json();
         if let serde_json::Value::Object(map) = &mut json {
             map.insert("ledger_checks".into(), serde_json::to_value(&checks)?);
         }
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        serde_json::to_string_pretty(&json)? + "\n"
     } else {
-        print!("{}", report.render_text());
+        let mut text = report.render_text();
         for c in &checks {
-            println!("{c}");
+            text.push_str(&format!("{c}\n"));
         }
-    }
+        text
+    };
+    print_out(&out)?;
     Ok(if clean { 0 } else { 1 })
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error.
+fn print_out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 async fn schemas(client: &tokio_postgres::Client, wanted: LedgerSchema) -> anyhow::Result<Vec<Schema>> {
