@@ -145,6 +145,9 @@ async fn run_locked(client: &mut Client, cfg: &BackfillConfig, report: &mut impl
             return Err(BackfillError::InstancesLagging(lagging.join(", ")));
         }
     }
+    // Batches are short generic plans; JIT compiling them costs more than
+    // running them.
+    client.batch_execute("SET jit = off").await?;
     if cfg.restart {
         client.execute("DELETE FROM switchyard.backfill_progress WHERE table_name = $1", &[&cfg.table]).await?;
     }
@@ -176,7 +179,7 @@ async fn run_locked(client: &mut Client, cfg: &BackfillConfig, report: &mut impl
     let select_batch = client
         .prepare(
             "WITH batch AS (
-               SELECT t FROM todos t WHERE $1::uuid IS NULL OR t.id > $1 ORDER BY t.id LIMIT $2 FOR SHARE OF t),
+               SELECT t FROM todos t WHERE t.id > $1 ORDER BY t.id LIMIT $2 FOR SHARE OF t),
              mirrored AS (
                SELECT switchyard.mirror_todos('U', array_agg(batch.t ORDER BY (batch.t).id)) AS done FROM batch
                HAVING count(*) > 0)
@@ -198,7 +201,10 @@ async fn run_locked(client: &mut Client, cfg: &BackfillConfig, report: &mut impl
         let started = Instant::now();
         let tx = client.transaction().await?;
         tx.batch_execute(&format!("SET LOCAL lock_timeout = '{}ms'", cfg.lock_timeout.as_millis().max(1))).await?;
-        let batch = match tx.query_one(&select_batch, &[&p.last_key, &p.batch_size]).await {
+        // A plain lower bound keeps the primary-key range scan in a generic plan
+        // (`$1 IS NULL OR id > $1` would scan and sort the table every batch).
+        let from = p.last_key.unwrap_or(Uuid::nil());
+        let batch = match tx.query_one(&select_batch, &[&from, &p.batch_size]).await {
             Ok(row) => row,
             Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
                 drop(tx);
