@@ -414,9 +414,14 @@ pub fn analyze(sql: &str, spec: &MigrationSpec) -> Result<Option<Analysis>, Clas
             a.kind = StmtKind::Explain { analyze: *analyze || opt_analyze, writes };
         }
         other => {
+            // The statement's leading keywords, up to the table's name.
             let name = other.to_string();
-            let kw: String = name.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
-            a.kind = StmtKind::Other(kw);
+            let kw: Vec<&str> = name
+                .split_whitespace()
+                .take_while(|w| !w.to_ascii_lowercase().contains(spec.legacy.table.as_str()))
+                .take(2)
+                .collect();
+            a.kind = StmtKind::Other(if kw.is_empty() { "this statement".to_string() } else { kw.join(" ") });
         }
     }
     for f in c.factors {

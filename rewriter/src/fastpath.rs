@@ -45,24 +45,21 @@ pub fn scan(sql: &str, table: &str) -> Touch {
     Touch::No
 }
 
-/// Whether `hay` contains `needle` (ASCII case-insensitive); `needle` is lower-case.
+/// Whether `hay` may contain `needle` (a lower-case ASCII name), ignoring
+/// ASCII case, or a `U&` prefix (an identifier that could spell the name with
+/// escapes). Folding with `| 0x20` can only add false positives, which the
+/// lexer then rules out.
 fn contains_ignore_ascii_case(hay: &[u8], needle: &[u8]) -> bool {
-    let Some((&first, rest)) = needle.split_first() else { return true };
-    if hay.len() < needle.len() {
-        return false;
-    }
-    let upper = first.to_ascii_uppercase();
-    let last = hay.len() - needle.len();
-    let mut i = 0;
-    while i <= last {
-        let c = hay[i];
-        if (c == first || c == upper) && hay[i + 1..i + needle.len()].eq_ignore_ascii_case(rest) {
-            return true;
+    let Some(&first) = needle.first() else { return true };
+    let n = needle.len();
+    if hay.len() >= n {
+        for i in 0..=hay.len() - n {
+            if hay[i] | 0x20 == first && hay[i..i + n].iter().zip(needle).all(|(h, c)| h | 0x20 == *c) {
+                return true;
+            }
         }
-        i += 1;
     }
-    // A U&"..." identifier could spell the name with escapes.
-    hay.windows(2).any(|w| w[1] == b'&' && (w[0] == b'u' || w[0] == b'U'))
+    hay.windows(2).any(|w| w[1] == b'&' && (w[0] | 0x20) == b'u')
 }
 
 #[cfg(test)]

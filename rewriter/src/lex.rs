@@ -294,6 +294,37 @@ pub fn ident_value(src: &str, t: &Token) -> Option<String> {
     }
 }
 
+/// Splits a script into statements for `switchyard rewrite --check`: at
+/// top-level `;` when there is one, else one statement per non-empty line
+/// (the shape of a pg_stat_statements export). Comment-only pieces are dropped.
+pub fn split_statements(src: &str) -> Vec<String> {
+    let toks = tokens(src);
+    let depth = depths(&toks);
+    let semis: Vec<usize> = toks
+        .iter()
+        .zip(&depth)
+        .filter(|(t, d)| t.kind == Kind::Semi && **d == 0)
+        .map(|(t, _)| t.start)
+        .collect();
+    let pieces: Vec<&str> = if semis.is_empty() {
+        src.lines().collect()
+    } else {
+        let mut v = Vec::new();
+        let mut start = 0;
+        for s in semis {
+            v.push(src.get(start..s).unwrap_or(""));
+            start = s + 1;
+        }
+        v.push(src.get(start..).unwrap_or(""));
+        v
+    };
+    pieces
+        .into_iter()
+        .filter(|p| tokens(p).iter().any(|_| true))
+        .map(|p| p.trim().to_string())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,33 +363,3 @@ mod tests {
     }
 }
 
-/// Splits a script into statements for `switchyard rewrite --check`: at
-/// top-level `;` when there is one, else one statement per non-empty line
-/// (the shape of a pg_stat_statements export). Comment-only pieces are dropped.
-pub fn split_statements(src: &str) -> Vec<String> {
-    let toks = tokens(src);
-    let depth = depths(&toks);
-    let semis: Vec<usize> = toks
-        .iter()
-        .zip(&depth)
-        .filter(|(t, d)| t.kind == Kind::Semi && **d == 0)
-        .map(|(t, _)| t.start)
-        .collect();
-    let pieces: Vec<&str> = if semis.is_empty() {
-        src.lines().collect()
-    } else {
-        let mut v = Vec::new();
-        let mut start = 0;
-        for s in semis {
-            v.push(src.get(start..s).unwrap_or(""));
-            start = s + 1;
-        }
-        v.push(src.get(start..).unwrap_or(""));
-        v
-    };
-    pieces
-        .into_iter()
-        .filter(|p| tokens(p).iter().any(|_| true))
-        .map(|p| p.trim().to_string())
-        .collect()
-}
