@@ -68,7 +68,8 @@ fn verify_json(db: &support::TestDb, extra: &[&str]) -> (i32, Value) {
     let mut args = vec!["--format", "json"];
     args.extend_from_slice(extra);
     let (code, out, err) = switchyard_verify(db, &args);
-    let report = serde_json::from_str(&out).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {out}\nstderr: {err}"));
+    let report =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {out}\nstderr: {err}"));
     (code, report)
 }
 
@@ -115,9 +116,12 @@ async fn a_faithful_copy_verifies_clean_and_the_run_is_recorded_for_the_guard() 
 #[tokio::test]
 async fn a_changed_column_is_different_values_naming_the_columns() {
     let db = copied_db().await;
-    let id = one_id(&db, "UPDATE todos_active SET title = title || ' (edited)', tags = tags || '{x}'::text[] \
-                          WHERE id = (SELECT min(id::text)::uuid FROM todos_active) RETURNING id")
-        .await;
+    let id = one_id(
+        &db,
+        "UPDATE todos_active SET title = title || ' (edited)', tags = tags || '{x}'::text[] \
+                          WHERE id = (SELECT min(id::text)::uuid FROM todos_active) RETURNING id",
+    )
+    .await;
     let (code, report) = verify_json(&db, &[]);
     assert_eq!(code, 1);
     assert_only(&report, id, "different_values");
@@ -128,7 +132,11 @@ async fn a_changed_column_is_different_values_naming_the_columns() {
 #[tokio::test]
 async fn a_row_missing_in_the_new_tables_is_missing_in_new() {
     let db = copied_db().await;
-    let id = one_id(&db, "DELETE FROM todos_archived WHERE id = (SELECT max(id::text)::uuid FROM todos_archived) RETURNING id").await;
+    let id = one_id(
+        &db,
+        "DELETE FROM todos_archived WHERE id = (SELECT max(id::text)::uuid FROM todos_archived) RETURNING id",
+    )
+    .await;
     let (code, report) = verify_json(&db, &[]);
     assert_eq!(code, 1);
     assert_only(&report, id, "missing_in_new");
@@ -172,7 +180,10 @@ async fn a_row_in_both_active_and_archived_violates_i3() {
 async fn a_not_done_row_in_todos_archived_is_in_the_wrong_table() {
     let db = copied_db().await;
     // The CHECK forbids it; only someone bypassing it could put it there.
-    db.client.batch_execute("ALTER TABLE todos_archived DROP CONSTRAINT todos_archived_status_done").await.expect("drop check");
+    db.client
+        .batch_execute("ALTER TABLE todos_archived DROP CONSTRAINT todos_archived_status_done")
+        .await
+        .expect("drop check");
     let id = one_id(
         &db,
         &format!(
@@ -224,7 +235,14 @@ async fn junit_json_and_markdown_reports_parse_and_hold_every_difference() {
     let md = dir.path().join("summary.md");
     let (code, out, err) = switchyard_verify(
         &db,
-        &["--output", json.to_str().expect("path"), "--output", junit.to_str().expect("path"), "--output", md.to_str().expect("path")],
+        &[
+            "--output",
+            json.to_str().expect("path"),
+            "--output",
+            junit.to_str().expect("path"),
+            "--output",
+            md.to_str().expect("path"),
+        ],
     );
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.contains("DIFFERENCES: 2 found"), "stdout gets the text report: {out}");
@@ -232,7 +250,10 @@ async fn junit_json_and_markdown_reports_parse_and_hold_every_difference() {
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("json file")).expect("JSON parses");
     let mut f = found(&report);
     f.sort();
-    let mut expected = vec![(changed.to_string(), "different_values".to_string()), (missing.to_string(), "missing_in_new".to_string())];
+    let mut expected = vec![
+        (changed.to_string(), "different_values".to_string()),
+        (missing.to_string(), "missing_in_new".to_string()),
+    ];
     expected.sort();
     assert_eq!(f, expected);
 
@@ -267,7 +288,11 @@ async fn junit_json_and_markdown_reports_parse_and_hold_every_difference() {
 async fn representative_reads_run_in_both_forms_and_a_corruption_shows_in_them() {
     let db = copied_db().await;
     let user = one_id(&db, "SELECT user_id FROM todos GROUP BY user_id ORDER BY count(*) DESC, user_id LIMIT 1").await;
-    let root = one_id(&db, &format!("SELECT id FROM todos_active WHERE user_id = '{user}' AND parent_todo_id IS NULL ORDER BY id LIMIT 1")).await;
+    let root = one_id(
+        &db,
+        &format!("SELECT id FROM todos_active WHERE user_id = '{user}' AND parent_todo_id IS NULL ORDER BY id LIMIT 1"),
+    )
+    .await;
     let file = serde_json::json!([
         {"name": "list open todos", "sql": "SELECT id, title, priority FROM todos t WHERE t.user_id = $1 AND t.status <> 'done' ORDER BY priority DESC, created_at DESC", "params": [user.to_string()]},
         {"name": "walk a hierarchy", "sql": "WITH RECURSIVE tree AS (SELECT id, title, 0 AS lvl FROM todos WHERE id = $1 UNION ALL SELECT c.id, c.title, tree.lvl + 1 FROM todos c JOIN tree ON c.parent_todo_id = tree.id) SELECT * FROM tree", "params": [root.to_string()]},
@@ -280,8 +305,18 @@ async fn representative_reads_run_in_both_forms_and_a_corruption_shows_in_them()
 
     let (code, report) = verify_json(&db, &["--queries", queries]);
     assert_eq!(code, 0, "{report:#}");
-    let names: Vec<&str> = report["checks"].as_array().expect("checks").iter().filter_map(|c| c["name"].as_str()).collect();
-    assert_eq!(names, vec!["depth", "query list open todos", "query walk a hierarchy", "query count by status #1", "query count by status #2"]);
+    let names: Vec<&str> =
+        report["checks"].as_array().expect("checks").iter().filter_map(|c| c["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        vec![
+            "depth",
+            "query list open todos",
+            "query walk a hierarchy",
+            "query count by status #1",
+            "query count by status #2"
+        ]
+    );
 
     db.client
         .execute(&format!("UPDATE todos_active SET title = 'corrupted' WHERE id = '{root}'"), &[])
@@ -293,8 +328,14 @@ async fn representative_reads_run_in_both_forms_and_a_corruption_shows_in_them()
     f.sort();
     assert!(f.contains(&(root.to_string(), "different_values".into())), "{f:?}");
     assert!(f.contains(&("walk a hierarchy".into(), "query_mismatch".into())), "{f:?}");
-    let hierarchy = report["checks"].as_array().and_then(|c| c.iter().find(|c| c["name"] == "query walk a hierarchy")).expect("check");
-    assert!(hierarchy["detail"].as_str().unwrap_or_default().contains("only in legacy 1, only in new 1"), "{hierarchy}");
+    let hierarchy = report["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "query walk a hierarchy"))
+        .expect("check");
+    assert!(
+        hierarchy["detail"].as_str().unwrap_or_default().contains("only in legacy 1, only in new 1"),
+        "{hierarchy}"
+    );
 }
 
 #[tokio::test]
@@ -437,10 +478,19 @@ async fn after_a_backfill_under_mirrored_load_and_archival_verify_is_clean() {
     let opts = SeedOptions { users: 30, todos_per_user: 20, seed: 5, anchor: chrono::Utc::now() };
     legacy::load(&mut db.client, &opts).await.expect("seed legacy data");
     db.client
-        .batch_execute("UPDATE switchyard.migration_state SET phase = 'dual_write', epoch = epoch + 1 WHERE table_name = 'todos'")
+        .batch_execute(
+            "UPDATE switchyard.migration_state SET phase = 'dual_write', epoch = epoch + 1 WHERE table_name = 'todos'",
+        )
         .await
         .expect("enter dual_write");
-    let ids: Vec<Uuid> = db.client.query("SELECT id FROM todos ORDER BY md5(id::text)", &[]).await.expect("ids").iter().map(|r| r.get(0)).collect();
+    let ids: Vec<Uuid> = db
+        .client
+        .query("SELECT id FROM todos ORDER BY md5(id::text)", &[])
+        .await
+        .expect("ids")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
 
     let writer = db.connect().await;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -448,7 +498,11 @@ async fn after_a_backfill_under_mirrored_load_and_archival_verify_is_clean() {
     let load = tokio::spawn(async move {
         let mut n = 0usize;
         while !stop_w.load(std::sync::atomic::Ordering::Relaxed) {
-            let sql = if n % 25 == 24 { "SELECT archive_completed_todos()".to_string() } else { mirrored_write(n, ids[(n * 7) % ids.len()]) };
+            let sql = if n % 25 == 24 {
+                "SELECT archive_completed_todos()".to_string()
+            } else {
+                mirrored_write(n, ids[(n * 7) % ids.len()])
+            };
             writer.batch_execute(&sql).await.unwrap_or_else(|e| panic!("{sql}: {}", sv::describe(&e)));
             n += 1;
         }
@@ -461,7 +515,14 @@ async fn after_a_backfill_under_mirrored_load_and_archival_verify_is_clean() {
     assert!(progress.completed);
 
     // Verify while the load goes on, then once it has stopped.
-    let opts = sv::Options { database_url: db.url.clone(), jobs: 2, chunk_size: 60, max_rows_per_sec: Some(1000), progress: false, ..sv::Options::default() };
+    let opts = sv::Options {
+        database_url: db.url.clone(),
+        jobs: 2,
+        chunk_size: 60,
+        max_rows_per_sec: Some(1000),
+        progress: false,
+        ..sv::Options::default()
+    };
     let during = sv::verify(&opts).await.expect("verify under load");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let writes = load.await.expect("load");

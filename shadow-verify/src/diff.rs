@@ -204,10 +204,7 @@ mod tests {
 
     #[test]
     fn one_sided_rows_are_missing_or_extra() {
-        let rows = [
-            row("a", true, None, "", [true; 3]),
-            row("b", false, Some("todos_active"), "todo", [true; 3]),
-        ];
+        let rows = [row("a", true, None, "", [true; 3]), row("b", false, Some("todos_active"), "todo", [true; 3])];
         let d = classify(&rows, &cols(), "todos_archived", "chunk 1");
         assert_eq!(
             kinds(&d),

@@ -323,6 +323,9 @@ mod tests {
     #[test]
     fn new_relation_unions_both_tables_with_the_legacy_columns() {
         let spec = Spec { columns: vec!["id".into()], ..Spec::default() };
-        assert_eq!(spec.new_relation(), "(SELECT \"id\" FROM \"todos_active\" UNION ALL SELECT \"id\" FROM \"todos_archived\")");
+        assert_eq!(
+            spec.new_relation(),
+            "(SELECT \"id\" FROM \"todos_active\" UNION ALL SELECT \"id\" FROM \"todos_archived\")"
+        );
     }
 }

@@ -253,13 +253,49 @@ pub fn inline_params(sql: &str, params: &[serde_json::Value], name: &str) -> Res
 
 /// Words after a table reference that are not its alias.
 const NOT_ALIAS: &[&str] = &[
-    "where", "join", "inner", "left", "right", "full", "cross", "natural", "on", "using", "group", "order", "limit",
-    "offset", "having", "window", "union", "intersect", "except", "for", "fetch", "returning", "tablesample", "lateral",
+    "where",
+    "join",
+    "inner",
+    "left",
+    "right",
+    "full",
+    "cross",
+    "natural",
+    "on",
+    "using",
+    "group",
+    "order",
+    "limit",
+    "offset",
+    "having",
+    "window",
+    "union",
+    "intersect",
+    "except",
+    "for",
+    "fetch",
+    "returning",
+    "tablesample",
+    "lateral",
 ];
 
 /// Words that start a clause: a comma after one of them is not in a FROM list.
-const CLAUSES: &[&str] =
-    &["select", "from", "where", "group", "order", "having", "limit", "offset", "window", "on", "using", "returning", "set", "values"];
+const CLAUSES: &[&str] = &[
+    "select",
+    "from",
+    "where",
+    "group",
+    "order",
+    "having",
+    "limit",
+    "offset",
+    "window",
+    "on",
+    "using",
+    "returning",
+    "set",
+    "values",
+];
 
 fn is_todos(t: &Tok, legacy: &str) -> bool {
     match t {
@@ -297,7 +333,9 @@ pub fn to_new_schema(sql: &str, spec: &Spec, name: &str) -> Result<String, Query
         }
         // A table reference: `todos` or `public.todos` (not `x.todos.col`).
         let (ref_start, name_idx) = match (tok, toks.get(i + 1), toks.get(i + 2)) {
-            (Tok::Word(w), Some((Tok::Punct('.'), _, _)), Some((t, _, _))) if w == "public" && is_todos(t, &spec.legacy) => {
+            (Tok::Word(w), Some((Tok::Punct('.'), _, _)), Some((t, _, _)))
+                if w == "public" && is_todos(t, &spec.legacy) =>
+            {
                 (*s, i + 2)
             }
             (t, _, _) if is_todos(t, &spec.legacy) => (*s, i),
@@ -348,7 +386,8 @@ mod tests {
         Spec { columns: vec!["id".into(), "title".into()], ..Spec::default() }
     }
 
-    const REL: &str = "(SELECT \"id\", \"title\" FROM \"todos_active\" UNION ALL SELECT \"id\", \"title\" FROM \"todos_archived\")";
+    const REL: &str =
+        "(SELECT \"id\", \"title\" FROM \"todos_active\" UNION ALL SELECT \"id\", \"title\" FROM \"todos_archived\")";
 
     fn rw(sql: &str) -> String {
         to_new_schema(sql, &spec(), "t").unwrap_or_else(|e| panic!("{e}"))
@@ -356,13 +395,19 @@ mod tests {
 
     #[test]
     fn a_bare_reference_gets_the_table_name_as_alias() {
-        assert_eq!(rw("SELECT todos.id FROM todos WHERE x = 1"), format!("SELECT todos.id FROM {REL} \"todos\" WHERE x = 1"));
+        assert_eq!(
+            rw("SELECT todos.id FROM todos WHERE x = 1"),
+            format!("SELECT todos.id FROM {REL} \"todos\" WHERE x = 1")
+        );
     }
 
     #[test]
     fn an_alias_is_kept() {
         assert_eq!(rw("select t.id from public.TODOS as t"), format!("select t.id from {REL} as t"));
-        assert_eq!(rw("SELECT * FROM \"todos\" t JOIN todos c ON c.parent_todo_id = t.id"), format!("SELECT * FROM {REL} t JOIN {REL} c ON c.parent_todo_id = t.id"));
+        assert_eq!(
+            rw("SELECT * FROM \"todos\" t JOIN todos c ON c.parent_todo_id = t.id"),
+            format!("SELECT * FROM {REL} t JOIN {REL} c ON c.parent_todo_id = t.id")
+        );
     }
 
     #[test]
@@ -391,7 +436,18 @@ mod tests {
     #[test]
     fn params_become_untyped_literals() {
         let sql = "SELECT * FROM todos WHERE user_id = $1 AND title <> '$2' AND tags && $2 AND priority > $3 AND ai_generated = $4 AND metadata @> $5 AND due_date IS NOT DISTINCT FROM $6 AND $10 IS NULL";
-        let params = [json!("u'1"), json!(["a", "b\"c"]), json!(2), json!(true), json!({"k": 1}), json!(null), json!(0), json!(0), json!(0), json!("x")];
+        let params = [
+            json!("u'1"),
+            json!(["a", "b\"c"]),
+            json!(2),
+            json!(true),
+            json!({"k": 1}),
+            json!(null),
+            json!(0),
+            json!(0),
+            json!(0),
+            json!("x"),
+        ];
         let out = inline_params(sql, &params, "q").expect("inline");
         assert_eq!(
             out,
@@ -416,7 +472,14 @@ mod tests {
 
     #[test]
     fn unterminated_input_is_an_error_not_a_panic() {
-        for sql in ["SELECT 'x FROM todos", "SELECT \"x FROM todos", "SELECT /* FROM todos", "SELECT $a$ FROM todos", "SELECT 1 FROM todos é", "SELECT e'\\"] {
+        for sql in [
+            "SELECT 'x FROM todos",
+            "SELECT \"x FROM todos",
+            "SELECT /* FROM todos",
+            "SELECT $a$ FROM todos",
+            "SELECT 1 FROM todos é",
+            "SELECT e'\\",
+        ] {
             let _ = to_new_schema(sql, &spec(), "q");
             let _ = inline_params(sql, &[], "q");
         }

@@ -26,9 +26,8 @@ pub struct VerifyRun {
 
 /// Inserts the row of a starting run and returns its id.
 pub async fn record_start(client: &impl GenericClient, table: &str) -> Result<i64, tokio_postgres::Error> {
-    let row = client
-        .query_one("INSERT INTO switchyard.verify_runs (table_name) VALUES ($1) RETURNING id", &[&table])
-        .await?;
+    let row =
+        client.query_one("INSERT INTO switchyard.verify_runs (table_name) VALUES ($1) RETURNING id", &[&table]).await?;
     row.try_get(0)
 }
 
@@ -49,7 +48,8 @@ pub async fn record_finish(
     Ok(())
 }
 
-const SELECT_RUN: &str = "SELECT id, table_name, extract(epoch FROM started_at)::float8, extract(epoch FROM finished_at)::float8, \
+const SELECT_RUN: &str =
+    "SELECT id, table_name, extract(epoch FROM started_at)::float8, extract(epoch FROM finished_at)::float8, \
      clean, differences, summary, extract(epoch FROM now() - finished_at)::float8 FROM switchyard.verify_runs";
 
 fn from_row(r: &tokio_postgres::Row) -> Result<VerifyRun, tokio_postgres::Error> {
@@ -66,8 +66,12 @@ fn from_row(r: &tokio_postgres::Row) -> Result<VerifyRun, tokio_postgres::Error>
 }
 
 /// The most recently finished run for `table` (clean or not).
-pub async fn last_finished(client: &impl GenericClient, table: &str) -> Result<Option<VerifyRun>, tokio_postgres::Error> {
-    let sql = format!("{SELECT_RUN} WHERE table_name = $1 AND finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT 1");
+pub async fn last_finished(
+    client: &impl GenericClient,
+    table: &str,
+) -> Result<Option<VerifyRun>, tokio_postgres::Error> {
+    let sql =
+        format!("{SELECT_RUN} WHERE table_name = $1 AND finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT 1");
     client.query_opt(&sql, &[&table]).await?.as_ref().map(from_row).transpose()
 }
 

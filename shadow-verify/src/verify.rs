@@ -119,11 +119,23 @@ enum Work {
 }
 
 enum Outcome {
-    Chunk { result: ChunkResult, differences: Vec<Difference>, not_yet_archived: u64, archived_early: u64 },
+    Chunk {
+        result: ChunkResult,
+        differences: Vec<Difference>,
+        not_yet_archived: u64,
+        archived_early: u64,
+    },
     /// `unlisted`: differences found beyond those returned (the check's
     /// statement lists at most `max_differences`).
-    Check { result: CheckResult, differences: Vec<Difference>, unlisted: (DifferenceKind, u64) },
-    Failed { what: String, error: String },
+    Check {
+        result: CheckResult,
+        differences: Vec<Difference>,
+        unlisted: (DifferenceKind, u64),
+    },
+    Failed {
+        what: String,
+        error: String,
+    },
 }
 
 /// Runs a full verification and returns its report.
@@ -256,7 +268,11 @@ fn absorb(report: &mut Report, o: Outcome, bar: &indicatif::ProgressBar) {
         }
         Outcome::Failed { what, error } => {
             if what == "depth" {
-                report.checks.push(CheckResult { name: what.clone(), error: Some(error.clone()), ..CheckResult::default() });
+                report.checks.push(CheckResult {
+                    name: what.clone(),
+                    error: Some(error.clone()),
+                    ..CheckResult::default()
+                });
             }
             report.add_error(format!("{what}: {error}"));
         }
@@ -329,10 +345,9 @@ async fn worker(
         };
         let outcome = match work {
             None => return Some(client),
-            Some(Work::Depth) => depth_check(&client, &opts).await.unwrap_or_else(|e| Outcome::Failed {
-                what: "depth".into(),
-                error: describe(&e),
-            }),
+            Some(Work::Depth) => depth_check(&client, &opts)
+                .await
+                .unwrap_or_else(|e| Outcome::Failed { what: "depth".into(), error: describe(&e) }),
             Some(Work::Chunk(index, range)) => {
                 match compare_chunk(&client, &prepared, &opts.spec, index, range).await {
                     Ok(o) => {
@@ -485,14 +500,16 @@ async fn run_query(client: &mut Client, q: &Query) -> (CheckResult, Option<Diffe
         ))
     }
     .await;
-    let mut result = CheckResult { name: name.clone(), seconds: started.elapsed().as_secs_f64(), ..CheckResult::default() };
+    let mut result =
+        CheckResult { name: name.clone(), seconds: started.elapsed().as_secs_f64(), ..CheckResult::default() };
     match outcome {
         Err(e) => {
             result.error = Some(describe(&e));
             (result, None)
         }
         Ok((legacy, new, only_legacy, only_new)) => {
-            let detail = format!("legacy {legacy} rows, new {new} rows, only in legacy {only_legacy}, only in new {only_new}");
+            let detail =
+                format!("legacy {legacy} rows, new {new} rows, only in legacy {only_legacy}, only in new {only_new}");
             result.detail = Some(detail.clone());
             if only_legacy + only_new == 0 {
                 return (result, None);

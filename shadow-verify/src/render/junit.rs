@@ -59,7 +59,8 @@ fn cases(report: &Report) -> Vec<Case> {
     let more = |listed: usize, found: u64, failures: &mut Vec<(String, String)>| {
         if found > listed as u64 {
             let n = found - listed as u64;
-            failures.push((format!("{n} more differences not listed"), "raise --max-differences to list them\n".into()));
+            failures
+                .push((format!("{n} more differences not listed"), "raise --max-differences to list them\n".into()));
         }
     };
     for c in &report.chunks {
@@ -74,7 +75,13 @@ fn cases(report: &Report) -> Vec<Case> {
             ));
         }
         out.push(Case {
-            name: format!("{name} [{}, {}] legacy {} rows, new {} rows", c.lo, c.hi, c.legacy_rows, c.active_rows + c.archived_rows),
+            name: format!(
+                "{name} [{}, {}] legacy {} rows, new {} rows",
+                c.lo,
+                c.hi,
+                c.legacy_rows,
+                c.active_rows + c.archived_rows
+            ),
             classname: "switchyard.verify.chunks",
             seconds: c.seconds,
             failures,
@@ -85,12 +92,19 @@ fn cases(report: &Report) -> Vec<Case> {
         let mut failures: Vec<_> = report.differences_of(&c.name).map(failure).collect();
         let listed = failures.len();
         more(listed, c.differences, &mut failures);
-        let classname = if c.name.starts_with("query ") { "switchyard.verify.queries" } else { "switchyard.verify.checks" };
+        let classname =
+            if c.name.starts_with("query ") { "switchyard.verify.queries" } else { "switchyard.verify.checks" };
         out.push(Case { name: c.name.clone(), classname, seconds: c.seconds, failures, error: c.error.clone() });
     }
     let check_errors: Vec<&String> = report.checks.iter().filter_map(|c| c.error.as_ref()).collect();
     for e in report.errors.iter().filter(|e| !check_errors.contains(e)) {
-        out.push(Case { name: "verify could not run".into(), classname: "switchyard.verify", seconds: 0.0, failures: vec![], error: Some(e.clone()) });
+        out.push(Case {
+            name: "verify could not run".into(),
+            classname: "switchyard.verify",
+            seconds: 0.0,
+            failures: vec![],
+            error: Some(e.clone()),
+        });
     }
     out
 }
@@ -107,7 +121,12 @@ pub fn junit(report: &Report) -> String {
         report.elapsed_seconds
     );
     let _ = writeln!(x, "<testsuites {suite_attrs}>");
-    let _ = writeln!(x, "  <testsuite {suite_attrs} timestamp=\"{}\" hostname=\"{}\">", xml_escape(&report.started_at), xml_escape(&report.database));
+    let _ = writeln!(
+        x,
+        "  <testsuite {suite_attrs} timestamp=\"{}\" hostname=\"{}\">",
+        xml_escape(&report.started_at),
+        xml_escape(&report.database)
+    );
     let _ = writeln!(x, "    <properties>");
     let props = [
         ("database", report.database.clone()),
@@ -123,17 +142,32 @@ pub fn junit(report: &Report) -> String {
     }
     let _ = writeln!(x, "    </properties>");
     for c in &cases {
-        let open = format!("    <testcase name=\"{}\" classname=\"{}\" time=\"{:.3}\"", xml_escape(&c.name), c.classname, c.seconds);
+        let open = format!(
+            "    <testcase name=\"{}\" classname=\"{}\" time=\"{:.3}\"",
+            xml_escape(&c.name),
+            c.classname,
+            c.seconds
+        );
         if c.failures.is_empty() && c.error.is_none() {
             let _ = writeln!(x, "{open}/>");
             continue;
         }
         let _ = writeln!(x, "{open}>");
         for (message, body) in &c.failures {
-            let _ = writeln!(x, "      <failure message=\"{}\" type=\"difference\">{}</failure>", xml_escape(message), xml_escape(body));
+            let _ = writeln!(
+                x,
+                "      <failure message=\"{}\" type=\"difference\">{}</failure>",
+                xml_escape(message),
+                xml_escape(body)
+            );
         }
         if let Some(e) = &c.error {
-            let _ = writeln!(x, "      <error message=\"{}\" type=\"could_not_run\">{}</error>", xml_escape(e), xml_escape(e));
+            let _ = writeln!(
+                x,
+                "      <error message=\"{}\" type=\"could_not_run\">{}</error>",
+                xml_escape(e),
+                xml_escape(e)
+            );
         }
         let _ = writeln!(x, "    </testcase>");
     }
@@ -161,10 +195,22 @@ mod tests {
         assert_eq!(suite.attribute("failures"), Some("2"));
         let failures: Vec<_> = doc.descendants().filter(|n| n.has_tag_name("failure")).collect();
         assert_eq!(failures.len(), 3);
-        let dv = failures.iter().find(|f| f.attribute("message").unwrap_or_default().starts_with("different_values")).expect("different_values");
-        assert_eq!(dv.attribute("message"), Some("different_values 8b000000-0000-0000-0000-000000000002 (columns: title, tags)"));
-        assert!(dv.text().unwrap_or_default().contains("<b>\"quoted\" & 'odd'|pipe"), "escaped detail survives a round trip");
-        let depth = doc.descendants().find(|n| n.has_tag_name("testcase") && n.attribute("name") == Some("depth")).expect("depth case");
+        let dv = failures
+            .iter()
+            .find(|f| f.attribute("message").unwrap_or_default().starts_with("different_values"))
+            .expect("different_values");
+        assert_eq!(
+            dv.attribute("message"),
+            Some("different_values 8b000000-0000-0000-0000-000000000002 (columns: title, tags)")
+        );
+        assert!(
+            dv.text().unwrap_or_default().contains("<b>\"quoted\" & 'odd'|pipe"),
+            "escaped detail survives a round trip"
+        );
+        let depth = doc
+            .descendants()
+            .find(|n| n.has_tag_name("testcase") && n.attribute("name") == Some("depth"))
+            .expect("depth case");
         assert_eq!(depth.children().filter(|n| n.has_tag_name("failure")).count(), 1);
     }
 

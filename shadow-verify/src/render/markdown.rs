@@ -43,7 +43,13 @@ pub fn markdown(report: &Report) -> String {
     let _ = writeln!(s, "## switchyard verify: {}\n\n{verdict}\n", cell(&report.database));
     let _ = writeln!(s, "| | |\n|---|---|");
     let _ = writeln!(s, "| Legacy rows (todos) | {} |", report.rows.legacy);
-    let _ = writeln!(s, "| New rows (todos_active + todos_archived) | {} + {} = {} |", report.rows.active, report.rows.archived, report.rows.new_side());
+    let _ = writeln!(
+        s,
+        "| New rows (todos_active + todos_archived) | {} + {} = {} |",
+        report.rows.active,
+        report.rows.archived,
+        report.rows.new_side()
+    );
     let _ = writeln!(s, "| Chunks (differing) | {} ({}) |", report.chunks.len(), report.differing_chunks());
     for c in &report.checks {
         let state = match (&c.error, c.differences) {
@@ -56,7 +62,11 @@ pub fn markdown(report: &Report) -> String {
     let _ = writeln!(s, "| I3 violations | {} |", report.i3_violations);
     let _ = writeln!(s, "| Not yet archived (warning) | {} |", report.warnings.not_yet_archived);
     let _ = writeln!(s, "| Archived within retention (warning) | {} |", report.warnings.archived_within_retention);
-    let _ = writeln!(s, "| Time | {:.1} s ({:.0} rows/s, {} jobs) |", report.elapsed_seconds, report.rows_per_second, report.settings.jobs);
+    let _ = writeln!(
+        s,
+        "| Time | {:.1} s ({:.0} rows/s, {} jobs) |",
+        report.elapsed_seconds, report.rows_per_second, report.settings.jobs
+    );
     if report.total_differences > 0 {
         let _ = writeln!(s, "\n| Kind | Count | Meaning |\n|---|---:|---|");
         for k in DifferenceKind::ALL {
@@ -79,7 +89,11 @@ pub fn markdown(report: &Report) -> String {
         }
         let listed = report.differences.len().min(MARKDOWN_MAX_ROWS) as u64;
         if report.total_differences > listed {
-            let _ = writeln!(s, "\n{} more differences are in the JSON and JUnit reports (up to --max-differences).", report.total_differences - listed);
+            let _ = writeln!(
+                s,
+                "\n{} more differences are in the JSON and JUnit reports (up to --max-differences).",
+                report.total_differences - listed
+            );
         }
     }
     for e in &report.errors {
@@ -100,7 +114,10 @@ mod tests {
         assert!(m.contains("| Legacy rows (todos) | 20 |"), "{m}");
         assert!(m.contains("| Chunks (differing) | 2 (1) |"), "{m}");
         assert!(m.contains("| `different_values` | 1 |"), "{m}");
-        assert!(m.contains("| 8b000000-0000-0000-0000-000000000002 | `different_values` | title, tags | todos\\_active |"), "{m}");
+        assert!(
+            m.contains("| 8b000000-0000-0000-0000-000000000002 | `different_values` | title, tags | todos\\_active |"),
+            "{m}"
+        );
     }
 
     #[test]

@@ -74,27 +74,78 @@ pub fn json(report: &Report) -> String {
 #[cfg(test)]
 pub(crate) mod fixtures {
     use crate::diff::{Difference, DifferenceKind};
-    use crate::report::{ChunkResult, CheckResult, Report, Settings};
+    use crate::report::{CheckResult, ChunkResult, Report, Settings};
 
     /// A report with one clean and one differing chunk, a failed depth check
     /// and hostile characters in the details.
     pub fn dirty() -> Report {
-        let mut r = Report::new("switchyard verify 0.1.0", "app", Settings { jobs: 2, chunk_size: 10, max_differences: 10, retention_days: 30, max_rows_per_sec: None });
+        let mut r = Report::new(
+            "switchyard verify 0.1.0",
+            "app",
+            Settings { jobs: 2, chunk_size: 10, max_differences: 10, retention_days: 30, max_rows_per_sec: None },
+        );
         r.rows.legacy = 20;
         r.rows.active = 15;
         r.rows.archived = 4;
-        r.chunks.push(ChunkResult { index: 1, lo: "00000000-0000-0000-0000-000000000000".into(), hi: "7fffffff-ffff-ffff-ffff-ffffffffffff".into(), legacy_rows: 10, active_rows: 8, archived_rows: 2, matched: true, differences: 0, seconds: 0.01 });
-        r.chunks.push(ChunkResult { index: 2, lo: "80000000-0000-0000-0000-000000000000".into(), hi: "ffffffff-ffff-ffff-ffff-ffffffffffff".into(), legacy_rows: 10, active_rows: 7, archived_rows: 2, matched: false, differences: 2, seconds: 0.02 });
+        r.chunks.push(ChunkResult {
+            index: 1,
+            lo: "00000000-0000-0000-0000-000000000000".into(),
+            hi: "7fffffff-ffff-ffff-ffff-ffffffffffff".into(),
+            legacy_rows: 10,
+            active_rows: 8,
+            archived_rows: 2,
+            matched: true,
+            differences: 0,
+            seconds: 0.01,
+        });
+        r.chunks.push(ChunkResult {
+            index: 2,
+            lo: "80000000-0000-0000-0000-000000000000".into(),
+            hi: "ffffffff-ffff-ffff-ffff-ffffffffffff".into(),
+            legacy_rows: 10,
+            active_rows: 7,
+            archived_rows: 2,
+            matched: false,
+            differences: 2,
+            seconds: 0.02,
+        });
         r.checks.push(CheckResult { name: "depth".into(), differences: 1, seconds: 0.03, detail: None, error: None });
-        r.add_difference(Difference { kind: DifferenceKind::MissingInNew, id: "8a000000-0000-0000-0000-000000000001".into(), columns: vec![], table: None, detail: None, check: "chunk 2".into() });
-        r.add_difference(Difference { kind: DifferenceKind::DifferentValues, id: "8b000000-0000-0000-0000-000000000002".into(), columns: vec!["title".into(), "tags".into()], table: Some("todos_active".into()), detail: Some("<b>\"quoted\" & 'odd'|pipe\u{1}".into()), check: "chunk 2".into() });
-        r.add_difference(Difference { kind: DifferenceKind::WrongDepth, id: "8c000000-0000-0000-0000-000000000003".into(), columns: vec![], table: Some("todos_active".into()), detail: Some("depth 5, expected 1".into()), check: "depth".into() });
+        r.add_difference(Difference {
+            kind: DifferenceKind::MissingInNew,
+            id: "8a000000-0000-0000-0000-000000000001".into(),
+            columns: vec![],
+            table: None,
+            detail: None,
+            check: "chunk 2".into(),
+        });
+        r.add_difference(Difference {
+            kind: DifferenceKind::DifferentValues,
+            id: "8b000000-0000-0000-0000-000000000002".into(),
+            columns: vec!["title".into(), "tags".into()],
+            table: Some("todos_active".into()),
+            detail: Some("<b>\"quoted\" & 'odd'|pipe\u{1}".into()),
+            check: "chunk 2".into(),
+        });
+        r.add_difference(Difference {
+            kind: DifferenceKind::WrongDepth,
+            id: "8c000000-0000-0000-0000-000000000003".into(),
+            columns: vec![],
+            table: Some("todos_active".into()),
+            detail: Some("depth 5, expected 1".into()),
+            check: "depth".into(),
+        });
         r
     }
 
     pub fn clean() -> Report {
         let mut r = Report::new("switchyard verify 0.1.0", "app", Settings::default());
-        r.chunks.push(ChunkResult { index: 1, matched: true, legacy_rows: 3, active_rows: 3, ..ChunkResult::default() });
+        r.chunks.push(ChunkResult {
+            index: 1,
+            matched: true,
+            legacy_rows: 3,
+            active_rows: 3,
+            ..ChunkResult::default()
+        });
         r.checks.push(CheckResult { name: "depth".into(), ..CheckResult::default() });
         r
     }

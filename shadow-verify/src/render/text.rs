@@ -95,7 +95,10 @@ mod tests {
         let t = text(&fixtures::dirty());
         assert!(t.starts_with("switchyard verify of app: DIFFERENCES: 3 found"), "{t}");
         assert!(t.contains("rows compared: legacy 20, new 19 (todos_active 15, todos_archived 4)"), "{t}");
-        assert!(t.contains("different_values 8b000000-0000-0000-0000-000000000002 columns: title, tags in todos_active"), "{t}");
+        assert!(
+            t.contains("different_values 8b000000-0000-0000-0000-000000000002 columns: title, tags in todos_active"),
+            "{t}"
+        );
         assert!(t.contains("check depth: 1 differences"), "{t}");
     }
 
