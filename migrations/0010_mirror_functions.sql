@@ -265,3 +265,36 @@ END
 $$;
 COMMENT ON FUNCTION switchyard.mirror_todos_to_legacy(text, public.todos[]) IS
   'Mirrors new-table row images into legacy todos (write_new), plus the new-side upkeep of todos_new_written';
+
+-- I7: deleting a project sets project_id to NULL in both schemas (ON DELETE
+-- SET NULL), and in legacy that UPDATE fires the app's BEFORE UPDATE trigger,
+-- so updated_at becomes now(). The new tables keep the foreign key but not
+-- the trigger (the mirror functions carry each image's updated_at), so the
+-- same foreign-key action must touch updated_at there too. Only updates run
+-- by a foreign-key action match: they run inside the referential-integrity
+-- trigger (pg_trigger_depth() > 0), while every write of the proxy, the
+-- mirror functions, the backfill and the archival runs at depth 0.
+CREATE FUNCTION switchyard.touch_updated_at_on_set_null() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = public, pg_temp
+SET jit = off
+AS $$
+BEGIN
+  NEW.updated_at := now();
+  RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION switchyard.touch_updated_at_on_set_null() IS
+  'I7: what the legacy updated_at trigger does when ON DELETE SET NULL clears todos.project_id';
+
+CREATE TRIGGER todos_active_project_set_null
+  BEFORE UPDATE OF project_id ON todos_active
+  FOR EACH ROW
+  WHEN (pg_trigger_depth() > 0 AND OLD.project_id IS NOT NULL AND NEW.project_id IS NULL)
+  EXECUTE FUNCTION switchyard.touch_updated_at_on_set_null();
+
+CREATE TRIGGER todos_archived_project_set_null
+  BEFORE UPDATE OF project_id ON todos_archived
+  FOR EACH ROW
+  WHEN (pg_trigger_depth() > 0 AND OLD.project_id IS NOT NULL AND NEW.project_id IS NULL)
+  EXECUTE FUNCTION switchyard.touch_updated_at_on_set_null();

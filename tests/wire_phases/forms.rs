@@ -302,8 +302,6 @@ enum Outcome {
     Prepared { params: Vec<String>, columns: Vec<String>, rows: Vec<Vec<String>>, count: Option<u64> },
     /// Simple protocol: per statement, its columns, rows and count.
     Simple { results: Vec<(Vec<String>, Vec<Vec<String>>, u64)> },
-    /// psql: exit code, its output lines (normalised, sorted) and stderr.
-    Psql { code: i32, stdout: Vec<String>, stderr: String },
     Error(String),
 }
 
@@ -311,7 +309,6 @@ impl Outcome {
     fn refused(&self) -> bool {
         match self {
             Outcome::Error(code) => code == "0A000",
-            Outcome::Psql { code, stderr, .. } => *code != 0 && stderr.contains("0A000"),
             _ => false,
         }
     }
@@ -319,7 +316,6 @@ impl Outcome {
     fn failed_with(&self, want: &str) -> bool {
         match self {
             Outcome::Error(code) => code == want,
-            Outcome::Psql { code, stderr, .. } => *code != 0 && stderr.contains(want),
             _ => false,
         }
     }
@@ -377,14 +373,19 @@ fn port_of(url: &str) -> String {
     authority.rsplit(':').next().unwrap_or("5432").to_string()
 }
 
-/// psql (from PATH) running one command over the simple protocol.
-pub fn psql(port: &str, db: &str, sql: &str) -> (i32, String, String) {
-    let out = Command::new("psql")
-        .args(["-X", "-A", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=sqlstate", "-h", "127.0.0.1", "-p", port, "-U", "postgres", "-d", db])
-        .args(["-c", sql])
+/// psql (from PATH) running a script in one session, stderr kept apart.
+fn psql_script(port: &str, db: &str, script: &str) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = Command::new("psql")
+        .args(["-X", "-A", "-v", "VERBOSITY=sqlstate", "-h", "127.0.0.1", "-p", port, "-U", "postgres", "-d", db, "-f", "-"])
         .env("PGCONNECT_TIMEOUT", "10")
-        .output()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("run psql (it must be on PATH)");
+    child.stdin.take().expect("stdin").write_all(script.as_bytes()).expect("write the script");
+    let out = child.wait_with_output().expect("psql");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -392,18 +393,80 @@ pub fn psql(port: &str, db: &str, sql: &str) -> (i32, String, String) {
     )
 }
 
-fn run_psql(port: &str, db: &str, sql: &str) -> Outcome {
-    let (code, stdout, stderr) = psql(port, db, sql);
-    let mut lines: Vec<String> = stdout.lines().map(|l| l.split('|').map(norm_text).collect::<Vec<_>>().join("|")).collect();
-    lines.sort();
-    Outcome::Psql { code, stdout: lines, stderr }
+/// The forms as one psql script: each between markers, followed by the
+/// SQLSTATE and row count psql recorded for it.
+fn script(forms: &[(usize, &Form)]) -> String {
+    let mut s = String::new();
+    for (k, f) in forms {
+        s.push_str(&format!("\\echo '#form {k}'\n{}\n;\n\\echo '#end' :SQLSTATE :ROW_COUNT\n", literal_sql(f)));
+    }
+    s
+}
+
+/// psql's output per form: its lines (normalised, sorted; the table, the
+/// command tag, `#end SQLSTATE ROW_COUNT`).
+fn segments(stdout: &str) -> std::collections::BTreeMap<usize, Vec<String>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut current: Option<(usize, Vec<String>)> = None;
+    for line in stdout.lines() {
+        if let Some(k) = line.strip_prefix("#form ").and_then(|k| k.trim().parse().ok()) {
+            if let Some((k, mut lines)) = current.take() {
+                lines.sort();
+                out.insert(k, lines);
+            }
+            current = Some((k, Vec::new()));
+        } else if let Some((_, lines)) = current.as_mut() {
+            lines.push(line.split('|').map(norm_text).collect::<Vec<_>>().join("|"));
+        }
+    }
+    if let Some((k, mut lines)) = current.take() {
+        lines.sort();
+        out.insert(k, lines);
+    }
+    out
+}
+
+/// Every form by psql over the simple protocol, one session through the
+/// proxy and one on the twin; the output of each form compared, and the
+/// schemas after the session.
+async fn psql_session(pair: &Pair, phase: &str) {
+    let all = forms();
+    let mine: Vec<(usize, &Form)> = all.iter().enumerate().filter(|(_, f)| deviation(f, phase) != Some(Deviation::Skip)).collect();
+    let theirs: Vec<(usize, &Form)> = all.iter().enumerate().filter(|(_, f)| deviation(f, phase).is_none()).collect();
+    let (proxy_port, twin_port) = (pair.proxy.port.to_string(), port_of(&pair.twin.url));
+    let (db, twin) = (pair.db.name.clone(), pair.twin.name.clone());
+    let (s_mine, s_theirs) = (script(&mine), script(&theirs));
+    let mine_out = tokio::task::spawn_blocking(move || psql_script(&proxy_port, &db, &s_mine));
+    let theirs_out = tokio::task::spawn_blocking(move || psql_script(&twin_port, &twin, &s_theirs));
+    let ((code, stdout, stderr), (twin_code, twin_stdout, _)) = (mine_out.await.expect("psql"), theirs_out.await.expect("psql"));
+    assert_eq!((code, twin_code), (0, 0), "psql sessions: {stderr}");
+    let (got, want) = (segments(&stdout), segments(&twin_stdout));
+    for (k, f) in &mine {
+        let at = format!("{phase}, psql: {}", f.name);
+        let seg = got.get(k).unwrap_or_else(|| panic!("{at}: no output\n{stdout}\n{stderr}"));
+        let end = seg.iter().find(|l| l.starts_with("#end")).unwrap_or_else(|| panic!("{at}: {seg:?}"));
+        match deviation(f, phase) {
+            None => assert_eq!(Some(seg), want.get(k), "{at}: what psql shows through the proxy vs directly"),
+            Some(Deviation::Refused) => assert!(end.starts_with("#end 0A000 "), "{at}: expected a refusal: {seg:?}"),
+            Some(Deviation::Fails(code)) => assert!(end.starts_with(&format!("#end {code} ")), "{at}: expected {code}: {seg:?}"),
+            Some(Deviation::Skip) => {}
+        }
+    }
+    let refusals = stderr.matches("0A000").count();
+    let expected = mine.iter().filter(|(_, f)| deviation(f, phase) == Some(Deviation::Refused)).count();
+    assert_eq!(refusals, expected, "psql's stderr shows each refusal once: {stderr}");
+    assert_in_step(&pair.db, &pair.twin, phase != "new_only", &format!("{phase}, after the psql session")).await;
+}
+
+fn deviation(f: &Form, phase: &str) -> Option<Deviation> {
+    f.deviations.iter().find(|(p, _)| *p == phase).map(|(_, d)| *d)
 }
 
 async fn run(channel: Channel, c: &Client, port: &str, db: &str, f: &Form) -> Outcome {
     match channel {
         Channel::Prepared => run_prepared(c, f).await,
         Channel::Simple => run_simple(c, &literal_sql(f)).await,
-        Channel::Psql => run_psql(port, db, &literal_sql(f)),
+        Channel::Psql => unreachable!("psql runs the forms as one session: {port} {db}"),
     }
 }
 
@@ -417,9 +480,13 @@ async fn every_write_form_through_the_proxy(phase: &str) {
         if k > 0 {
             reseed(&pair.db, &pair.twin).await;
         }
+        if channel == Channel::Psql {
+            psql_session(&pair, phase).await;
+            continue;
+        }
         for f in forms() {
             let at = format!("{phase}, {channel:?}: {}", f.name);
-            let deviation = f.deviations.iter().find(|(p, _)| *p == phase).map(|(_, d)| *d);
+            let deviation = deviation(&f, phase);
             if deviation == Some(Deviation::Skip) {
                 continue;
             }
