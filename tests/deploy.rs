@@ -304,6 +304,9 @@ fn check_promql(
     used
 }
 
+/// Whether an alert expression is the kind of alert wanted.
+type Matcher = dyn Fn(&str) -> bool;
+
 #[test]
 fn alert_rules_use_only_exported_metrics() {
     let exported = exported_metrics();
@@ -338,7 +341,7 @@ fn alert_rules_use_only_exported_metrics() {
         }
     }
     // The alerts the runbook promises.
-    let wanted: [(&str, &dyn Fn(&str) -> bool); 5] = [
+    let wanted: [(&str, &Matcher); 5] = [
         ("proxy down (up == 0)", &|e| e.contains("up{") && e.contains("== 0")),
         ("error rate by kind", &|e| e.contains("switchyard_errors_total") && e.contains("kind")),
         ("p99 request latency", &|e| {
