@@ -534,3 +534,29 @@ async fn after_a_backfill_under_mirrored_load_and_archival_verify_is_clean() {
     assert_eq!(code, 0, "{report:#}");
     assert!(report["rows"]["archived"].as_u64().unwrap_or(0) > 0, "archival ran: {report:#}");
 }
+
+#[tokio::test]
+async fn the_shadow_compare_statement_counts_and_samples_differences_both_ways() {
+    let db = copied_db().await;
+    let legacy = "SELECT id, title FROM todos WHERE user_id = (SELECT min(user_id::text)::uuid FROM todos)";
+    let spec = sv::Spec::default();
+    let new = legacy.replace("FROM todos WHERE", &format!("FROM {} todos WHERE", spec.new_relation()));
+    let row = db.client.query_one(&sv::shadow_compare_with_samples_sql(legacy, &new, 5), &[]).await.expect("compare");
+    let n: i64 = row.get("legacy_rows");
+    assert!(n > 0);
+    assert_eq!(
+        (row.get::<_, i64>("new_rows"), row.get::<_, i64>("only_in_legacy"), row.get::<_, i64>("only_in_new")),
+        (n, 0, 0)
+    );
+    assert_eq!(row.get::<_, Value>("sample_only_in_new"), serde_json::json!([]));
+
+    let id = one_id(&db, &format!("UPDATE todos_active SET title = 'drifted' WHERE id IN (SELECT id FROM ({legacy}) l) AND id = (SELECT min(id::text)::uuid FROM todos_active WHERE user_id = (SELECT min(user_id::text)::uuid FROM todos)) RETURNING id")).await;
+    let row = db.client.query_one(&sv::shadow_compare_sql(legacy, &new), &[]).await.expect("compare");
+    assert_eq!((row.get::<_, i64>("only_in_legacy"), row.get::<_, i64>("only_in_new")), (1, 1));
+    let row = db.client.query_one(&sv::shadow_compare_with_samples_sql(legacy, &new, 5), &[]).await.expect("compare");
+    assert_eq!(
+        row.get::<_, Value>("sample_only_in_new"),
+        serde_json::json!([{"id": id.to_string(), "title": "drifted"}])
+    );
+    assert_eq!(row.get::<_, Value>("sample_only_in_legacy")[0]["id"], id.to_string());
+}

@@ -43,7 +43,7 @@ mod throttle;
 mod verify;
 
 pub use diff::{Difference, DifferenceKind};
-pub use plan::{shadow_compare_sql, Spec, LEGACY_COLUMNS};
+pub use plan::{shadow_compare_sql, shadow_compare_with_samples_sql, Spec, LEGACY_COLUMNS};
 pub use render::Format;
 pub use report::{Report, EXIT_CLEAN, EXIT_COULD_NOT_RUN, EXIT_DIFFERENCES};
 pub use runs::{last_clean_within, last_finished, VerifyRun};

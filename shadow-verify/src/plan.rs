@@ -277,6 +277,24 @@ pub fn shadow_compare_sql(legacy_sql: &str, new_sql: &str) -> String {
     )
 }
 
+/// [`shadow_compare_sql`] plus the first `sample_rows` differing rows each
+/// way, for mismatch samples: returns `legacy_rows, new_rows, only_in_legacy,
+/// only_in_new` (bigint) and `sample_only_in_legacy, sample_only_in_new`
+/// (jsonb arrays of row objects, `[]` when none). Still one statement, one
+/// snapshot.
+pub fn shadow_compare_with_samples_sql(legacy_sql: &str, new_sql: &str, sample_rows: usize) -> String {
+    format!(
+        "WITH a AS ({legacy_sql}), b AS ({new_sql}), \
+              oa AS (TABLE a EXCEPT ALL TABLE b), ob AS (TABLE b EXCEPT ALL TABLE a) \
+         SELECT (SELECT count(*) FROM a) AS legacy_rows, (SELECT count(*) FROM b) AS new_rows, \
+                (SELECT count(*) FROM oa) AS only_in_legacy, (SELECT count(*) FROM ob) AS only_in_new, \
+                (SELECT coalesce(jsonb_agg(to_jsonb(x)), '[]') FROM (SELECT * FROM oa LIMIT {sample_rows}) x) \
+                  AS sample_only_in_legacy, \
+                (SELECT coalesce(jsonb_agg(to_jsonb(y)), '[]') FROM (SELECT * FROM ob LIMIT {sample_rows}) y) \
+                  AS sample_only_in_new"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
