@@ -118,6 +118,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// A tracing filter such as `info` or `switchyard_proxy=debug`.
     pub log_level: String,
+    /// Worker threads, each with its own single-threaded runtime; 0 runs
+    /// sessions on the caller's runtime.
+    pub workers: usize,
 }
 
 impl Config {
@@ -136,6 +139,7 @@ impl Config {
             tls_key: None,
             log_format: LogFormat::Text,
             log_level: "info".into(),
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 
@@ -187,6 +191,9 @@ impl Config {
         c.log_format = args.log_format.or(file.log_format).unwrap_or_default();
         if let Some(l) = pick(&args.log_level, &file.log_level) {
             c.log_level = l;
+        }
+        if let Some(w) = args.workers.or(file.workers) {
+            c.workers = w;
         }
         Ok(c)
     }
@@ -240,6 +247,9 @@ pub struct ConfigArgs {
     /// Log filter, e.g. info or switchyard_proxy=debug [default: info].
     #[arg(long, env = "SWITCHYARD_LOG_LEVEL")]
     pub log_level: Option<String>,
+    /// Worker threads, one runtime each; 0 = the main runtime [default: CPUs].
+    #[arg(long, env = "SWITCHYARD_WORKERS")]
+    pub workers: Option<usize>,
 }
 
 /// The TOML file's shape: the same settings, snake_case.
@@ -260,6 +270,7 @@ struct FileConfig {
     tls_key: Option<PathBuf>,
     log_format: Option<LogFormat>,
     log_level: Option<String>,
+    workers: Option<usize>,
 }
 
 impl FileConfig {

@@ -96,6 +96,7 @@ pub struct Proxy {
     listener: TcpListener,
     metrics_listener: Option<TcpListener>,
     inner: Arc<Inner>,
+    workers: usize,
 }
 
 /// Controls a running [`Proxy`]; cheap to clone.
@@ -126,7 +127,7 @@ impl Proxy {
             stop: watch::Sender::new(false),
             kill: watch::Sender::new(false),
         };
-        Ok(Proxy { listener, metrics_listener, inner: Arc::new(inner) })
+        Ok(Proxy { listener, metrics_listener, inner: Arc::new(inner), workers: config.workers })
     }
 
     /// Installs what builds each new session's [`crate::Interceptor`].
@@ -153,53 +154,111 @@ impl Proxy {
 
     /// Serves until [`ProxyHandle::shutdown`], then drains: sessions get
     /// the drain timeout to finish, the rest are told 57P01 and closed.
+    ///
+    /// With `workers > 0` (the default: one per CPU) each worker is an OS
+    /// thread with its own single-threaded runtime accepting from the same
+    /// socket, and a session lives on the worker that accepted it: no
+    /// cross-thread wake-ups on the hot path. With `workers = 0` sessions
+    /// run on the caller's runtime.
     pub async fn run(self) {
-        let Proxy { listener, metrics_listener, inner } = self;
+        let Proxy { listener, metrics_listener, inner, workers } = self;
         let http = metrics_listener.map(|l| tokio::spawn(crate::http::serve(l, Arc::clone(&inner))));
-        let mut sessions = JoinSet::new();
-        let mut stop = inner.stop.subscribe();
-        loop {
-            tokio::select! {
-                () = until_set(&mut stop) => break,
-                accepted = listener.accept() => match accepted {
-                    Ok((tcp, peer)) => {
-                        let id = inner.next_id.fetch_add(1, Relaxed);
-                        let span = tracing::info_span!("conn", id, %peer, user = tracing::field::Empty, db = tracing::field::Empty);
-                        sessions.spawn(handle_client(Arc::clone(&inner), tcp).instrument(span));
-                    }
-                    Err(e) => {
-                        // Typically EMFILE: back off instead of spinning.
-                        warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                },
-                Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
-            }
-        }
-        drop(listener);
-        let drain = inner.settings().drain_timeout;
-        info!(sessions = sessions.len(), drain_secs = drain.as_secs_f64(), "stopped accepting; draining sessions");
-        let deadline = tokio::time::sleep(drain);
-        tokio::pin!(deadline);
-        while !sessions.is_empty() {
-            tokio::select! {
-                () = &mut deadline => break,
-                _ = sessions.join_next() => {}
-            }
-        }
-        if !sessions.is_empty() {
-            info!(sessions = sessions.len(), "drain timeout reached; closing the remaining sessions");
-            inner.kill.send_replace(true);
-            let _ = tokio::time::timeout(Duration::from_secs(2), async {
-                while sessions.join_next().await.is_some() {}
-            })
-            .await;
-            sessions.abort_all();
+        if workers == 0 {
+            accept_loop(listener, Arc::clone(&inner)).await;
+        } else {
+            run_workers(listener, &inner, workers).await;
         }
         if let Some(h) = http {
             h.abort();
         }
         info!("proxy stopped");
+    }
+}
+
+/// Runs `n` worker threads, each accepting from a clone of `listener`.
+async fn run_workers(listener: TcpListener, inner: &Arc<Inner>, n: usize) {
+    let std_listener = match listener.into_std() {
+        Ok(l) => l,
+        Err(e) => {
+            warn!(error = %e, "cannot hand the listener to workers; serving on this runtime");
+            return;
+        }
+    };
+    let mut done = Vec::with_capacity(n);
+    for i in 0..n {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let cloned = match std_listener.try_clone() {
+            Ok(l) => l,
+            Err(e) => {
+                warn!(error = %e, "cannot clone the listener for a worker");
+                continue;
+            }
+        };
+        let inner = Arc::clone(inner);
+        let spawned = std::thread::Builder::new().name(format!("switchyard-worker-{i}")).spawn(move || {
+            match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt.block_on(async move {
+                    match TcpListener::from_std(cloned) {
+                        Ok(l) => accept_loop(l, inner).await,
+                        Err(e) => warn!(error = %e, "worker cannot listen"),
+                    }
+                }),
+                Err(e) => warn!(error = %e, "worker runtime failed to start"),
+            }
+            drop(tx);
+        });
+        match spawned {
+            Ok(_) => done.push(rx),
+            Err(e) => warn!(error = %e, "cannot start a worker thread"),
+        }
+    }
+    drop(std_listener);
+    for rx in done {
+        let _ = rx.await;
+    }
+}
+
+/// Accepts clients until shutdown, then drains this loop's sessions.
+async fn accept_loop(listener: TcpListener, inner: Arc<Inner>) {
+    let mut sessions = JoinSet::new();
+    let mut stop = inner.stop.subscribe();
+    loop {
+        tokio::select! {
+            () = until_set(&mut stop) => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    let id = inner.next_id.fetch_add(1, Relaxed);
+                    let span = tracing::info_span!("conn", id, %peer, user = tracing::field::Empty, db = tracing::field::Empty);
+                    sessions.spawn(handle_client(Arc::clone(&inner), tcp).instrument(span));
+                }
+                Err(e) => {
+                    // Typically EMFILE: back off instead of spinning.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+        }
+    }
+    drop(listener);
+    let drain = inner.settings().drain_timeout;
+    info!(sessions = sessions.len(), drain_secs = drain.as_secs_f64(), "stopped accepting; draining sessions");
+    let deadline = tokio::time::sleep(drain);
+    tokio::pin!(deadline);
+    while !sessions.is_empty() {
+        tokio::select! {
+            () = &mut deadline => break,
+            _ = sessions.join_next() => {}
+        }
+    }
+    if !sessions.is_empty() {
+        info!(sessions = sessions.len(), "drain timeout reached; closing the remaining sessions");
+        inner.kill.send_replace(true);
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while sessions.join_next().await.is_some() {}
+        })
+        .await;
+        sessions.abort_all();
     }
 }
 

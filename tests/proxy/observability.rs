@@ -27,6 +27,8 @@ async fn metrics_count_connections_queries_bytes_and_latency() {
     let db = support::empty_db().await;
     let mut cfg = config();
     cfg.metrics_listen = Some("127.0.0.1:0".parse().expect("addr"));
+    // Sessions on the caller's runtime rather than worker threads.
+    cfg.workers = 0;
     let proxy = start_with(cfg).await;
     let addr = proxy.metrics_addr.expect("metrics listener");
     let client = connect(&proxy.url(&db.name)).await;
