@@ -435,3 +435,28 @@ fn switchyard_rewrite_check_reports_every_phase() {
     assert_eq!(lines[1]["plans"]["write_new"]["action"], "rewrite");
     assert_eq!(lines[2]["plans"]["new_only"]["action"], "refuse");
 }
+
+#[tokio::test]
+async fn a_locking_read_in_write_new_locks_the_row_in_the_new_tables() {
+    let rw = Rewriter::with_default_spec();
+    let (_twin, db) = twin_pair().await;
+    let sql = "SELECT todos.id, todos.status, todos.title FROM todos WHERE todos.id = $1::UUID FOR UPDATE";
+    let n = Norm::new();
+    for (phase, id) in [(Phase::WriteNew, t(1)), (Phase::NewOnly, t(6))] {
+        let plan = rw.plan(phase, sql);
+        assert_eq!(plan.action, Action::Rewrite, "{phase}: {:?}", plan.reason);
+        let legacy = db.client.query(sql, &[&id]).await.expect("legacy");
+        db.client.batch_execute("BEGIN").await.expect("begin");
+        let rows = db.client.query(plan.sql.as_str(), &[&id]).await.expect("rewritten locking read");
+        assert_eq!(n.rows(&rows), n.rows(&legacy), "{phase}: same row");
+        // Another session cannot lock the same new-table row meanwhile.
+        let other = db.connect().await;
+        let locked = other
+            .query("SELECT id FROM todos_active WHERE id = $1 FOR UPDATE NOWAIT", &[&id])
+            .await
+            .and(other.query("SELECT id FROM todos_archived WHERE id = $1 FOR UPDATE NOWAIT", &[&id]).await);
+        let code = locked.err().and_then(|e| e.code().map(|c| c.code().to_string()));
+        assert_eq!(code.as_deref(), Some("55P03"), "{phase}: the row is locked");
+        db.client.batch_execute("ROLLBACK").await.expect("rollback");
+    }
+}

@@ -140,6 +140,9 @@ pub struct Analysis {
     pub statements: usize,
     /// A plain query (SELECT, VALUES, set operations) with no write anywhere.
     pub pure_query: bool,
+    /// A single SELECT with no WITH, set operation, ORDER BY, LIMIT or FETCH:
+    /// a locking read of this shape can be split into one branch per table.
+    pub simple_select: bool,
 }
 
 /// Why a statement could not be analysed.
@@ -345,6 +348,7 @@ pub fn analyze(sql: &str, spec: &MigrationSpec) -> Result<Option<Analysis>, Clas
         volatile: c.volatile,
         statements: stmts.len(),
         pure_query: false,
+        simple_select: false,
     };
     let _ = touched_anywhere;
 
@@ -373,6 +377,11 @@ pub fn analyze(sql: &str, spec: &MigrationSpec) -> Result<Option<Analysis>, Clas
                 a.sites.push(site);
             }
             a.unordered_limit = unordered_limit(q);
+            a.simple_select = q.with.is_none()
+                && matches!(*q.body, SetExpr::Select(_))
+                && q.order_by.is_none()
+                && q.limit_clause.is_none()
+                && q.fetch.is_none();
             a.pure_query = a.sites.is_empty()
                 && !c.writes_in_with
                 && !matches!(*q.body, SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Merge(_));

@@ -95,6 +95,20 @@ fn plan_read(sql: &str, a: &Analysis, spec: &MigrationSpec, phase: Phase) -> Pla
         return p;
     }
     if a.locks_table {
+        if phase.writes_new() && a.simple_select && a.pure_query && a.reads.len() == 1 {
+            if let Some(sql) = read::locking_branches(sql, a.start, a.end, &a.reads[0], spec) {
+                return Plan {
+                    action: Action::Rewrite,
+                    sql,
+                    result: ResultShape::as_reported(),
+                    shadow: None,
+                    reason: Some(format!(
+                        "a locking read of {} split into one branch per new table",
+                        spec.legacy.table
+                    )),
+                };
+            }
+        }
         if phase == Phase::ReadNew {
             return with_reason(
                 Plan::passthrough(sql),

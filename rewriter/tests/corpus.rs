@@ -120,6 +120,9 @@ fn check_properties(spec: &MigrationSpec, phase: Phase, sql: &str, p: &Plan, at:
                 } else {
                     assert!(!p.sql.contains(&format!("{}.todos_active", spec.new.schema)), "{at}: legacy-side writes stay on legacy");
                 }
+            } else if p.reason.as_deref().unwrap_or("").contains("locking read") {
+                assert!(p.sql.starts_with("WITH sy_lock_a AS (") && p.sql.ends_with("SELECT * FROM sy_lock_a UNION ALL SELECT * FROM sy_lock_r"), "{at}: one branch per table");
+                assert!(p.sql.contains("FROM public.todos_active)") && p.sql.contains("FROM public.todos_archived)"), "{at}");
             } else {
                 let u = read::union_sql(spec);
                 assert!(p.sql.contains(&u), "{at}: reads become the union");
@@ -247,7 +250,7 @@ fn refusals_name_the_construct() {
     assert!(r(Phase::DualWrite, "TRUNCATE todos").contains("TRUNCATE"));
     assert!(r(Phase::DualWrite, "COPY todos FROM STDIN").contains("COPY into todos"));
     assert!(r(Phase::ReadNew, "SELECT * FROM todos WHERE").contains("does not parse"));
-    assert!(r(Phase::WriteNew, "SELECT * FROM todos FOR UPDATE").contains("FOR UPDATE"));
+    assert!(r(Phase::WriteNew, "SELECT * FROM todos ORDER BY id LIMIT 1 FOR UPDATE").contains("FOR UPDATE"));
     assert!(r(Phase::DualWrite, "UPDATE todos SET title = 'x' RETURNING xmax").contains("xmax"));
     assert!(r(Phase::DualWrite, "ALTER TABLE todos ADD COLUMN x int").contains("ALTER TABLE"));
 }

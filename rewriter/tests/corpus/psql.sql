@@ -159,7 +159,7 @@ SELECT json_agg(t) FROM todos t WHERE t.user_id = $1
 SELECT * FROM todos ORDER BY random() LIMIT 1
 == P R R R
 SELECT * FROM todos WHERE id = $1 AND gen_random_uuid() IS NOT NULL
-== P P X X
+== P P R R
 SELECT * FROM todos WHERE id = $1 FOR UPDATE NOWAIT
 # sqlparser 0.64 does not know FOR NO KEY UPDATE: refused, never guessed.
 == X X X X

@@ -83,11 +83,11 @@ SELECT users.id, users.email, (SELECT count(todos.id) AS count_1
 FROM todos
 WHERE todos.user_id = users.id AND todos.status != $1::VARCHAR) AS anon_1
 FROM users
-== P P X X
+== P P R R
 SELECT todos.id, todos.status, todos.updated_at
 FROM todos
 WHERE todos.id = $1::UUID FOR UPDATE
-== P P X X
+== P P R R
 SELECT todos.id, todos.status
 FROM todos
 WHERE todos.user_id = $1::UUID FOR SHARE
