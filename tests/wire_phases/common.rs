@@ -50,6 +50,11 @@ pub fn sqlstate(e: &tokio_postgres::Error) -> String {
     e.code().map_or_else(|| format!("no sqlstate: {e}"), |c| c.code().to_string())
 }
 
+/// Planned in dual_write and read_new, refused once writes go to the new
+/// tables (their constraints have other names).
+pub const BY_CONSTRAINT_NAME: &str =
+    "INSERT INTO todos (id, user_id, title) VALUES ($1, $2, 'c') ON CONFLICT ON CONSTRAINT todos_pkey DO NOTHING";
+
 /// The phase the proxy gives a transaction starting now, told from outside
 /// by statements each phase plans differently (Parse only: nothing runs).
 pub async fn served_phase(proxy: &ProxyProcess) -> String {
@@ -70,7 +75,7 @@ pub async fn served_phase(proxy: &ProxyProcess) -> String {
     if !plan.join("\n").contains("todos_active") {
         return "dual_write".into();
     }
-    match c.prepare("SELECT * FROM todos WHERE id = $1 FOR UPDATE NOWAIT").await {
+    match c.prepare(BY_CONSTRAINT_NAME).await {
         Ok(_) => "read_new".into(),
         // write_new and new_only are told apart by the acknowledgment only.
         Err(_) => "write_new".into(),

@@ -99,18 +99,18 @@ async fn a_flip_while_transactions_are_open_leaves_each_in_its_own_phase() {
     wait_served(&proxy, "write_new").await;
 
     // Still their own phases: dual_write reopens an archived todo (write_new
-    // cannot), read_new still plans a locking read as a passthrough.
+    // cannot), read_new still runs an upsert naming a legacy constraint.
     let n = a.execute("UPDATE todos SET status = 'todo', completed_at = NULL WHERE id = $1", &[&t(6)]).await;
     assert_eq!(n.expect("a: a dual_write write after two flips"), 1);
     assert!(!reads_new(&a).await);
-    let locked = b.query("SELECT id FROM todos WHERE id = $1 FOR UPDATE NOWAIT", &[&t(71)]).await.expect("b: read_new lock");
-    assert_eq!(locked.len(), 1);
+    let n = b.execute(BY_CONSTRAINT_NAME, &[&t(71), &u(U1)]).await.expect("b: read_new plans it");
+    assert_eq!(n, 0, "t71 exists");
     insert(&b, t(72), "b after the second flip").await;
     // c begins under write_new.
     c.batch_execute("BEGIN").await.expect("c: begin");
     insert(&c, t(73), "c under write_new").await;
     assert!(reads_new(&c).await);
-    let refused = c.prepare("SELECT id FROM todos WHERE id = $1 FOR UPDATE NOWAIT").await.expect_err("write_new refuses");
+    let refused = c.prepare(BY_CONSTRAINT_NAME).await.expect_err("write_new refuses");
     assert_eq!(refused.code().map(|s| s.code()), Some("0A000"));
     c.batch_execute("ROLLBACK").await.expect("c: rollback");
     c.batch_execute("BEGIN").await.expect("c: begin again");
@@ -146,7 +146,7 @@ async fn statements_prepared_before_flips_run_each_phase_plan_after_them() {
     let sel = app.prepare("SELECT title, priority FROM todos WHERE id = $1").await.expect("prepare select");
     let del = app.prepare("DELETE FROM todos WHERE id = $1").await.expect("prepare delete");
     let upsert = app
-        .prepare("INSERT INTO todos (id, user_id, title) VALUES ($1, $2, 'c') ON CONFLICT ON CONSTRAINT todos_pkey DO NOTHING")
+        .prepare(BY_CONSTRAINT_NAME)
         .await
         .expect("prepare upsert by constraint name");
     assert!(ins.columns().is_empty() && del.columns().is_empty(), "NoData for writes without RETURNING");

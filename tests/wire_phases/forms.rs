@@ -1,6 +1,7 @@
 //! Every write form of the rewriter's corpus, through the proxy, in every
-//! phase and by three clients: tokio-postgres prepared (extended protocol,
-//! parameters bound), tokio-postgres simple (literal SQL) and psql. The
+//! phase and by four clients: tokio-postgres prepared (extended protocol,
+//! parameters bound), tokio-postgres with the unnamed statement, simple
+//! (literal SQL) and psql. The
 //! client must see what the same statement shows on a twin database used
 //! directly (rows, command tags and counts, parameter and result columns,
 //! SQLSTATEs), and after each statement both schemas must be equal and
@@ -109,6 +110,12 @@ fn forms() -> Vec<Form> {
             vec![Id(t(55)), Id(u(U2)), Text("expr")],
         ),
         form(
+            "insert RETURNING expressions and aliases",
+            "INSERT INTO todos AS n (id, user_id, title, priority) VALUES ($1, $2, $3, 4) \
+             RETURNING n.id, upper(n.title) AS shout, n.priority * 2 AS doubled, n.tags || ARRAY['new'] AS tagged, n.status = 'todo' AS open",
+            vec![Id(t(61)), Id(u(U1)), Text("loud")],
+        ),
+        form(
             "insert ... SELECT WHERE NOT EXISTS",
             "INSERT INTO todos (id, user_id, title) SELECT $1::uuid, $2::uuid, $3::text \
              WHERE NOT EXISTS (SELECT 1 FROM todos WHERE user_id = $2 AND title = $3)",
@@ -160,6 +167,13 @@ fn forms() -> Vec<Form> {
             "update with a subquery on todos",
             "UPDATE todos SET priority = priority + 1 WHERE parent_todo_id IN (SELECT id FROM todos WHERE title = $1)",
             vec![Text("Plan trip")],
+        ),
+        form(
+            "update RETURNING expressions over old and new values",
+            "UPDATE todos SET priority = priority * 10 WHERE user_id = $1 AND parent_todo_id IS NOT NULL \
+             RETURNING id, priority / 10 AS was, title || ' (' || status || ')' AS label, \
+             coalesce(due_date, created_at) > '2023-01-01' AS dated",
+            vec![Id(u(U1))],
         ),
         form(
             "update an archived row, RETURNING",
@@ -265,6 +279,11 @@ fn forms() -> Vec<Form> {
             "DELETE FROM todos WHERE todos.id = $1::UUID RETURNING todos.id, todos.title",
             vec![Id(t(60))],
         ),
+        form(
+            "a statement over several lines, as psql and ORMs send them",
+            "UPDATE todos\n   SET priority = $1,\n       title = title || ' (ml)'\n WHERE id = $2\nRETURNING id,\n          priority",
+            vec![Int(5), Id(t(4))],
+        ),
         form("update every row", "UPDATE todos SET priority = priority + 1", vec![]),
         form("delete every done todo", "DELETE FROM todos WHERE status = 'done'", vec![]),
     ]
@@ -291,6 +310,9 @@ fn literal_sql(f: &Form) -> String {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Channel {
     Prepared,
+    /// The unnamed statement: Parse, Bind, Describe, Execute and Sync at once
+    /// (tokio-postgres `query_typed`), parameter types from the twin.
+    Unnamed,
     Simple,
     Psql,
 }
@@ -342,6 +364,26 @@ async fn run_prepared(c: &Client, f: &Form) -> Outcome {
         }
     }
     Outcome::Prepared { params, columns, rows: sorted_rows(&rows), count: stream.rows_affected() }
+}
+
+async fn run_unnamed(c: &Client, f: &Form, types: &[tokio_postgres::types::Type]) -> Outcome {
+    let params: Vec<(&(dyn tokio_postgres::types::ToSql + Sync), tokio_postgres::types::Type)> =
+        refs(&f.params).into_iter().zip(types.iter().cloned()).collect();
+    let stream = match c.query_typed_raw(f.sql, params).await {
+        Ok(s) => s,
+        Err(e) => return Outcome::Error(sqlstate(&e)),
+    };
+    futures_util::pin_mut!(stream);
+    let mut rows = Vec::new();
+    loop {
+        match stream.try_next().await {
+            Ok(Some(r)) => rows.push(r),
+            Ok(None) => break,
+            Err(e) => return Outcome::Error(sqlstate(&e)),
+        }
+    }
+    let columns = rows.first().map_or_else(Vec::new, |r| r.columns().iter().map(|c| format!("{} {}", c.name(), c.type_().name())).collect());
+    Outcome::Prepared { params: Vec::new(), columns, rows: sorted_rows(&rows), count: stream.rows_affected() }
 }
 
 async fn run_simple(c: &Client, sql: &str) -> Outcome {
@@ -462,9 +504,10 @@ fn deviation(f: &Form, phase: &str) -> Option<Deviation> {
     f.deviations.iter().find(|(p, _)| *p == phase).map(|(_, d)| *d)
 }
 
-async fn run(channel: Channel, c: &Client, port: &str, db: &str, f: &Form) -> Outcome {
+async fn run(channel: Channel, c: &Client, port: &str, db: &str, f: &Form, types: &[tokio_postgres::types::Type]) -> Outcome {
     match channel {
         Channel::Prepared => run_prepared(c, f).await,
+        Channel::Unnamed => run_unnamed(c, f, types).await,
         Channel::Simple => run_simple(c, &literal_sql(f)).await,
         Channel::Psql => unreachable!("psql runs the forms as one session: {port} {db}"),
     }
@@ -476,7 +519,7 @@ async fn every_write_form_through_the_proxy(phase: &str) {
     let legacy_kept = phase != "new_only";
     let proxy_port = pair.proxy.port.to_string();
     let twin_port = port_of(&pair.twin.url);
-    for (k, channel) in [Channel::Prepared, Channel::Simple, Channel::Psql].into_iter().enumerate() {
+    for (k, channel) in [Channel::Prepared, Channel::Unnamed, Channel::Simple, Channel::Psql].into_iter().enumerate() {
         if k > 0 {
             reseed(&pair.db, &pair.twin).await;
         }
@@ -490,10 +533,14 @@ async fn every_write_form_through_the_proxy(phase: &str) {
             if deviation == Some(Deviation::Skip) {
                 continue;
             }
-            let got = run(channel, &app, &proxy_port, &pair.db.name, &f).await;
+            let types = match pair.twin.client.prepare(f.sql).await {
+                Ok(s) => s.params().to_vec(),
+                Err(_) => Vec::new(),
+            };
+            let got = run(channel, &app, &proxy_port, &pair.db.name, &f, &types).await;
             match deviation {
                 None => {
-                    let want = run(channel, &pair.twin.client, &twin_port, &pair.twin.name, &f).await;
+                    let want = run(channel, &pair.twin.client, &twin_port, &pair.twin.name, &f, &types).await;
                     assert_eq!(got, want, "{at}: what the client sees through the proxy vs directly");
                 }
                 Some(Deviation::Refused) => assert!(got.refused(), "{at}: expected a 0A000 refusal, got {got:?}"),

@@ -106,3 +106,64 @@ async fn a_refusal_mid_pipeline_goes_to_its_own_query() {
     assert_eq!(landed, 1, "t65 only: the refused insert ran nowhere");
     assert_eq!(crate::support::schemas_differ(&pair.db.client).await, None);
 }
+
+/// A simple Query's answer: per statement its rows (normalised, sorted) and
+/// count, or the SQLSTATE of its error.
+async fn simple(c: &Client, sql: &str) -> Result<Vec<(Vec<Vec<String>>, u64)>, String> {
+    let messages = c.simple_query(sql).await.map_err(|e| sqlstate(&e))?;
+    let mut out = Vec::new();
+    let mut rows = Vec::new();
+    for m in messages {
+        match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => {
+                rows.push((0..r.len()).map(|i| r.get(i).map_or("NULL".to_string(), norm_text)).collect::<Vec<_>>())
+            }
+            tokio_postgres::SimpleQueryMessage::CommandComplete(n) => {
+                rows.sort();
+                out.push((std::mem::take(&mut rows), n));
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+#[tokio::test]
+async fn several_statements_in_one_query_answer_each_and_fail_together() {
+    let pair = Pair::new("read_new").await;
+    let app = pair.proxy.connect().await;
+    let twin = &pair.twin.client;
+    let (a, b) = (t(71), t(72));
+    let mixed = format!(
+        "INSERT INTO todos (id, user_id, title) VALUES ('{a}', '{U1}', 'multi') RETURNING id, title; -- a comment after a statement
+         UPDATE todos SET priority = 3 WHERE id = '{a}' -- a comment before the semicolon
+         ; SELECT count(*) FROM todos WHERE title = 'multi';
+         /* a block comment */ DELETE FROM todos WHERE id = '{}';
+         SELECT title, priority FROM todos WHERE id = '{a}'",
+        t(8)
+    );
+    let got = simple(&app, &mixed).await;
+    assert_eq!(got, simple(twin, &mixed).await, "what the client sees through the proxy vs directly");
+    assert_eq!(got.as_ref().map(|r| r.iter().map(|(_, n)| *n).collect::<Vec<_>>()), Ok(vec![1, 1, 1, 1, 1]));
+    assert_in_step(&pair.db, &pair.twin, true, "a multi-statement query").await;
+
+    // One implicit transaction: an error anywhere undoes the statements
+    // before it, and those after it do not run.
+    let with = |middle: &str| {
+        format!(
+            "INSERT INTO todos (id, user_id, title) VALUES ('{b}', '{U1}', 'undone'); {middle}; UPDATE todos SET title = 'never' WHERE id = '{a}'"
+        )
+    };
+    assert_eq!(simple(&app, &with("TRUNCATE todos")).await, Err("0A000".to_string()));
+    assert_eq!(simple(twin, &with("SELECT * FROM no_such_table")).await, Err("42P01".to_string()));
+    assert_in_step(&pair.db, &pair.twin, true, "a refusal in a multi-statement query").await;
+    let n: i64 = pair.db.client.query_one("SELECT count(*) FROM todos WHERE id = $1 OR title = 'never'", &[&b]).await.expect("count").get(0);
+    assert_eq!(n, 0, "nothing of the refused query ran");
+
+    // A transaction block opened and closed inside one query.
+    let block = format!("BEGIN; UPDATE todos SET priority = 9 WHERE id = '{a}'; DELETE FROM todos WHERE id = '{}'; COMMIT", t(1));
+    let got = simple(&app, &block).await;
+    assert_eq!(got, simple(twin, &block).await);
+    assert_in_step(&pair.db, &pair.twin, true, "a transaction block in one query").await;
+    assert_eq!(simple(&app, "SELECT 1").await, Ok(vec![(vec![vec!["1".to_string()]], 1)]), "the session is idle and usable");
+}
