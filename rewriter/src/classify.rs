@@ -10,7 +10,7 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    visit_relations, Expr, FromTable, ObjectName, ObjectNamePart, Query, SetExpr, Statement, TableFactor, TableObject,
+    Expr, FromTable, ObjectName, ObjectNamePart, Query, SetExpr, Statement, TableFactor, TableObject,
     Visit, Visitor,
 };
 use sqlparser::dialect::PostgreSqlDialect;
@@ -209,12 +209,21 @@ struct Collector<'a> {
     volatile: bool,
     aliases: Vec<String>,
     lock_of: Vec<Option<String>>,
+    /// Relation references naming the table, in any position.
+    relations: usize,
 }
 
 const VOLATILE: [&str; 6] = ["random", "gen_random_uuid", "clock_timestamp", "nextval", "timeofday", "uuid_generate_v4"];
 
 impl Visitor for Collector<'_> {
     type Break = ();
+
+    fn pre_visit_relation(&mut self, n: &ObjectName) -> ControlFlow<()> {
+        if is_table(n, self.spec) {
+            self.relations += 1;
+        }
+        ControlFlow::Continue(())
+    }
 
     fn pre_visit_table_factor(&mut self, tf: &TableFactor) -> ControlFlow<()> {
         if let TableFactor::Table { name, alias, args: None, .. } = tf {
@@ -304,24 +313,10 @@ pub fn analyze(sql: &str, spec: &MigrationSpec) -> Result<Option<Analysis>, Clas
         volatile: false,
         aliases: Vec::new(),
         lock_of: Vec::new(),
+        relations: 0,
     };
-    let mut rel_count = 0usize;
-    let mut touched_anywhere = false;
-    for s in &stmts {
-        let _ = visit_relations(s, |n| {
-            if is_table(n, spec) {
-                touched_anywhere = true;
-            }
-            ControlFlow::<()>::Continue(())
-        });
-    }
-    let _ = visit_relations(first, |n| {
-        if is_table(n, spec) {
-            rel_count += 1;
-        }
-        ControlFlow::<()>::Continue(())
-    });
     let _ = first.visit(&mut c);
+    let mut rel_count = c.relations;
     if c.bad_span {
         return Err(ClassifyError::Span);
     }
@@ -350,7 +345,6 @@ pub fn analyze(sql: &str, spec: &MigrationSpec) -> Result<Option<Analysis>, Clas
         pure_query: false,
         simple_select: false,
     };
-    let _ = touched_anywhere;
 
     let mut targets: Vec<TableRef> = Vec::new();
     match first {

@@ -297,6 +297,35 @@ pub fn ident_value(src: &str, t: &Token) -> Option<String> {
 /// Splits a script into statements for `switchyard rewrite --check`: at
 /// top-level `;` when there is one, else one statement per non-empty line
 /// (the shape of a pg_stat_statements export). Comment-only pieces are dropped.
+/// The statements of one simple-protocol Query message, as PostgreSQL splits
+/// it: at semicolons outside literals, comments and parentheses, never at
+/// line ends. Empty pieces (only whitespace or comments) are left out; the
+/// pieces are slices of `src`, untrimmed.
+pub fn split_query(src: &str) -> Vec<&str> {
+    let toks = tokens(src);
+    let depth = depths(&toks);
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    let mut has_token = false;
+    for (t, d) in toks.iter().zip(&depth) {
+        if t.kind == Kind::Semi && *d == 0 {
+            if has_token {
+                pieces.push(src.get(start..t.start).unwrap_or(""));
+            }
+            start = t.start + 1;
+            has_token = false;
+        } else {
+            has_token = true;
+        }
+    }
+    if has_token {
+        pieces.push(src.get(start..).unwrap_or(""));
+    }
+    pieces
+}
+
+/// Statements for a pre-flight check file: `;`-separated, or one per line
+/// when the text holds no top-level semicolon.
 pub fn split_statements(src: &str) -> Vec<String> {
     let toks = tokens(src);
     let depth = depths(&toks);
@@ -344,6 +373,14 @@ mod tests {
         assert_eq!(k[9], (Kind::Param, "$1".into()));
         assert_eq!(k[10], (Kind::QuotedIdent, "\"Q\"\"x\"".into()));
         assert_eq!(k.len(), 11);
+    }
+
+    #[test]
+    fn a_query_splits_at_top_level_semicolons_only() {
+        let q = "INSERT INTO t VALUES ('a;\nb'); -- c;\nSELECT (1;2) ;; /* x */ ";
+        assert_eq!(split_query(q), vec!["INSERT INTO t VALUES ('a;\nb')", " -- c;\nSELECT (1;2) "]);
+        assert_eq!(split_query("SELECT 'multi\nline'"), vec!["SELECT 'multi\nline'"]);
+        assert!(split_query(" ; -- only a comment").is_empty());
     }
 
     #[test]
