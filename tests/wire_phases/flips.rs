@@ -136,7 +136,8 @@ async fn a_flip_while_transactions_are_open_leaves_each_in_its_own_phase() {
 
 #[tokio::test]
 async fn statements_prepared_before_flips_run_each_phase_plan_after_them() {
-    let (db, proxy) = proxied("dual_write").await;
+    // Prepared before the migration starts, in legacy (plain passthrough).
+    let (db, proxy) = proxied("legacy").await;
     let app = proxy.connect().await;
     let ins = app.prepare("INSERT INTO todos (id, user_id, title, priority) VALUES ($1, $2, $3, $4)").await.expect("prepare insert");
     let upd = app
@@ -151,7 +152,7 @@ async fn statements_prepared_before_flips_run_each_phase_plan_after_them() {
         .expect("prepare upsert by constraint name");
     assert!(ins.columns().is_empty() && del.columns().is_empty(), "NoData for writes without RETURNING");
 
-    let phases = ["dual_write", "read_new", "write_new", "read_new", "dual_write"];
+    let phases = ["legacy", "dual_write", "read_new", "write_new", "read_new", "dual_write"];
     for (k, phase) in phases.iter().enumerate() {
         if k > 0 {
             support::force_phase(&db, phase).await;
@@ -174,8 +175,12 @@ async fn statements_prepared_before_flips_run_each_phase_plan_after_them() {
             Ok(n) => assert!(*phase != "write_new" && n == 0, "{at}: the upsert inserted {n}"),
             Err(e) => assert!(*phase == "write_new" && e.code().map(|c| c.code()) == Some("0A000"), "{at}: {e}"),
         }
-        assert_eq!(support::schemas_differ(&db.client).await, None, "{at}");
-        assert_eq!(whereabouts(&db, id).await, (true, true), "{at}");
+        // In legacy nothing is mirrored (the next round deletes that todo).
+        let expected = (true, *phase != "legacy");
+        assert_eq!(whereabouts(&db, id).await, expected, "{at}");
+        if *phase != "legacy" {
+            assert_eq!(support::schemas_differ(&db.client).await, None, "{at}");
+        }
     }
     let left: i64 = db.client.query_one("SELECT count(*) FROM todos WHERE title LIKE 'prepared %'", &[]).await.expect("count").get(0);
     assert_eq!(left, 1, "only the last round's todo is left");

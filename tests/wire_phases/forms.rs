@@ -494,6 +494,10 @@ async fn psql_session(pair: &Pair, phase: &str) {
             Some(Deviation::Skip) => {}
         }
     }
+    // The comparison covers psql's command tags: the first form inserts one
+    // row with RETURNING, the fourth fails NOT NULL.
+    assert!(got.get(&0).is_some_and(|seg| seg.contains(&"INSERT 0 1".to_string())), "{phase}, psql: {:?}", got.get(&0));
+    assert!(got.get(&3).is_some_and(|seg| seg.iter().any(|l| l.starts_with("#end 23502"))), "{phase}, psql: {:?}", got.get(&3));
     let refusals = stderr.matches("0A000").count();
     let expected = mine.iter().filter(|(_, f)| deviation(f, phase) == Some(Deviation::Refused)).count();
     assert_eq!(refusals, expected, "psql's stderr shows each refusal once: {stderr}");

@@ -167,3 +167,50 @@ async fn several_statements_in_one_query_answer_each_and_fail_together() {
     assert_in_step(&pair.db, &pair.twin, true, "a transaction block in one query").await;
     assert_eq!(simple(&app, "SELECT 1").await, Ok(vec![(vec![vec!["1".to_string()]], 1)]), "the session is idle and usable");
 }
+
+/// Fetches a bound portal `batch` rows at a time; the rows and the count of
+/// the last CommandComplete.
+async fn fetch_in_batches(c: &mut Client, sql: &str, batch: i32) -> (Vec<Vec<String>>, Vec<Option<u64>>) {
+    use futures_util::TryStreamExt;
+    let tx = c.transaction().await.expect("begin");
+    let stmt = tx.prepare(sql).await.expect("prepare");
+    let portal = tx.bind(&stmt, &[]).await.expect("bind");
+    let mut rows = Vec::new();
+    let mut counts = Vec::new();
+    loop {
+        let stream = tx.query_portal_raw(&portal, batch).await.expect("execute");
+        futures_util::pin_mut!(stream);
+        let mut got = Vec::new();
+        while let Some(r) = stream.try_next().await.expect("rows") {
+            got.push(r);
+        }
+        counts.push(stream.rows_affected());
+        let done = got.len() < batch as usize;
+        rows.extend(sorted_rows(&got));
+        if done || counts.len() > 10 {
+            break;
+        }
+    }
+    tx.commit().await.expect("commit");
+    rows.sort();
+    (rows, counts)
+}
+
+#[tokio::test]
+async fn a_write_returning_rows_fetched_in_batches_reports_its_own_tag() {
+    let mut pair = Pair::new("dual_write").await;
+    let mut app = pair.proxy.connect().await;
+    // Five rows returned two at a time (Execute with a row limit, PortalSuspended).
+    let insert = format!(
+        "INSERT INTO todos (id, user_id, title) SELECT ('aaaaaaaa-0000-4000-8000-0000000000' || (60 + g))::uuid, '{U1}', 'batch ' || g \
+         FROM generate_series(1, 5) g RETURNING id, title"
+    );
+    let got = fetch_in_batches(&mut app, &insert, 2).await;
+    let want = fetch_in_batches(&mut pair.twin.client, &insert, 2).await;
+    assert_eq!(got, want, "rows and command tags, batch by batch");
+    assert_eq!(got.0.len(), 5);
+    let update = "UPDATE todos SET priority = 7 WHERE title LIKE 'batch %' RETURNING id, priority";
+    let got = fetch_in_batches(&mut app, update, 2).await;
+    assert_eq!(got, fetch_in_batches(&mut pair.twin.client, update, 2).await);
+    assert_in_step(&pair.db, &pair.twin, true, "writes fetched in batches").await;
+}
