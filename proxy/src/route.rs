@@ -149,7 +149,7 @@ impl Router {
             self.fixer.expect(Expect::Query(VecDeque::new()));
             return Verdict::Forward;
         }
-        let statements = switchyard_rewriter::lex::split_statements(sql);
+        let statements = switchyard_rewriter::lex::split_query(sql);
         let plans: Vec<Arc<Plan>> = statements.iter().map(|s| self.plan(phase, s)).collect();
         if plans.iter().all(|p| p.action == Action::Passthrough) {
             self.fixer.expect(Expect::Query(VecDeque::new()));
