@@ -169,9 +169,27 @@ SET jit = off
 AS $$
 DECLARE
   doomed uuid[];
+  cascading uuid[] := '{}';
 BEGIN
   LOCK TABLE todos_active IN ROW EXCLUSIVE MODE;
-  doomed := ids || switchyard.todo_descendants(ids);
+  -- While the backfill runs, the new tables may not hold a descendant yet
+  -- that the legacy ON DELETE CASCADE will remove at the end of the client's
+  -- statement, after this function has run. A backfill batch holding it FOR
+  -- SHARE would copy it over afterwards: a row only in new. So lock those
+  -- legacy descendants first (the batch, if any, commits), then delete their
+  -- copies too. After the backfill both schemas hold the same hierarchy and
+  -- the walk below (a scan, legacy has no index on parent_todo_id) is skipped.
+  IF NOT EXISTS (SELECT 1 FROM switchyard.backfill_progress WHERE table_name = 'todos' AND completed) THEN
+    WITH RECURSIVE d(id) AS (
+      SELECT t.id FROM todos t WHERE t.parent_todo_id = ANY (ids)
+      UNION
+      SELECT t.id FROM todos t JOIN d ON t.parent_todo_id = d.id)
+    SELECT coalesce(array_agg(id), '{}') INTO cascading FROM d;
+    IF cardinality(cascading) > 0 THEN
+      PERFORM 1 FROM todos WHERE id = ANY (cascading) ORDER BY id FOR UPDATE;
+    END IF;
+  END IF;
+  doomed := ids || cascading || switchyard.todo_descendants(ids);
   DELETE FROM todos_active WHERE id = ANY (doomed);
   DELETE FROM todos_archived WHERE id = ANY (doomed);
 END

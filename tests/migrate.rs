@@ -25,18 +25,23 @@ fn pg_dump_legacy(url: &str) -> String {
         .as_ref()
         .map(|c| c.tool("pg_dump"))
         .unwrap_or_else(|| "pg_dump".into());
-    let out = Command::new(pg_dump)
-        .args(["--no-owner", "-t", "users", "-t", "projects", "-t", "todos", "-t", "files", "-d", url])
-        .output()
-        .expect("run pg_dump");
-    assert!(out.status.success(), "pg_dump failed: {}", String::from_utf8_lossy(&out.stderr));
-    // pg_dump wraps its output in \restrict lines with a random key each run.
-    String::from_utf8(out.stdout)
-        .expect("utf-8 dump")
-        .lines()
-        .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    // One table per dump: pg_dump's order among several tables follows
+    // dependencies, which new objects (functions taking todos[]) reshuffle.
+    let mut all = String::new();
+    for table in ["users", "projects", "todos", "files"] {
+        let out = Command::new(&pg_dump)
+            .args(["--no-owner", "-t", table, "-d", url])
+            .output()
+            .expect("run pg_dump");
+        assert!(out.status.success(), "pg_dump failed: {}", String::from_utf8_lossy(&out.stderr));
+        // pg_dump wraps its output in \restrict lines with a random key each run.
+        let text = String::from_utf8(out.stdout).expect("utf-8 dump");
+        for line in text.lines().filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict")) {
+            all.push_str(line);
+            all.push('\n');
+        }
+    }
+    all
 }
 
 fn switchyard(args: &[&str]) -> (i32, String, String) {

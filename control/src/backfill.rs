@@ -108,16 +108,17 @@ pub async fn run(client: &mut Client, cfg: &BackfillConfig, mut report: impl FnM
 }
 
 async fn lock_holder(client: &Client) -> Result<String, BackfillError> {
-    let row = client
-        .query_opt(
+    let rows = client
+        .query(
             "SELECT a.pid, coalesce(nullif(a.application_name, ''), '?'), coalesce(host(a.client_addr), 'local'), a.backend_start::text
              FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-             WHERE l.locktype = 'advisory' AND l.granted
-               AND ((l.classid::int8 << 32) | l.objid::int8) = $1",
+             WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+               AND ((l.classid::int8 << 32) | l.objid::int8) = $1
+             ORDER BY a.backend_start LIMIT 1",
             &[&ADVISORY_LOCK_KEY],
         )
         .await?;
-    Ok(match row {
+    Ok(match rows.first() {
         Some(r) => format!(
             "backend pid {} ({}) from {} since {}",
             r.get::<_, i32>(0),

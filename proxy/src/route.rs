@@ -99,6 +99,9 @@ struct Statement {
     variants: Vec<(Phase, String, Arc<Plan>)>,
 }
 
+/// The upstream statement a refusal's `DO` block is parsed under.
+const REFUSAL_STATEMENT: &str = "sy_refusal";
+
 /// The client messages the router must see whole.
 const ROUTED_TAGS: &[u8] =
     &[tags::QUERY, tags::PARSE, tags::BIND, tags::DESCRIBE, tags::EXECUTE, tags::CLOSE, tags::SYNC, tags::FUNCTION_CALL];
@@ -303,19 +306,24 @@ impl Router {
     }
 
     /// Sends, in place of the refused message, a statement that makes
-    /// PostgreSQL raise the refusal: Parse, Bind, Execute of an unnamed
-    /// `DO` block, whose two completions the client does not see.
+    /// PostgreSQL raise the refusal: Close, Parse, Bind, Execute of a `DO`
+    /// block under the proxy's own statement name, whose three completions
+    /// the client does not see. Not the unnamed statement: the client may
+    /// still use its own (Bind to "" after the refusal's Sync).
     fn refuse(&mut self, plan: &Plan, out: &mut BytesMut) {
-        parse_message(out, "", &refusal_sql(plan), &[]);
+        // Closing a statement that does not exist is no error.
+        close_message(out, b'S', REFUSAL_STATEMENT);
+        parse_message(out, REFUSAL_STATEMENT, &refusal_sql(plan), &[]);
         write_message(out, tags::BIND, |b| {
             put_cstr(b, b"");
-            put_cstr(b, b"");
+            put_cstr(b, REFUSAL_STATEMENT.as_bytes());
             b.put_slice(&[0, 0, 0, 0, 0, 0]);
         });
         write_message(out, tags::EXECUTE, |b| {
             put_cstr(b, b"");
             b.put_i32(0);
         });
+        self.fixer.expect(Expect::Completion { swallow: true });
         self.fixer.expect(Expect::Completion { swallow: true });
         self.fixer.expect(Expect::Completion { swallow: true });
         self.fixer.expect(Expect::Execute(None));
