@@ -214,3 +214,111 @@ async fn a_write_returning_rows_fetched_in_batches_reports_its_own_tag() {
     assert_eq!(got, fetch_in_batches(&mut pair.twin.client, update, 2).await);
     assert_in_step(&pair.db, &pair.twin, true, "writes fetched in batches").await;
 }
+
+/// A bare protocol client: enough to reuse the unnamed statement, which
+/// tokio-postgres never does.
+struct Raw(tokio::net::TcpStream);
+
+impl Raw {
+    async fn connect(port: u16, db: &str) -> Raw {
+        use tokio::io::AsyncWriteExt;
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+        let mut body = 196_608i32.to_be_bytes().to_vec();
+        for kv in ["user", "postgres", "database", db] {
+            body.extend_from_slice(kv.as_bytes());
+            body.push(0);
+        }
+        body.push(0);
+        let mut msg = ((body.len() + 4) as i32).to_be_bytes().to_vec();
+        msg.extend_from_slice(&body);
+        s.write_all(&msg).await.expect("startup");
+        let mut raw = Raw(s);
+        let got = raw.until_ready().await;
+        assert!(got.iter().all(|(t, _)| *t != b'E'), "startup: {got:?}");
+        raw
+    }
+
+    async fn send(&mut self, tag: u8, body: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        let mut msg = vec![tag];
+        msg.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+        msg.extend_from_slice(body);
+        self.0.write_all(&msg).await.expect("send");
+    }
+
+    async fn parse(&mut self, name: &str, sql: &str) {
+        let mut b = Vec::new();
+        for s in [name, sql] {
+            b.extend_from_slice(s.as_bytes());
+            b.push(0);
+        }
+        b.extend_from_slice(&0i16.to_be_bytes());
+        self.send(b'P', &b).await;
+    }
+
+    /// Binds the unnamed portal to `statement` (no parameters, text results) and executes it.
+    async fn bind_execute(&mut self, statement: &str) {
+        let mut b = vec![0];
+        b.extend_from_slice(statement.as_bytes());
+        b.push(0);
+        b.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        self.send(b'B', &b).await;
+        self.send(b'E', &[0, 0, 0, 0, 0]).await;
+    }
+
+    async fn sync(&mut self) -> Vec<(u8, Vec<u8>)> {
+        self.send(b'S', &[]).await;
+        self.until_ready().await
+    }
+
+    /// Messages up to and including ReadyForQuery; an ErrorResponse's body
+    /// is shortened to its SQLSTATE.
+    async fn until_ready(&mut self) -> Vec<(u8, Vec<u8>)> {
+        use tokio::io::AsyncReadExt;
+        let mut out = Vec::new();
+        loop {
+            let tag = self.0.read_u8().await.expect("tag");
+            let len = self.0.read_i32().await.expect("len");
+            let mut body = vec![0; (len - 4) as usize];
+            self.0.read_exact(&mut body).await.expect("body");
+            if tag == b'R' && body.get(0..4) != Some(&[0, 0, 0, 0]) {
+                panic!("the test server asks for a password");
+            }
+            if tag == b'E' {
+                let code = body.split(|b| *b == 0).find(|f| f.first() == Some(&b'C')).map(|f| f[1..].to_vec()).unwrap_or_default();
+                body = code;
+            }
+            let ready = tag == b'Z';
+            if !matches!(tag, b'R' | b'S' | b'K' | b'N') {
+                out.push((tag, body));
+            }
+            if ready {
+                return out;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_refusal_leaves_the_clients_unnamed_statement_alone() {
+    let pair = Pair::new("dual_write").await;
+    let twin_port: u16 = pair.twin.url.rsplit(':').next().and_then(|p| p.split('/').next()).and_then(|p| p.parse().ok()).expect("port");
+    let mut outcomes = Vec::new();
+    for (port, db, bad) in [(pair.proxy.port, &pair.db.name, "TRUNCATE todos"), (twin_port, &pair.twin.name, "SELECT * FROM no_such_table")] {
+        let mut c = Raw::connect(port, db).await;
+        c.parse("", "SELECT 41 + 1 AS answer").await;
+        let parsed = c.sync().await;
+        // A named statement fails at Parse (refused through the proxy) ...
+        c.parse("s1", bad).await;
+        let failed = c.sync().await;
+        // ... and the unnamed statement parsed before is still the client's.
+        c.bind_execute("").await;
+        let reused = c.sync().await;
+        outcomes.push((parsed, failed, reused));
+    }
+    let (proxy, twin) = (&outcomes[0], &outcomes[1]);
+    assert_eq!(proxy.1, vec![(b'E', b"0A000".to_vec()), (b'Z', b"I".to_vec())], "the refusal");
+    assert_eq!(twin.1[0].0, b'E');
+    assert_eq!((&proxy.0, &proxy.2), (&twin.0, &twin.2), "the unnamed statement before and after the refusal");
+    assert!(proxy.2.iter().any(|(t, b)| *t == b'D' && b.ends_with(b"42")), "{:?}", proxy.2);
+}
