@@ -87,6 +87,8 @@ struct Half {
     /// Bytes to write at `ready` in place of the next `skip` bytes.
     replace: Option<Replacement>,
     needs_flush: bool,
+    /// Holds bytes read before the session started, not yet scanned.
+    fresh: bool,
 }
 
 #[derive(Debug)]
@@ -98,7 +100,8 @@ struct Replacement {
 
 impl Half {
     fn with(buf: BytesMut) -> Half {
-        Half { buf, ..Half::default() }
+        let fresh = !buf.is_empty();
+        Half { buf, fresh, ..Half::default() }
     }
 
     /// Nothing of a message has been half-sent: the peer is at a message
@@ -281,6 +284,12 @@ where
             Direction::ClientToUpstream => (ErrorSource::Client, ErrorSource::Upstream, SessionError::ClientProtocol),
             Direction::UpstreamToClient => (ErrorSource::Upstream, ErrorSource::Client, SessionError::UpstreamProtocol),
         };
+    if half.fresh {
+        // Bytes that arrived with the startup (a client pipelining its
+        // first query, a notice right after ReadyForQuery).
+        half.fresh = false;
+        scan(half, insp, st).map_err(proto_err)?;
+    }
     loop {
         while half.ready > 0 {
             let n = ready!(Pin::new(&mut *writer).poll_write(cx, &half.buf[..half.ready])).map_err(write_err)?;

@@ -284,3 +284,40 @@ async fn shutdown_stops_accepting_drains_then_closes_with_57p01() {
         describe(&err)
     );
 }
+
+#[tokio::test]
+async fn a_function_call_and_a_pipelined_startup_pass_through() {
+    let db = support::empty_db().await;
+    let proxy = crate::common::start().await;
+    let mut s = raw_session(&proxy, &db.name, "fcall").await;
+    // FunctionCall int4pl(2, 3) (OID 177), arguments and result as text.
+    let mut msg = BytesMut::new();
+    switchyard_proxy::protocol::write_message(&mut msg, b'F', |b| {
+        b.put_u32(177);
+        b.put_i16(1);
+        b.put_i16(0);
+        b.put_i16(2);
+        for arg in [b"2", b"3"] {
+            b.put_i32(1);
+            b.put_slice(arg);
+        }
+        b.put_i16(0);
+    });
+    s.write_all(&msg).await.expect("send");
+    let frames = read_until_ready(&mut s).await;
+    let (_, body) = frames.iter().find(|(t, _)| *t == b'V').expect("FunctionCallResponse");
+    assert_eq!(&body[..], &[0, 0, 0, 1, b'5'], "{frames:?}");
+    assert_eq!(error_code(&frames), None);
+
+    // A client that sends its first query right behind its startup packet.
+    let mut s = TcpStream::connect(proxy.addr).await.expect("connect");
+    let mut buf = BytesMut::new();
+    startup_message(&mut buf, PROTOCOL_3_0, &[("user", "postgres"), ("database", &db.name)]);
+    buf.extend_from_slice(b"Q\0\0\0\x0dSELECT 7\0");
+    s.write_all(&buf).await.expect("send");
+    let startup = read_until_ready(&mut s).await;
+    assert!(startup.iter().any(|(t, _)| *t == b'K'), "BackendKeyData during startup");
+    let answer = read_until_ready(&mut s).await;
+    let (_, row) = answer.iter().find(|(t, _)| *t == b'D').expect("DataRow");
+    assert_eq!(&row[..], &[0, 1, 0, 0, 0, 1, b'7']);
+}
