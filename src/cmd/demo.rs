@@ -1,18 +1,35 @@
-//! `switchyard demo`: the whole thing on a throwaway PostgreSQL.
+//! `switchyard demo`: the whole migration on a throwaway PostgreSQL.
 //!
 //! Starts PostgreSQL from the system's binaries, loads the legacy TodoList
-//! app with realistic data, applies the migrations, and starts the proxy in
-//! front of it. Ctrl-C at any point stops everything and removes the cluster
-//! (`--keep` leaves both running until Ctrl-C and prints how to connect).
+//! app, applies the migrations, starts the proxy (`switchyard serve`, as a
+//! child process, the way it runs in production) and the app's workload
+//! through it, and walks the phases the way the runbook does: dual_write,
+//! the backfill with its progress, the verifier and its report, read_new,
+//! write_new, new_only, each behind its guards. Then the daily maintenance
+//! archives old done todos, and a report shows rows moved, every phase with
+//! its workload ops and errors, the verify result, the partition
+//! distribution and the seed's Phase 5.4 measurements on this data.
+//!
+//! Exit status 0 only when the workload saw no error, verify was clean and
+//! the ledger of acknowledged writes matches the database. Ctrl-C stops
+//! everything and removes the cluster; `--keep` leaves it running.
+
+mod report;
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use switchyard_control::legacy::{self, SeedOptions};
 use switchyard_control::migrate::Migrator;
+use switchyard_control::phase::{parse_phase, Phase};
+use switchyard_control::state::{self, MoveRequest};
 use switchyard_localpg::{Cluster, ClusterOptions};
-use switchyard_proxy::{Config, Proxy, Upstream};
+use switchyard_workload::{Schema, WorkloadConfig};
+
+use report::DemoReport;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -22,17 +39,31 @@ pub struct Args {
     pub todos_per_user: u32,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Workload clients through the proxy.
+    #[arg(long, default_value_t = 8)]
+    pub clients: usize,
+    /// How long the workload runs in each phase.
+    #[arg(long, default_value_t = 5.0)]
+    pub phase_seconds: f64,
+    /// The phases to walk after legacy, one step at a time (the backfill and
+    /// verify run on entering dual_write).
+    #[arg(long, default_value = "dual_write,read_new,write_new,new_only", value_delimiter = ',')]
+    pub walk: Vec<String>,
     /// Where the proxy listens (port 0: any free port).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
     /// Leave PostgreSQL and the proxy running until Ctrl-C.
     #[arg(long)]
     pub keep: bool,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<u8> {
+    let walk: Vec<Phase> = args.walk.iter().map(|p| parse_phase(p.trim())).collect::<Result<_, _>>()?;
     tokio::select! {
-        result = demo(args) => result,
+        result = demo(args, walk) => result,
         _ = tokio::signal::ctrl_c() => {
             eprintln!("\ninterrupted: stopping the proxy and PostgreSQL");
             Ok(130)
@@ -40,12 +71,26 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     }
 }
 
-async fn demo(args: Args) -> anyhow::Result<u8> {
+fn step(what: &str) {
+    println!("\n== {what}");
+}
+
+/// A child process killed when dropped (the proxy).
+struct Child(tokio::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.start_kill();
+    }
+}
+
+async fn demo(args: Args, walk: Vec<Phase>) -> anyhow::Result<u8> {
     let started = Instant::now();
+    let exe = std::env::current_exe().context("locating the switchyard binary")?;
+
     step("starting a throwaway PostgreSQL");
-    let cluster = tokio::task::spawn_blocking(|| Cluster::start(&ClusterOptions::default()))
-        .await?
-        .context("starting PostgreSQL")?;
+    let opts = ClusterOptions { keep: args.keep, ..ClusterOptions::default() };
+    let cluster = tokio::task::spawn_blocking(move || Cluster::start(&opts)).await?.context("starting PostgreSQL")?;
     let admin = super::connect(&cluster.url("postgres")).await?;
     admin.batch_execute("CREATE DATABASE todoapp").await?;
     let url = cluster.url("todoapp");
@@ -54,37 +99,159 @@ async fn demo(args: Args) -> anyhow::Result<u8> {
 
     step(&format!("loading the legacy TodoList app: {} users x {} todos", args.users, args.todos_per_user));
     legacy::ensure_schema(&client).await?;
-    let opts = SeedOptions { users: args.users, todos_per_user: args.todos_per_user, seed: args.seed, anchor: chrono::Utc::now() };
-    let counts = legacy::load(&mut client, &opts).await.map_err(|e| anyhow::anyhow!(switchyard_control::describe_pg_error(&e)))?;
+    let seed = SeedOptions { users: args.users, todos_per_user: args.todos_per_user, seed: args.seed, anchor: chrono::Utc::now() };
+    let counts = legacy::load(&mut client, &seed).await.map_err(|e| anyhow::anyhow!(switchyard_control::describe_pg_error(&e)))?;
     println!("  {} users, {} projects, {} todos, {} files", counts.users, counts.projects, counts.todos, counts.files);
 
-    step("applying Switchyard's migrations");
-    let report = Migrator::embedded().run(&mut client, false).await?;
-    for (name, took) in &report.applied {
+    step("applying Switchyard's migrations (switchyard migrate)");
+    let applied = Migrator::embedded().run(&mut client, false).await?;
+    for (name, took) in &applied.applied {
         println!("  {name} ({} ms)", took.as_millis());
     }
 
-    step("starting the proxy");
-    let config = Config::new(args.listen, Upstream::parse(&format!("127.0.0.1:{}", cluster.port))?);
-    let proxy = Proxy::bind(config).await?;
-    let proxy_addr = proxy.local_addr()?;
-    let handle = proxy.handle();
-    let server = tokio::spawn(proxy.run());
-    let proxy_url = format!("postgres://postgres@{proxy_addr}/todoapp");
-    let through = super::connect(&proxy_url).await?;
-    let n: i64 = through.query_one("SELECT count(*) FROM todos", &[]).await?.get(0);
-    println!("  listening on {proxy_addr}; {n} todos visible through it");
+    step("starting the proxy (switchyard serve)");
+    let listen = match args.listen.port() {
+        0 => SocketAddr::new(args.listen.ip(), std::net::TcpListener::bind(args.listen)?.local_addr()?.port()),
+        _ => args.listen,
+    };
+    let proxy = Child(
+        tokio::process::Command::new(&exe)
+            .args(["serve", "--listen", &listen.to_string(), "--upstream", &url, "--phase-poll-interval", "0.2"])
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting switchyard serve")?,
+    );
+    let proxy_url = format!("postgres://postgres@{listen}/todoapp");
+    wait_listening(listen).await?;
+    println!("  listening on {listen}; the app connects to {proxy_url}");
 
-    println!("\ndemo ready in {:.1} s", started.elapsed().as_secs_f64());
+    step(&format!("starting the app's workload through the proxy: {} clients", args.clients));
+    let workload = switchyard_workload::start(WorkloadConfig::new(proxy_url.clone(), args.clients))
+        .await
+        .map_err(|e| anyhow::anyhow!("starting the workload: {e}"))?;
+    let dwell = Duration::from_secs_f64(args.phase_seconds.max(0.5));
+    workload.mark("legacy");
+    tokio::time::sleep(dwell).await;
+
+    let mut verify_ok = None;
+    let mut rows_moved = 0;
+    for to in walk {
+        step(&format!("phase {to}"));
+        let out = move_phase(&mut client, to).await?;
+        wait_for_instances(&client, out).await?;
+        workload.mark(to.as_str());
+        println!("  every proxy instance now runs {to} (epoch {out}) for new transactions");
+        if to == Phase::DualWrite && verify_ok.is_none() {
+            step("backfill (switchyard backfill)");
+            run_child(&exe, &["backfill", "--database-url", &url]).await?;
+            rows_moved = client
+                .query_one("SELECT rows_copied FROM switchyard.backfill_progress WHERE table_name = 'todos'", &[])
+                .await?
+                .get::<_, i64>(0);
+            step("verify (switchyard verify)");
+            let code = run_child_status(&exe, &["verify", "--database-url", &url]).await?;
+            verify_ok = Some(code == 0);
+            if code != 0 {
+                println!("  verify exited {code}: not moving on to read_new");
+                break;
+            }
+        }
+        tokio::time::sleep(dwell).await;
+    }
+    let report_run = workload.stop_and_wait().await.map_err(|e| anyhow::anyhow!("workload: {e}"))?;
+    let final_phase = state::current(&client, "todos").await?.phase;
+    step("daily maintenance (switchyard maintain daily)");
+    run_child(&exe, &["maintain", "daily", "--database-url", &url]).await?;
+
+    step("checking the ledger of acknowledged writes");
+    let schemas: &[Schema] = if final_phase == Phase::NewOnly {
+        &[Schema::New]
+    } else if final_phase == Phase::Legacy {
+        &[Schema::Legacy]
+    } else {
+        &[Schema::Legacy, Schema::New]
+    };
+    let mut ledger_clean = true;
+    for schema in schemas {
+        let check = report_run.ledger.check(&client, *schema).await.map_err(|e| anyhow::anyhow!("ledger: {e}"))?;
+        println!("  {schema:?}: {}", if check.is_clean() { "every acknowledged write is there, nothing else".to_string() } else { format!("{check:?}") });
+        ledger_clean &= check.is_clean();
+    }
+
+    let demo_report = DemoReport::gather(&client, &report_run, rows_moved, verify_ok, ledger_clean, started.elapsed()).await?;
+    println!("{}", demo_report.render_text());
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&demo_report.to_json())?).with_context(|| format!("writing {}", path.display()))?;
+    }
     if args.keep {
-        println!("\nconnect with:\n  psql '{proxy_url}'   # through switchyard\n  psql '{url}'   # PostgreSQL directly\nCtrl-C stops both.");
+        println!(
+            "\nstill running:\n  psql '{proxy_url}'   # through switchyard\n  psql '{url}'   # PostgreSQL directly\nCtrl-C stops both."
+        );
         tokio::signal::ctrl_c().await?;
     }
-    handle.shutdown();
-    let _ = server.await;
-    Ok(0)
+    drop(proxy);
+    Ok(if demo_report.ok() { 0 } else { 1 })
 }
 
-fn step(what: &str) {
-    println!("\n== {what}");
+async fn wait_listening(addr: SocketAddr) -> anyhow::Result<()> {
+    for _ in 0..400 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    anyhow::bail!("the proxy did not start listening on {addr}")
+}
+
+async fn move_phase(client: &mut tokio_postgres::Client, to: Phase) -> anyhow::Result<i64> {
+    let req = MoveRequest {
+        table: "todos".into(),
+        to,
+        reason: format!("switchyard demo moves to {to}"),
+        actor: "switchyard demo".into(),
+        force: false,
+        confirm: to == Phase::NewOnly,
+        max_verify_age: Duration::from_secs(3600),
+        instance_liveness: Duration::from_secs(30),
+    };
+    let out = state::move_phase(client, &req).await.with_context(|| format!("moving to {to}"))?;
+    Ok(out.epoch)
+}
+
+/// Waits until every live instance acknowledges `epoch` (no transaction of
+/// an older phase is left).
+async fn wait_for_instances(client: &tokio_postgres::Client, epoch: i64) -> anyhow::Result<()> {
+    let started = Instant::now();
+    loop {
+        let behind: i64 = client
+            .query_one(
+                "SELECT count(*) FROM switchyard.proxy_instances
+                 WHERE heartbeat_at > now() - interval '30 seconds' AND acknowledged_epoch IS DISTINCT FROM $1",
+                &[&epoch],
+            )
+            .await?
+            .get(0);
+        if behind == 0 {
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            anyhow::bail!("proxy instances did not acknowledge epoch {epoch} within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn run_child(exe: &PathBuf, args: &[&str]) -> anyhow::Result<()> {
+    let code = run_child_status(exe, args).await?;
+    if code != 0 {
+        anyhow::bail!("switchyard {} exited {code}", args.first().copied().unwrap_or(""));
+    }
+    Ok(())
+}
+
+async fn run_child_status(exe: &PathBuf, args: &[&str]) -> anyhow::Result<i32> {
+    let status = tokio::process::Command::new(exe).args(args).stdin(Stdio::null()).status().await?;
+    Ok(status.code().unwrap_or(-1))
 }
