@@ -355,11 +355,11 @@ mod tests {
         assert_eq!(f.fix(tags::PARSE_COMPLETE, &[]), Fix::Forward);
         assert_eq!(f.fix(tags::BIND_COMPLETE, &[]), Fix::Forward);
         assert!(f.wants(tags::ROW_DESCRIPTION));
-        assert!(matches!(f.fix(tags::ROW_DESCRIPTION, &[0, 1]), Fix::Replace(b) if &b[..] == [b'n', 0, 0, 0, 4]));
+        assert!(matches!(f.fix(tags::ROW_DESCRIPTION, &[0, 1]), Fix::Replace(b) if b[..] == [b'n', 0, 0, 0, 4]));
         assert!(f.wants(tags::DATA_ROW));
         assert_eq!(f.fix(tags::DATA_ROW, &data_row_text("3")), Fix::Drop);
         assert_eq!(tag_of(f.fix(tags::COMMAND_COMPLETE, &command_complete("SELECT 1"))), "UPDATE 3");
-        assert_eq!(f.fix(tags::READY_FOR_QUERY, &[b'I']), Fix::Forward);
+        assert_eq!(f.fix(tags::READY_FOR_QUERY, b"I"), Fix::Forward);
         assert!(f.is_idle());
     }
 
@@ -402,7 +402,7 @@ mod tests {
         assert_eq!(f.fix(tags::BIND_COMPLETE, &[]), Fix::Drop);
         assert_eq!(f.fix(tags::ERROR_RESPONSE, b"SERROR\0"), Fix::Forward);
         assert!(!f.wants(tags::COMMAND_COMPLETE));
-        assert_eq!(f.fix(tags::READY_FOR_QUERY, &[b'E']), Fix::Forward);
+        assert_eq!(f.fix(tags::READY_FOR_QUERY, b"E"), Fix::Forward);
         assert!(f.is_idle());
     }
 

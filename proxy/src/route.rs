@@ -81,6 +81,8 @@ pub struct RouteContext {
     pub metrics: Arc<crate::Metrics>,
     pub phase: watch::Receiver<PhaseView>,
     pub tracker: Arc<EpochTracker>,
+    /// Shadow reads (design §5); None: off.
+    pub shadow: Option<Arc<crate::shadow::ShadowSampler>>,
 }
 
 impl RouteContext {
@@ -115,11 +117,25 @@ pub struct Router {
     /// Portal name -> how its Execute's answer is fixed.
     portals: HashMap<String, Option<Shape>>,
     fixer: ResponseFixer,
+    /// Portal name -> the read its Execute may shadow.
+    shadow_portals: HashMap<String, Arc<crate::shadow::ShadowJob>>,
+    /// Extended-protocol messages went upstream since the last ReadyForQuery:
+    /// PostgreSQL is inside an implicit transaction (kept open across Flush
+    /// until a Sync), so the phase stays held even when every answer is in.
+    extended_open: bool,
 }
 
 impl Router {
     pub fn new(ctx: RouteContext) -> Router {
-        Router { ctx, held: None, statements: HashMap::new(), portals: HashMap::new(), fixer: ResponseFixer::new() }
+        Router {
+            ctx,
+            held: None,
+            statements: HashMap::new(),
+            portals: HashMap::new(),
+            fixer: ResponseFixer::new(),
+            shadow_portals: HashMap::new(),
+            extended_open: false,
+        }
     }
 
     fn plan(&self, phase: Phase, sql: &str) -> Arc<Plan> {
@@ -132,7 +148,8 @@ impl Router {
 
     /// The phase for a request: re-read at a transaction's start, else held.
     fn phase_for(&mut self, info: &SessionInfo) -> Phase {
-        let starting = info.tx_status == TxStatus::Idle && info.requests_in_flight == 0 && self.fixer.is_idle();
+        let starting =
+            info.tx_status == TxStatus::Idle && info.requests_in_flight == 0 && self.fixer.is_idle() && !self.extended_open;
         match self.held {
             Some(v) if !starting => v.phase,
             _ => {
@@ -154,6 +171,7 @@ impl Router {
         }
         let statements = switchyard_rewriter::lex::split_query(sql);
         let plans: Vec<Arc<Plan>> = statements.iter().map(|s| self.plan(phase, s)).collect();
+        self.shadow_query(phase, &statements, &plans);
         if plans.iter().all(|p| p.action == Action::Passthrough) {
             self.fixer.expect(Expect::Query(VecDeque::new()));
             return Verdict::Forward;
@@ -225,6 +243,7 @@ impl Router {
     fn on_bind(&mut self, portal: &str, statement: &str, rest: &[u8], info: &SessionInfo) -> Verdict {
         let phase = self.phase_for(info);
         let binary = bind_wants_binary_results(rest);
+        self.shadow_portals.remove(portal);
         let Some(stmt) = self.statements.get_mut(statement) else {
             // Unknown to us (refused, or never parsed): PostgreSQL answers.
             self.fixer.expect(Expect::Completion { swallow: false });
@@ -260,6 +279,7 @@ impl Router {
             }
         };
         self.portals.insert(portal.to_string(), shape_of(&plan, binary));
+        self.shadow_bind(portal, statement, phase, &plan, rest);
         self.fixer.expect(Expect::Completion { swallow: false });
         if upstream == statement && out.is_empty() {
             return Verdict::Forward;
@@ -336,6 +356,47 @@ impl Interceptor for Router {
     }
 
     fn on_message(&mut self, message: &FrontendMessage<'_>, _raw_body: &[u8], info: &SessionInfo) -> Verdict {
+        let verdict = self.route(message, info);
+        if matches!(
+            message,
+            FrontendMessage::Parse { .. }
+                | FrontendMessage::Bind { .. }
+                | FrontendMessage::Describe { .. }
+                | FrontendMessage::Execute { .. }
+                | FrontendMessage::Close { .. }
+        ) {
+            self.extended_open = true;
+        }
+        verdict
+    }
+
+    fn observes_backend(&self) -> bool {
+        true
+    }
+
+    fn backend_wants(&self, tag: u8) -> bool {
+        tag == tags::READY_FOR_QUERY || self.fixer.wants(tag)
+    }
+
+    fn on_backend(&mut self, tag: u8, body: &[u8]) -> Fix {
+        let fix = self.fixer.fix(tag, body);
+        if tag == tags::READY_FOR_QUERY && self.fixer.is_idle() {
+            // Every request is answered: no implicit transaction is open.
+            self.extended_open = false;
+            if body.first() == Some(&b'I') {
+                // The transaction is over: portals are gone, the phase is released.
+                self.portals.clear();
+                if let Some(v) = self.held.take() {
+                    self.ctx.tracker.leave(v.epoch);
+                }
+            }
+        }
+        fix
+    }
+}
+
+impl Router {
+    fn route(&mut self, message: &FrontendMessage<'_>, info: &SessionInfo) -> Verdict {
         match message {
             FrontendMessage::Query { sql } => self.on_query(sql, info),
             FrontendMessage::Parse { statement, sql, param_types } => self.on_parse(statement, sql, param_types, info),
@@ -343,6 +404,7 @@ impl Interceptor for Router {
             FrontendMessage::Describe { kind, name } => self.on_describe(*kind, name),
             FrontendMessage::Execute { portal, .. } => {
                 let shape = self.portals.get(*portal).copied().flatten();
+                self.shadow_execute(portal);
                 self.fixer.expect(Expect::Execute(shape));
                 Verdict::Forward
             }
@@ -360,25 +422,37 @@ impl Interceptor for Router {
             _ => Verdict::Forward,
         }
     }
+}
 
-    fn observes_backend(&self) -> bool {
-        true
-    }
-
-    fn backend_wants(&self, tag: u8) -> bool {
-        tag == tags::READY_FOR_QUERY || self.fixer.wants(tag)
-    }
-
-    fn on_backend(&mut self, tag: u8, body: &[u8]) -> Fix {
-        let fix = self.fixer.fix(tag, body);
-        if tag == tags::READY_FOR_QUERY && body.first() == Some(&b'I') && self.fixer.is_idle() {
-            // The transaction is over: portals are gone, the phase is released.
-            self.portals.clear();
-            if let Some(v) = self.held.take() {
-                self.ctx.tracker.leave(v.epoch);
+/// Shadow reads (design §5): one sample decision per Execute or per
+/// statement of a Query; the job goes on the sampler's bounded queue.
+impl Router {
+    fn shadow_query(&self, phase: Phase, statements: &[&str], plans: &[Arc<Plan>]) {
+        let Some(sampler) = &self.ctx.shadow else { return };
+        for (stmt, plan) in statements.iter().zip(plans) {
+            if crate::shadow::wants(plan) && sampler.sample(phase) {
+                sampler.offer(crate::shadow::ShadowJob::new(phase, stmt, plan, &[], Vec::new()));
             }
         }
-        fix
+    }
+
+    fn shadow_bind(&mut self, portal: &str, statement: &str, phase: Phase, plan: &Arc<Plan>, rest: &[u8]) {
+        let Some(sampler) = &self.ctx.shadow else { return };
+        if sampler.rate(phase) <= 0.0 || !crate::shadow::wants(plan) {
+            return;
+        }
+        let (Some(stmt), Some(params)) = (self.statements.get(statement), crate::shadow::params_from_bind(rest)) else {
+            return;
+        };
+        let job = crate::shadow::ShadowJob::new(phase, &stmt.sql, plan, &stmt.param_types, params);
+        self.shadow_portals.insert(portal.to_string(), Arc::new(job));
+    }
+
+    fn shadow_execute(&self, portal: &str) {
+        let (Some(sampler), Some(job)) = (&self.ctx.shadow, self.shadow_portals.get(portal)) else { return };
+        if sampler.sample(job.phase) {
+            sampler.offer(crate::shadow::ShadowJob::clone(job));
+        }
     }
 }
 

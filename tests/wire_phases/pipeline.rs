@@ -266,6 +266,24 @@ impl Raw {
         self.send(b'E', &[0, 0, 0, 0, 0]).await;
     }
 
+    /// Flush: the answers so far, without ending the implicit transaction.
+    async fn flush_until_complete(&mut self) -> Vec<(u8, Vec<u8>)> {
+        use tokio::io::AsyncReadExt;
+        self.send(b'H', &[]).await;
+        let mut out = Vec::new();
+        loop {
+            let tag = self.0.read_u8().await.expect("tag");
+            let len = self.0.read_i32().await.expect("len");
+            let mut body = vec![0; (len - 4) as usize];
+            self.0.read_exact(&mut body).await.expect("body");
+            let done = matches!(tag, b'C' | b'E');
+            out.push((tag, body));
+            if done {
+                return out;
+            }
+        }
+    }
+
     async fn sync(&mut self) -> Vec<(u8, Vec<u8>)> {
         self.send(b'S', &[]).await;
         self.until_ready().await
@@ -321,4 +339,38 @@ async fn a_refusal_leaves_the_clients_unnamed_statement_alone() {
     assert_eq!(twin.1[0].0, b'E');
     assert_eq!((&proxy.0, &proxy.2), (&twin.0, &twin.2), "the unnamed statement before and after the refusal");
     assert!(proxy.2.iter().any(|(t, b)| *t == b'D' && b.ends_with(b"42")), "{:?}", proxy.2);
+}
+
+/// The text of the DataRows among some messages (one column each).
+fn row_texts(messages: &[(u8, Vec<u8>)]) -> String {
+    messages.iter().filter(|(t, _)| *t == b'D').map(|(_, b)| String::from_utf8_lossy(b.get(6..).unwrap_or(&[])).into_owned()).collect::<Vec<_>>().join("\n")
+}
+
+#[tokio::test]
+async fn an_implicit_transaction_kept_open_by_flush_keeps_its_phase() {
+    // Drivers that Flush instead of Sync between statements (pgx, node-postgres)
+    // keep one implicit transaction open across several requests: a flip
+    // in between must not split it.
+    let pair = Pair::new("dual_write").await;
+    let mut c = Raw::connect(pair.proxy.port, &pair.db.name).await;
+    let explain = "EXPLAIN (COSTS OFF) SELECT id FROM todos";
+    c.parse("", explain).await;
+    c.bind_execute("").await;
+    let before = c.flush_until_complete().await;
+    assert!(!row_texts(&before).contains("todos_active"), "dual_write reads legacy: {before:?}");
+    crate::support::force_phase(&pair.db, "read_new").await;
+    wait_served(&pair.proxy, "read_new").await;
+    let (_, held) = acks(&pair.db).await;
+    assert_eq!(held.first().and_then(|(p, _)| p.clone()).as_deref(), Some("dual_write"), "the open implicit transaction is vouched for");
+    c.parse("", explain).await;
+    c.bind_execute("").await;
+    let after = c.sync().await;
+    assert!(after.iter().all(|(t, _)| *t != b'E'), "{after:?}");
+    assert!(!row_texts(&after).contains("todos_active"), "the same implicit transaction keeps dual_write: {}", row_texts(&after));
+    // The next transaction runs read_new.
+    c.parse("", explain).await;
+    c.bind_execute("").await;
+    let next = c.sync().await;
+    assert!(row_texts(&next).contains("todos_active"), "{}", row_texts(&next));
+    crate::support::wait_for_instances(&pair.db).await;
 }
