@@ -94,8 +94,15 @@ if [ -z "${SWITCHYARD_BIN:-}" ]; then
     SWITCHYARD_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/switchyard"
 fi
 SY_PORT=$(free_port)
-"$SWITCHYARD_BIN" serve --listen "127.0.0.1:$SY_PORT" --upstream "postgres://$PGHOST_:$PGPORT/$DB" \
-    --upstream-sslmode disable --log-level warn 2>"$WORK/switchyard.log" &
+# The upstream comes from a config file and no --database-url is given, so
+# serve runs without a control database: pure passthrough, no router.
+cat >"$WORK/switchyard.toml" <<TOML
+listen = "127.0.0.1:$SY_PORT"
+upstream = "postgres://$PGHOST_:$PGPORT/$DB"
+upstream_sslmode = "disable"
+log_level = "warn"
+TOML
+env -u SWITCHYARD_DATABASE_URL -u SWITCHYARD_UPSTREAM "$SWITCHYARD_BIN" serve --config "$WORK/switchyard.toml" 2>"$WORK/switchyard.log" &
 SY_PID=$!
 PIDS+=($SY_PID)
 
