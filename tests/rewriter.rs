@@ -142,6 +142,7 @@ fn forms() -> Vec<Form> {
             // new_only has no legacy table, hence no foreign key on parent_todo_id.
             skip: &[Phase::NewOnly],
         },
+        form("UPDATE ONLY todos", "UPDATE ONLY todos SET priority = 4 WHERE id = $1 RETURNING priority", vec![Id(t(1))]),
         form("delete every done todo", "DELETE FROM todos WHERE status = 'done'", vec![]),
     ]
 }

@@ -143,6 +143,8 @@ pub struct Analysis {
     /// A single SELECT with no WITH, set operation, ORDER BY, LIMIT or FETCH:
     /// a locking read of this shape can be split into one branch per table.
     pub simple_select: bool,
+    /// TABLESAMPLE appears (it cannot follow a derived table).
+    pub tablesample: bool,
 }
 
 /// Why a statement could not be analysed.
@@ -344,6 +346,7 @@ pub fn analyze(sql: &str, spec: &MigrationSpec) -> Result<Option<Analysis>, Clas
         statements: stmts.len(),
         pure_query: false,
         simple_select: false,
+        tablesample: false,
     };
 
     let mut targets: Vec<TableRef> = Vec::new();
@@ -434,6 +437,19 @@ pub fn analyze(sql: &str, spec: &MigrationSpec) -> Result<Option<Analysis>, Clas
     }
     a.reads.sort_by_key(|r| r.start);
     a.reads.dedup_by_key(|r| r.start);
+    // `ONLY todos` (no inheritance children in legacy): the span takes the
+    // keyword with it, since neither a derived table nor the new
+    // partitioned tables may follow ONLY.
+    let widen = |r: &mut TableRef| {
+        if let Some(prev) = toks.iter().take_while(|t| t.end <= r.start).last() {
+            if prev.is_word(sql, "only") {
+                r.start = prev.start;
+            }
+        }
+    };
+    a.reads.iter_mut().for_each(widen);
+    a.sites.iter_mut().for_each(|s| widen(&mut s.target));
+    a.tablesample = toks.iter().any(|t| t.is_word(sql, "tablesample"));
     a.stray_refs = rel_count.saturating_sub(a.reads.len() + targets.len());
     Ok(Some(a))
 }

@@ -35,6 +35,9 @@ pub fn plan(spec: &MigrationSpec, phase: Phase, sql: &str) -> Plan {
     if a.shadowing_cte {
         return not_covered(format!("a WITH query named {table}"), phase);
     }
+    if a.tablesample && phase.reads_new() {
+        return not_covered(format!("TABLESAMPLE in a statement touching {table}"), phase);
+    }
     if a.stray_refs > 0 {
         if let StmtKind::Other(kw) = &a.kind {
             return Plan::refuse(Refusal::Ddl { construct: kw.clone(), table, phase }.to_string());

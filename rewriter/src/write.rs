@@ -269,15 +269,124 @@ fn rewrite_site(cx: &Ctx<'_>, site: &Site, k: usize, reads: &[Edit]) -> Result<S
         e.push(target(table));
         render(cx.src, site.start, site.end, &e).map_err(|e| unsupported(e.to_string()))
     };
-    let ctes = match site.kind {
-        DmlKind::Insert => format!("{rows} AS ({})", copy(&spec.new.active.table)?),
-        DmlKind::Update | DmlKind::Delete => format!(
+    let reopen = match site.kind {
+        DmlKind::Update => reopening(cx, &toks, site, &alias, reads)?,
+        _ => None,
+    };
+    let ctes = match (site.kind, reopen) {
+        (DmlKind::Insert, _) => format!("{rows} AS ({})", copy(&spec.new.active.table)?),
+        (DmlKind::Update, Some(r)) => {
+            // Archived rows whose new status is no longer done cannot be
+            // updated in place (todos_archived's CHECK): they move back to
+            // todos_active with the updated image, the rest stay archived.
+            let mut e = edits.clone();
+            let returning_at = e.len() - 1;
+            for (n, edit) in r.stay_archived.into_iter().enumerate() {
+                e.insert(returning_at + n, edit);
+            }
+            e.push(target(&spec.new.archived.table));
+            let stay = render(cx.src, site.start, site.end, &e).map_err(|e| unsupported(e.to_string()))?;
+            let active = format!("{}.{}", spec.new.schema, spec.new.active.table);
+            let depth = &spec.derived.depth.column;
+            let cols = spec.columns.legacy.join(", ");
+            format!(
+                "sy_a_{k} AS ({}), sy_r_{k} AS ({stay}), sy_m_{k} AS ({}), \
+                 sy_mi_{k} AS (INSERT INTO {active} AS {alias} ({cols}, {depth}) SELECT {cols}, sy_depth FROM sy_m_{k} RETURNING {row_list}), \
+                 {rows} AS (SELECT * FROM sy_a_{k} UNION ALL SELECT * FROM sy_r_{k} UNION ALL SELECT * FROM sy_mi_{k})",
+                copy(&spec.new.active.table)?,
+                r.move_out,
+            )
+        }
+        (DmlKind::Update | DmlKind::Delete, _) => format!(
             "sy_a_{k} AS ({}), sy_r_{k} AS ({}), {rows} AS (SELECT * FROM sy_a_{k} UNION ALL SELECT * FROM sy_r_{k})",
             copy(&spec.new.active.table)?,
             copy(&spec.new.archived.table)?
         ),
     };
     Ok(SiteOut { ctes, rows, returning, alias })
+}
+
+/// How a write_new/new_only UPDATE that sets the status splits on the
+/// archive: an edit keeping only rows whose new status is still done, and a
+/// DELETE taking the others out with their updated image.
+struct Reopen {
+    stay_archived: Vec<Edit>,
+    move_out: String,
+}
+
+/// `None` when the UPDATE does not assign the status (rows stay archived).
+fn reopening(cx: &Ctx<'_>, toks: &[(usize, i32)], site: &Site, alias: &str, reads: &[Edit]) -> Result<Option<Reopen>, Unsupported> {
+    let spec = cx.spec;
+    let Some(set) = toks.iter().find(|(i, d)| *d == 0 && cx.word(*i, "set")).map(|(i, _)| *i) else { return Ok(None) };
+    let top: Vec<usize> = toks.iter().filter(|(i, d)| *d == 0 && *i > set).map(|(i, _)| *i).collect();
+    let find = |kw: &str| top.iter().copied().find(|i| cx.word(*i, kw) && !(kw == "from" && cx.word(i.wrapping_sub(1), "distinct")));
+    let (from_kw, where_kw, ret_kw) = (find("from"), find("where"), find("returning"));
+    let set_end = [from_kw, where_kw, ret_kw].iter().flatten().map(|i| cx.toks[*i].start).min().unwrap_or(site.end);
+    let piece = |lo: usize, hi: usize| -> Result<String, Unsupported> {
+        let e: Vec<Edit> = reads.iter().filter(|e| e.start >= lo && e.end <= hi).cloned().collect();
+        render(cx.src, lo, hi, &e).map_err(|e| unsupported(e.to_string()))
+    };
+    // SET items: `column = expression`, split at top-level commas.
+    let mut assigned: Vec<(String, String)> = Vec::new();
+    let mut item_start = cx.toks[set].end;
+    let mut items = Vec::new();
+    for (i, d) in toks.iter().copied().filter(|(i, _)| *i > set && cx.toks[*i].end <= set_end) {
+        if d == 0 && cx.toks[i].kind == Kind::Comma {
+            items.push((item_start, cx.toks[i].start));
+            item_start = cx.toks[i].end;
+        }
+    }
+    items.push((item_start, set_end));
+    for (lo, hi) in items {
+        let text = cx.src.get(lo..hi).unwrap_or("");
+        let Some(eq) = toks.iter().find(|(i, d)| *d == 0 && cx.toks[*i].start >= lo && cx.toks[*i].end <= hi && cx.text(*i) == "=") else {
+            continue;
+        };
+        let target = text[..cx.toks[eq.0].start - lo].trim();
+        let column = lex::tokens(target).first().and_then(|t| lex::ident_value(target, t)).unwrap_or_default();
+        if target.starts_with('(') {
+            if target.to_lowercase().contains("status") {
+                return Err(unsupported("status inside a row-constructor SET in write_new/new_only"));
+            }
+            continue;
+        }
+        assigned.push((column, piece(cx.toks[eq.0].end, hi)?.trim().to_string()));
+    }
+    let Some((_, status_expr)) = assigned.iter().find(|(c, _)| c == "status") else { return Ok(None) };
+    let touch = spec.legacy.touch_on_update.as_deref();
+    let image: Vec<String> = spec
+        .columns
+        .legacy
+        .iter()
+        .map(|c| match assigned.iter().find(|(a, _)| a == c) {
+            _ if Some(c.as_str()) == touch => format!("now() AS {c}"),
+            Some((_, expr)) => format!("({expr}) AS {c}"),
+            None => format!("{alias}.{c} AS {c}"),
+        })
+        .collect();
+    let using = match from_kw {
+        Some(f) => format!(" USING {}", piece(cx.toks[f].end, where_kw.or(ret_kw).map_or(site.end, |i| cx.toks[i].start))?.trim()),
+        None => String::new(),
+    };
+    let condition = match where_kw {
+        Some(w) => format!("({})", piece(cx.toks[w].end, ret_kw.map_or(site.end, |i| cx.toks[i].start))?.trim()),
+        None => "true".to_string(),
+    };
+    let move_out = format!(
+        "DELETE FROM {}.{} AS {alias}{using} WHERE {condition} AND ({status_expr}) IS DISTINCT FROM 'done' RETURNING {}, {alias}.{} AS sy_depth",
+        spec.new.schema,
+        spec.new.archived.table,
+        image.join(", "),
+        spec.derived.depth.column
+    );
+    let keep = format!("({status_expr}) IS NOT DISTINCT FROM 'done'");
+    let where_end = ret_kw.map_or(site.end, |i| cx.toks[i].start);
+    let stay_archived = match where_kw {
+        // Parenthesise the client's condition: `a OR b AND keep` would bind wrong.
+        Some(w) => vec![Edit::insert(cx.toks[w].end, " ("), Edit::insert(where_end, format!(") AND {keep} "))],
+        None => vec![Edit::insert(where_end, format!(" WHERE {keep} "))],
+    };
+    Ok(Some(Reopen { stay_archived, move_out }))
 }
 
 /// RETURNING is re-evaluated over the returned row images, so it may only

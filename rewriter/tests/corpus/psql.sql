@@ -174,3 +174,13 @@ update TODOS set STATUS = 'done' where ID = $1
 insert into public.todos (user_id, title) values ($1, 'qualified')
 == R R R R update hide
 UPDATE "todos" SET title = $1 WHERE id = $2 -- trailing comment
+== P R R R
+SELECT * FROM ONLY todos WHERE id = $1
+== R R R R update hide
+UPDATE ONLY todos SET title = $1 WHERE id = $2
+== P X X X
+SELECT * FROM todos TABLESAMPLE SYSTEM (10)
+== P R R R
+SELECT row_to_json(todos) FROM todos WHERE id = $1
+== X X X X
+TABLE todos
