@@ -1,11 +1,11 @@
 //! Every write form of the rewriter's corpus, through the proxy, in every
 //! phase and by four clients: tokio-postgres prepared (extended protocol,
-//! parameters bound), tokio-postgres with the unnamed statement, simple
-//! (literal SQL) and psql. The
-//! client must see what the same statement shows on a twin database used
-//! directly (rows, command tags and counts, parameter and result columns,
-//! SQLSTATEs), and after each statement both schemas must be equal and
-//! hold what the twin's legacy table holds (I1, I5).
+//! parameters bound), tokio-postgres with the unnamed statement
+//! (`query_typed`), tokio-postgres simple (literal SQL) and psql (one
+//! session per side). The client must see what the same statement shows on
+//! a twin database used directly (rows, command tags and counts, parameter
+//! and result columns, SQLSTATEs), and after each statement both schemas
+//! must be equal and hold what the twin's legacy table holds (I1, I5).
 
 use std::process::Command;
 
