@@ -105,14 +105,16 @@ fn forms() -> Vec<Form> {
              SELECT count(*) FROM todos WHERE parent_todo_id IN (SELECT id FROM done)",
             vec![Id(t(2))],
         ),
-        Form {
-            name: "reopen an archived todo",
-            sql: "UPDATE todos SET status = 'todo', completed_at = NULL WHERE id = $1",
-            params: vec![Id(t(6))],
-            // The archive's CHECK (status = 'done') rejects it in the new
-            // tables: a documented limitation (docs/rewriter.md).
-            skip: &[Phase::WriteNew, Phase::NewOnly],
-        },
+        form(
+            "complete with a row constructor",
+            "UPDATE todos SET (status, completed_at) = ('done', now()) WHERE id = $1 OR parent_todo_id = $1",
+            vec![Id(t(7))],
+        ),
+        form(
+            "reopen an archived todo: it moves back to todos_active",
+            "UPDATE todos SET status = 'todo', completed_at = NULL WHERE id = $1 RETURNING id, status, updated_at",
+            vec![Id(t(6))],
+        ),
         form(
             "delete USING another table, RETURNING",
             "DELETE FROM todos t USING projects p WHERE t.project_id = p.id AND p.name = $1 AND t.status = 'in_progress' RETURNING t.id",
@@ -345,16 +347,18 @@ async fn the_shadow_statement_counts_rows_that_differ() {
 
 #[tokio::test]
 async fn a_mirror_failure_rolls_back_the_client_write() {
-    // I1: the mirror commits or rolls back with the client's statement: when
-    // one side rejects the write (here the archive's CHECK, in write_new,
-    // for a reopened archived todo), nothing of it stays on either side.
+    // I1: the mirror commits or rolls back with the client's statement. In
+    // write_new the new tables accept a parent that does not exist (they have
+    // no foreign key on parent_todo_id), the legacy mirror does not: the
+    // statement fails with the legacy error and nothing stays on either side.
     let rw = Rewriter::with_default_spec();
     let (_twin, db) = twin_pair().await;
-    let plan = rw.plan(Phase::WriteNew, "UPDATE todos SET status = 'todo' WHERE id = $1");
-    let err = db.client.query(plan.sql.as_str(), &[&t(6)]).await.expect_err("the archive's CHECK rejects it");
-    assert_eq!(err.code().map(|c| c.code()), Some("23514"));
-    let status: String = db.client.query_one("SELECT status FROM todos WHERE id = $1", &[&t(6)]).await.expect("legacy").get(0);
-    assert_eq!(status, "done", "nothing of the failed statement is left in legacy");
+    let plan = rw.plan(Phase::WriteNew, "UPDATE todos SET parent_todo_id = $1 WHERE id = $2");
+    let err = db.client.query(plan.sql.as_str(), &[&t(99), &t(1)]).await.expect_err("the legacy foreign key rejects it");
+    assert_eq!(err.code().map(|c| c.code()), Some("23503"));
+    let parent: Option<uuid::Uuid> =
+        db.client.query_one("SELECT parent_todo_id FROM todos_active WHERE id = $1", &[&t(1)]).await.expect("new").get(0);
+    assert_eq!(parent, None, "nothing of the failed statement is left in the new tables");
     let (diff, i3, depth, bad) = invariants(&db.client, true).await;
     assert_eq!((diff, i3, depth, bad), (0, 0, 0, 0));
 }

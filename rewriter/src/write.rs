@@ -345,8 +345,23 @@ fn reopening(cx: &Ctx<'_>, toks: &[(usize, i32)], site: &Site, alias: &str, read
         let target = text[..cx.toks[eq.0].start - lo].trim();
         let column = lex::tokens(target).first().and_then(|t| lex::ident_value(target, t)).unwrap_or_default();
         if target.starts_with('(') {
-            if target.to_lowercase().contains("status") {
-                return Err(unsupported("status inside a row-constructor SET in write_new/new_only"));
+            // `(a, b) = (x, y)`: pair the columns with the values; a
+            // sub-select on the right cannot be split.
+            let names: Vec<String> =
+                lex::tokens(target).iter().filter_map(|t| lex::ident_value(target, t)).collect();
+            let value = piece(cx.toks[eq.0].end, hi)?.trim().to_string();
+            let inner = value.strip_prefix('(').and_then(|v| v.strip_suffix(')')).map(split_list);
+            match inner {
+                Some(vals)
+                    if vals.len() == names.len()
+                        && !vals.first().is_some_and(|v| v.to_ascii_lowercase().starts_with("select")) =>
+                {
+                    assigned.extend(names.into_iter().zip(vals));
+                }
+                _ if names.iter().any(|n| n == "status") => {
+                    return Err(unsupported("status set from a sub-select row constructor in write_new/new_only"));
+                }
+                _ => {}
             }
             continue;
         }
@@ -360,7 +375,9 @@ fn reopening(cx: &Ctx<'_>, toks: &[(usize, i32)], site: &Site, alias: &str, read
         .iter()
         .map(|c| match assigned.iter().find(|(a, _)| a == c) {
             _ if Some(c.as_str()) == touch => format!("now() AS {c}"),
-            Some((_, expr)) => format!("({expr}) AS {c}"),
+            // The CASE gives the expression the column's type, as the SET
+            // would (a bare NULL or literal would come out as text).
+            Some((_, expr)) => format!("(CASE WHEN false THEN {alias}.{c} ELSE ({expr}) END) AS {c}"),
             None => format!("{alias}.{c} AS {c}"),
         })
         .collect();
