@@ -98,8 +98,8 @@ async fn a_flip_while_transactions_are_open_leaves_each_in_its_own_phase() {
     support::force_phase(&db, "write_new").await;
     wait_served(&proxy, "write_new").await;
 
-    // Still their own phases: dual_write reopens an archived todo (write_new
-    // cannot), read_new still runs an upsert naming a legacy constraint.
+    // Still their own phases: dual_write reopens an archived todo through
+    // legacy, read_new still runs an upsert naming a legacy constraint.
     let n = a.execute("UPDATE todos SET status = 'todo', completed_at = NULL WHERE id = $1", &[&t(6)]).await;
     assert_eq!(n.expect("a: a dual_write write after two flips"), 1);
     assert!(!reads_new(&a).await);
