@@ -43,6 +43,7 @@ mod metrics;
 pub mod route;
 pub mod protocol;
 mod session;
+pub mod shadow;
 mod startup;
 mod tls;
 mod upstream;

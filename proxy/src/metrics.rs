@@ -70,7 +70,16 @@ pub struct Metrics {
     /// Statements the router planned because they may touch the migrated
     /// table, by what it did, indexed like [`ROUTE_ACTIONS`].
     routed: [AtomicU64; ROUTE_ACTIONS.len()],
+    /// Shadow reads by outcome, indexed like [`SHADOW_OUTCOMES`].
+    shadow: [AtomicU64; SHADOW_OUTCOMES.len()],
+    /// Skipped shadow reads by reason, indexed like [`crate::shadow::SKIP_REASONS`].
+    shadow_skipped: [AtomicU64; 5],
+    /// Shadow reads waiting in the queue.
+    shadow_queue: AtomicI64,
 }
+
+/// Labels of `switchyard_shadow_reads_total{outcome}`.
+pub const SHADOW_OUTCOMES: &[&str] = &["match", "mismatch", "skipped", "dropped", "error"];
 
 /// Labels of `switchyard_statements_routed_total{action}`.
 pub const ROUTE_ACTIONS: &[&str] = &["passthrough", "rewrite", "refuse"];
@@ -120,6 +129,31 @@ impl Metrics {
     /// The count of `switchyard_statements_routed_total{action}`.
     pub fn routed_count(&self, action: &str) -> u64 {
         ROUTE_ACTIONS.iter().position(|a| *a == action).map_or(0, |i| self.routed[i].load(Relaxed))
+    }
+
+    /// Counts a shadow read; `outcome` is one of [`SHADOW_OUTCOMES`].
+    pub fn shadow_outcome(&self, outcome: &str) {
+        if let Some(i) = SHADOW_OUTCOMES.iter().position(|o| *o == outcome) {
+            self.shadow[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Counts a skipped shadow read (outcome `skipped`) and its reason.
+    pub fn shadow_skipped(&self, reason: &str) {
+        self.shadow_outcome("skipped");
+        if let Some(i) = crate::shadow::SKIP_REASONS.iter().position(|r| *r == reason) {
+            self.shadow_skipped[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Moves the shadow queue gauge.
+    pub fn shadow_queued(&self, n: i64) {
+        self.shadow_queue.fetch_add(n, Relaxed);
+    }
+
+    /// The count of `switchyard_shadow_reads_total{outcome}`.
+    pub fn shadow_count(&self, outcome: &str) -> u64 {
+        SHADOW_OUTCOMES.iter().position(|o| *o == outcome).map_or(0, |i| self.shadow[i].load(Relaxed))
     }
 
     /// The count of `switchyard_errors_total{kind}`.
@@ -182,6 +216,22 @@ impl Metrics {
         for (i, a) in ROUTE_ACTIONS.iter().enumerate() {
             let _ = writeln!(out, "switchyard_statements_routed_total{{action=\"{a}\"}} {}", self.routed[i].load(Relaxed));
         }
+        head(
+            &mut out,
+            "switchyard_shadow_reads_total",
+            "counter",
+            "Sampled reads of the migrated table compared in their legacy and new forms in one snapshot, by outcome \
+             (dropped: the shadow queue was full).",
+        );
+        for (i, o) in SHADOW_OUTCOMES.iter().enumerate() {
+            let _ = writeln!(out, "switchyard_shadow_reads_total{{outcome=\"{o}\"}} {}", self.shadow[i].load(Relaxed));
+        }
+        head(&mut out, "switchyard_shadow_skipped_total", "counter", "Sampled reads that cannot be compared deterministically, by reason.");
+        for (i, r) in crate::shadow::SKIP_REASONS.iter().enumerate() {
+            let _ = writeln!(out, "switchyard_shadow_skipped_total{{reason=\"{r}\"}} {}", self.shadow_skipped[i].load(Relaxed));
+        }
+        head(&mut out, "switchyard_shadow_queue_length", "gauge", "Shadow reads waiting for a side connection.");
+        let _ = writeln!(out, "switchyard_shadow_queue_length {}", self.shadow_queue.load(Relaxed));
         out
     }
 }

@@ -11,6 +11,7 @@ use anyhow::Context;
 use switchyard_control::instances::Registration;
 use switchyard_control::watcher::{self, PhaseSnapshot, WatcherConfig};
 use switchyard_proxy::route::{EpochTracker, PhaseView, RouteContext};
+use switchyard_proxy::shadow::{ShadowConfig, ShadowSampler};
 use switchyard_proxy::{Config, ConfigArgs, LogFormat, Proxy};
 use switchyard_rewriter::{check_catalog, CatalogColumns, MigrationSpec, Rewriter, DEFAULT_CACHE_CAPACITY};
 use tokio::signal::unix::{signal, SignalKind};
@@ -32,6 +33,21 @@ pub struct Args {
     /// How often to re-read the phase when no notification arrives, in seconds.
     #[arg(long, default_value_t = 1.0)]
     pub phase_poll_interval: f64,
+    /// Shadow-read sample rate for a phase, PHASE=RATE with RATE in 0..1
+    /// (repeatable; defaults: 0.01 in dual_write, read_new and write_new, 0
+    /// in legacy and new_only). Rows of switchyard.shadow_settings override
+    /// these at run time.
+    #[arg(long = "shadow-sample-rate", env = "SWITCHYARD_SHADOW_SAMPLE_RATE", value_delimiter = ',', value_name = "PHASE=RATE")]
+    pub shadow_sample_rate: Vec<String>,
+    /// Shadow reads waiting at most; more are dropped (and counted), never waited for.
+    #[arg(long = "shadow-queue", env = "SWITCHYARD_SHADOW_QUEUE", default_value_t = 1024)]
+    pub shadow_queue: usize,
+    /// Side connections running shadow reads.
+    #[arg(long = "shadow-workers", env = "SWITCHYARD_SHADOW_WORKERS", default_value_t = 2)]
+    pub shadow_workers: usize,
+    /// How often switchyard.shadow_settings is re-read, in seconds.
+    #[arg(long = "shadow-settings-poll", default_value_t = 5.0)]
+    pub shadow_settings_poll: f64,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<u8> {
@@ -117,6 +133,15 @@ async fn routing(args: &Args, url: &str, metrics: Arc<switchyard_proxy::Metrics>
         })
     };
     let registration = Registration::for_this_process();
+    let mut shadow = ShadowConfig::new(url);
+    for r in &args.shadow_sample_rate {
+        shadow.set_rate(r).map_err(|e| anyhow::anyhow!("--shadow-sample-rate: {e}"))?;
+    }
+    shadow.queue = args.shadow_queue;
+    shadow.workers = args.shadow_workers;
+    shadow.settings_poll = Duration::from_secs_f64(args.shadow_settings_poll.max(0.05));
+    shadow.instance_id = Some(registration.instance_id.to_string());
+    let shadow = ShadowSampler::start(shadow, Arc::clone(&metrics), spec.clone());
     tracing::info!(instance = %registration.instance_id, table = %spec.legacy.table, "following the migration phase");
     let (snapshots, _task) = watcher::spawn(WatcherConfig {
         database_url: url.to_string(),
@@ -137,7 +162,13 @@ async fn routing(args: &Args, url: &str, metrics: Arc<switchyard_proxy::Metrics>
             }
         }
     });
-    Ok(RouteContext { rewriter: Arc::new(Rewriter::new(spec, DEFAULT_CACHE_CAPACITY)), metrics, phase, tracker })
+    Ok(RouteContext {
+        rewriter: Arc::new(Rewriter::new(spec, DEFAULT_CACHE_CAPACITY)),
+        metrics,
+        phase,
+        tracker,
+        shadow: Some(shadow),
+    })
 }
 
 async fn check_live_catalog(url: &str, spec: &MigrationSpec) -> anyhow::Result<()> {
