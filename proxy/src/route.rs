@@ -83,8 +83,6 @@ pub struct RouteContext {
     pub tracker: Arc<EpochTracker>,
     /// Shadow reads (design §5); None: off.
     pub shadow: Option<Arc<crate::shadow::ShadowSampler>>,
-    /// Shadow reads (design §5); None: off.
-    pub shadow: Option<Arc<crate::shadow::ShadowSampler>>,
 }
 
 impl RouteContext {
@@ -121,8 +119,6 @@ pub struct Router {
     fixer: ResponseFixer,
     /// Portal name -> the read its Execute may shadow.
     shadow_portals: HashMap<String, Arc<crate::shadow::ShadowJob>>,
-    /// Portal name -> the read its Execute may shadow.
-    shadow_portals: HashMap<String, Arc<crate::shadow::ShadowJob>>,
     /// Extended-protocol messages went upstream since the last ReadyForQuery:
     /// PostgreSQL is inside an implicit transaction (kept open across Flush
     /// until a Sync), so the phase stays held even when every answer is in.
@@ -137,7 +133,6 @@ impl Router {
             statements: HashMap::new(),
             portals: HashMap::new(),
             fixer: ResponseFixer::new(),
-            shadow_portals: HashMap::new(),
             shadow_portals: HashMap::new(),
             extended_open: false,
         }
@@ -176,7 +171,6 @@ impl Router {
         }
         let statements = switchyard_rewriter::lex::split_query(sql);
         let plans: Vec<Arc<Plan>> = statements.iter().map(|s| self.plan(phase, s)).collect();
-        self.shadow_query(phase, &statements, &plans);
         self.shadow_query(phase, &statements, &plans);
         if plans.iter().all(|p| p.action == Action::Passthrough) {
             self.fixer.expect(Expect::Query(VecDeque::new()));
@@ -250,7 +244,6 @@ impl Router {
         let phase = self.phase_for(info);
         let binary = bind_wants_binary_results(rest);
         self.shadow_portals.remove(portal);
-        self.shadow_portals.remove(portal);
         let Some(stmt) = self.statements.get_mut(statement) else {
             // Unknown to us (refused, or never parsed): PostgreSQL answers.
             self.fixer.expect(Expect::Completion { swallow: false });
@@ -286,7 +279,6 @@ impl Router {
             }
         };
         self.portals.insert(portal.to_string(), shape_of(&plan, binary));
-        self.shadow_bind(portal, statement, phase, &plan, rest);
         self.shadow_bind(portal, statement, phase, &plan, rest);
         self.fixer.expect(Expect::Completion { swallow: false });
         if upstream == statement && out.is_empty() {
@@ -413,7 +405,6 @@ impl Router {
             FrontendMessage::Execute { portal, .. } => {
                 let shape = self.portals.get(*portal).copied().flatten();
                 self.shadow_execute(portal);
-                self.shadow_execute(portal);
                 self.fixer.expect(Expect::Execute(shape));
                 Verdict::Forward
             }
@@ -429,38 +420,6 @@ impl Router {
                 Verdict::Forward
             }
             _ => Verdict::Forward,
-        }
-    }
-}
-
-/// Shadow reads (design §5): one sample decision per Execute or per
-/// statement of a Query; the job goes on the sampler's bounded queue.
-impl Router {
-    fn shadow_query(&self, phase: Phase, statements: &[&str], plans: &[Arc<Plan>]) {
-        let Some(sampler) = &self.ctx.shadow else { return };
-        for (stmt, plan) in statements.iter().zip(plans) {
-            if crate::shadow::wants(plan) && sampler.sample(phase) {
-                sampler.offer(crate::shadow::ShadowJob::new(phase, stmt, plan, &[], Vec::new()));
-            }
-        }
-    }
-
-    fn shadow_bind(&mut self, portal: &str, statement: &str, phase: Phase, plan: &Arc<Plan>, rest: &[u8]) {
-        let Some(sampler) = &self.ctx.shadow else { return };
-        if sampler.rate(phase) <= 0.0 || !crate::shadow::wants(plan) {
-            return;
-        }
-        let (Some(stmt), Some(params)) = (self.statements.get(statement), crate::shadow::params_from_bind(rest)) else {
-            return;
-        };
-        let job = crate::shadow::ShadowJob::new(phase, &stmt.sql, plan, &stmt.param_types, params);
-        self.shadow_portals.insert(portal.to_string(), Arc::new(job));
-    }
-
-    fn shadow_execute(&self, portal: &str) {
-        let (Some(sampler), Some(job)) = (&self.ctx.shadow, self.shadow_portals.get(portal)) else { return };
-        if sampler.sample(job.phase) {
-            sampler.offer(crate::shadow::ShadowJob::clone(job));
         }
     }
 }
