@@ -162,3 +162,19 @@ async fn one_runner_at_a_time_and_only_while_writes_are_mirrored() {
     let err = backfill::run(&mut client, &BackfillConfig::default(), |_| {}).await.expect_err("two runners");
     assert!(err.to_string().contains("the other runner"), "{err}");
 }
+
+#[tokio::test]
+async fn serve_with_backfill_runs_it_once_across_instances_when_writes_are_mirrored() {
+    let db = seeded(50, 40).await;
+    let a = support::spawn_proxy_with(&db, &["--backfill"]).await;
+    let b = support::spawn_proxy_with(&db, &["--backfill"]).await;
+    // In legacy nothing is copied: writes are not mirrored yet.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(progress(&db).await, (0, false));
+    support::force_phase(&db, "dual_write").await;
+    wait_until("the instances' backfill completes", Duration::from_secs(120), async || progress(&db).await.1).await;
+    let (rows, _) = progress(&db).await;
+    assert_eq!(rows, 2_000, "copied once, by one leader");
+    assert_eq!(support::schemas_differ(&db.client).await, None);
+    drop((a, b));
+}

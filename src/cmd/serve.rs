@@ -48,6 +48,11 @@ pub struct Args {
     /// How often switchyard.shadow_settings is re-read, in seconds.
     #[arg(long = "shadow-settings-poll", default_value_t = 5.0)]
     pub shadow_settings_poll: f64,
+    /// Also run the backfill in this process once the phase mirrors writes;
+    /// with several instances, one leads (the backfill's advisory lock) and
+    /// the others stand by.
+    #[arg(long, env = "SWITCHYARD_BACKFILL")]
+    pub backfill: bool,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<u8> {
@@ -58,6 +63,9 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     let proxy = match control_url {
         Some(url) => {
             let context = routing(&args, &with_user(&url), proxy.handle().metrics()).await?;
+            if args.backfill {
+                tokio::spawn(backfill_when_mirroring(with_user(&url)));
+            }
             proxy.with_interceptor(context.factory())
         }
         None => {
@@ -200,6 +208,41 @@ async fn check_live_catalog(url: &str, spec: &MigrationSpec) -> anyhow::Result<(
         anyhow::bail!("the migration spec does not match the database: {}", list.join("; "));
     }
     Ok(())
+}
+
+/// `serve --backfill`: waits for a mirroring phase and every instance on it,
+/// then runs the backfill to completion. Another instance holding the runner
+/// lock leads; this one stands by. It keeps watching, so a migration that
+/// steps back to legacy and forward again is backfilled again.
+async fn backfill_when_mirroring(url: String) {
+    use switchyard_control::backfill::{self, BackfillConfig, BackfillError};
+    loop {
+        let attempt = async {
+            let mut client = super::connect(&url).await?;
+            client.batch_execute(&format!("SET application_name = 'switchyard serve --backfill pid {}'", std::process::id())).await?;
+            match backfill::run(&mut client, &BackfillConfig::default(), |_| {}).await {
+                Ok(p) => Ok::<bool, anyhow::Error>(p.completed),
+                Err(BackfillError::AlreadyRunning(who)) => {
+                    tracing::debug!(%who, "another instance leads the backfill");
+                    Ok(false)
+                }
+                Err(e @ (BackfillError::WrongPhase(_) | BackfillError::InstancesLagging(_))) => {
+                    tracing::debug!(error = %e, "backfill waits");
+                    Ok(false)
+                }
+                Err(e) => Err(e.into()),
+            }
+        };
+        let pause = match attempt.await {
+            Ok(true) => Duration::from_secs(10),
+            Ok(false) => Duration::from_secs(2),
+            Err(e) => {
+                tracing::warn!(error = %e, "backfill attempt failed; retrying");
+                Duration::from_secs(2)
+            }
+        };
+        tokio::time::sleep(pause).await;
+    }
 }
 
 /// tokio-postgres needs a user name where libpq would default to the OS
