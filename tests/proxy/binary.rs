@@ -50,7 +50,7 @@ async fn serve_reads_its_file_reloads_on_sighup_and_drains_on_sigterm() {
     wait_listening(port, &mut child).await;
     let url = format!("postgres://postgres@127.0.0.1:{port}/{}", db.name);
     let first = connect(&url).await;
-    let err = try_connect(&url).await.err().expect("over the file's limit");
+    let err = try_connect(&url).await.expect_err("over the file's limit");
     assert_eq!(sqlstate(&err).as_deref(), Some("53300"), "{}", describe(&err));
 
     write_config(2);

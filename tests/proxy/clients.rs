@@ -227,7 +227,7 @@ async fn a_wrong_password_fails_with_28p01() {
     let db = support::empty_db().await;
     let proxy = start().await;
     for user in ["sy_scram", "sy_md5", "sy_password"] {
-        let err = try_connect(&proxy.url_as(user, "wrong", &db.name)).await.err().expect("refused");
+        let err = try_connect(&proxy.url_as(user, "wrong", &db.name)).await.expect_err("refused");
         assert_eq!(sqlstate(&err).as_deref(), Some("28P01"), "{user}: {}", describe(&err));
     }
     assert_alive(&connect(&proxy.url(&db.name)).await).await;

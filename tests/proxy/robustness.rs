@@ -112,7 +112,7 @@ async fn bad_input_closes_only_the_offending_client() {
         others.push(connect(&proxy.url(&db.name)).await);
     }
     let busy = {
-        let clients: Vec<_> = others.drain(..).collect();
+        let clients = std::mem::take(&mut others);
         tokio::spawn(async move {
             for round in 0..5i32 {
                 for c in &clients {
@@ -210,7 +210,7 @@ async fn an_unreachable_upstream_gives_08001_promptly() {
     let upstream = switchyard_proxy::Upstream::parse(&format!("postgres://127.0.0.1:{free}/x")).expect("url");
     let proxy = start_with(config_for(upstream)).await;
     let started = Instant::now();
-    let err = try_connect(&proxy.url("x")).await.err().expect("refused");
+    let err = try_connect(&proxy.url("x")).await.expect_err("refused");
     assert_eq!(sqlstate(&err).as_deref(), Some("08001"), "{}", describe(&err));
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
 }
@@ -223,7 +223,7 @@ async fn clients_beyond_the_limit_get_53300_until_reload_raises_it() {
     let proxy = start_with(cfg.clone()).await;
     let a = connect(&proxy.url(&db.name)).await;
     let b = connect(&proxy.url(&db.name)).await;
-    let err = try_connect(&proxy.url(&db.name)).await.err().expect("over the limit");
+    let err = try_connect(&proxy.url(&db.name)).await.expect_err("over the limit");
     assert_eq!(sqlstate(&err).as_deref(), Some("53300"), "{}", describe(&err));
     drop(b);
     let mut c = None;
@@ -262,7 +262,7 @@ async fn an_upstream_killed_mid_query_fails_the_query_promptly_and_service_resum
     let result = tokio::time::timeout(Duration::from_secs(10), query).await.expect("the query ends promptly").expect("task");
     assert!(result.is_err(), "the query fails");
     assert!(stopping.elapsed() < Duration::from_secs(10));
-    let err = try_connect(&proxy.url("postgres")).await.err().expect("upstream down");
+    let err = try_connect(&proxy.url("postgres")).await.expect_err("upstream down");
     assert!(matches!(sqlstate(&err).as_deref(), Some("08001") | Some("08006")), "{}", describe(&err));
     let c = std::sync::Arc::clone(&cluster);
     tokio::task::spawn_blocking(move || c.restart().expect("restart")).await.expect("restart task");

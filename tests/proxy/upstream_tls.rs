@@ -64,7 +64,7 @@ async fn the_upstream_connection_uses_tls_per_sslmode() {
     let other_path = dir.path().join("other.crt");
     std::fs::write(&other_path, other.cert.pem()).expect("other");
     let proxy = start_with(config_for(upstream(SslMode::VerifyFull, Some(&other_path)))).await;
-    let err = try_connect(&proxy.url("postgres")).await.err().expect("untrusted upstream certificate");
+    let err = try_connect(&proxy.url("postgres")).await.expect_err("untrusted upstream certificate");
     assert_eq!(sqlstate(&err).as_deref(), Some("08001"), "{}", describe(&err));
     drop(client);
     tokio::task::spawn_blocking(move || cluster.stop()).await.expect("stop task").ok();
