@@ -1,0 +1,271 @@
+//! Shadow reads in the proxy (design §5, issue 7): sampled reads of todos
+//! compared in their legacy and new forms in one snapshot on side
+//! connections, counted in /metrics, mismatches sampled into
+//! switchyard.shadow_mismatches; a bounded queue that drops and counts.
+
+mod support;
+
+use std::time::Duration;
+
+use switchyard_workload::WorkloadConfig;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const READ: &str = "SELECT id, title, status FROM todos WHERE user_id = $1";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port()
+}
+
+/// The proxy's /metrics text.
+async fn metrics_text(port: u16) -> String {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect to /metrics");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.expect("request");
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.expect("response");
+    out
+}
+
+/// The value of one sample line, e.g. `switchyard_shadow_reads_total{outcome="match"}`.
+async fn metric(port: u16, series: &str) -> i64 {
+    let text = metrics_text(port).await;
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse::<i64>().ok()))
+        .unwrap_or_else(|| panic!("{series} not in /metrics:\n{text}"))
+}
+
+async fn outcome(port: u16, o: &str) -> i64 {
+    metric(port, &format!("switchyard_shadow_reads_total{{outcome=\"{o}\"}}")).await
+}
+
+/// Every outcome, in the order match, mismatch, skipped, dropped, error.
+async fn outcomes(port: u16) -> [i64; 5] {
+    let mut out = [0; 5];
+    for (i, o) in ["match", "mismatch", "skipped", "dropped", "error"].iter().enumerate() {
+        out[i] = outcome(port, o).await;
+    }
+    out
+}
+
+/// Waits (bounded) until `cond` holds on the metrics.
+async fn wait_for<F, Fut>(what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..1200 {
+        if cond().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+async fn queue_drained(port: u16) {
+    wait_for("the shadow queue to drain", || async move { metric(port, "switchyard_shadow_queue_length").await == 0 })
+        .await;
+}
+
+async fn spawn(db: &support::TestDb, metrics_port: u16, extra: &[&str]) -> support::ProxyProcess {
+    let listen = format!("127.0.0.1:{metrics_port}");
+    let mut args = vec!["--metrics-listen", listen.as_str()];
+    args.extend_from_slice(extra);
+    support::spawn_proxy_with(db, &args).await
+}
+
+#[tokio::test]
+async fn sampled_reads_match_under_load_and_a_corruption_is_reported() {
+    let db = support::migrated_db().await;
+    let port = free_port();
+    let proxy =
+        spawn(&db, port, &["--shadow-sample-rate", "dual_write=1,read_new=1", "--shadow-queue", "1000000"]).await;
+    support::force_phase(&db, "dual_write").await;
+    support::wait_for_instances(&db).await;
+    let workload = switchyard_workload::start(WorkloadConfig::new(proxy.url(), 4)).await.expect("workload");
+    // Some rows first, all written through the proxy (so mirrored).
+    wait_for("todos to be written", || {
+        let c = &db.client;
+        async move { c.query_one("SELECT count(*) FROM todos", &[]).await.expect("count").get::<_, i64>(0) >= 200 }
+    })
+    .await;
+    support::force_phase(&db, "read_new").await;
+    support::wait_for_instances(&db).await;
+
+    // Readers of whole users' lists (comparable: no LIMIT), prepared (binary
+    // parameters) and simple, beside the workload's own reads and writes.
+    let users: Vec<uuid::Uuid> =
+        db.client.query("SELECT id FROM users", &[]).await.expect("users").iter().map(|r| r.get(0)).collect();
+    assert!(!users.is_empty());
+    let stop = tokio_util_stop();
+    let mut readers = Vec::new();
+    for k in 0..2 {
+        let app = proxy.connect().await;
+        let users = users.clone();
+        let stop = stop.clone();
+        readers.push(tokio::spawn(async move {
+            let stmt = app.prepare(READ).await.expect("prepare");
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let u = users[(n as usize + k) % users.len()];
+                app.query(&stmt, &[&u]).await.expect("prepared read");
+                app.simple_query(&format!("SELECT id, title, status FROM todos WHERE user_id = '{u}'"))
+                    .await
+                    .expect("simple read");
+                n += 1;
+            }
+            n
+        }));
+    }
+    wait_for("2000 matching shadow reads", || async move { outcome(port, "match").await >= 2000 }).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for r in readers {
+        assert!(r.await.expect("reader") > 0);
+    }
+    let report = workload.stop_and_wait().await.expect("workload");
+    drop(report);
+    queue_drained(port).await;
+    let [matched, mismatched, skipped, dropped, errors] = outcomes(port).await;
+    assert!(matched >= 2000, "{matched}");
+    assert_eq!(mismatched, 0, "no false differences while the workload writes");
+    assert_eq!(errors, 0, "every shadow statement ran");
+    assert_eq!(dropped, 0, "the queue was large enough");
+    // The workload's lists (ORDER BY priority, created_at LIMIT) are not
+    // totally ordered: skipped, with that reason.
+    assert!(skipped > 0);
+    assert!(metric(port, "switchyard_shadow_skipped_total{reason=\"limit_without_total_order\"}").await > 0);
+    let samples: i64 =
+        db.client.query_one("SELECT count(*) FROM switchyard.shadow_mismatches", &[]).await.expect("count").get(0);
+    assert_eq!(samples, 0);
+
+    // A corruption injected straight into todos_active is reported by the
+    // next read of that user's todos.
+    let row = db
+        .client
+        .query_one("SELECT id, user_id FROM todos_active ORDER BY id LIMIT 1", &[])
+        .await
+        .expect("an active todo");
+    let (id, user): (uuid::Uuid, uuid::Uuid) = (row.get(0), row.get(1));
+    db.client
+        .execute("UPDATE todos_active SET title = 'corrupted' WHERE id = $1", &[&id])
+        .await
+        .expect("corrupt");
+    let app = proxy.connect().await;
+    let rows = app.query(READ, &[&user]).await.expect("read");
+    assert!(rows.iter().any(|r| r.get::<_, String>(1) == "corrupted"), "read_new serves the new tables");
+    wait_for("the mismatch", || async move { outcome(port, "mismatch").await >= 1 }).await;
+    assert_eq!(outcome(port, "mismatch").await, 1);
+    let m = db
+        .client
+        .query_one(
+            "SELECT statement, params::text, only_in_legacy, only_in_new, phase,
+                    sample->'only_in_new'->0->>'title', (sample->'only_in_legacy'->0->>'id')::uuid
+             FROM switchyard.shadow_mismatches",
+            &[],
+        )
+        .await
+        .expect("one mismatch sample");
+    assert_eq!(m.get::<_, String>(0), READ);
+    let hex: String = user.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(m.get::<_, String>(1), format!("[\"\\\\x{hex}\"]"), "the binary uuid parameter");
+    assert_eq!((m.get::<_, i64>(2), m.get::<_, i64>(3)), (1, 1));
+    assert_eq!(m.get::<_, String>(4), "read_new");
+    assert_eq!(m.get::<_, Option<String>>(5).as_deref(), Some("corrupted"));
+    assert_eq!(m.get::<_, Option<uuid::Uuid>>(6), Some(id));
+}
+
+fn tokio_util_stop() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false))
+}
+
+#[tokio::test]
+async fn a_full_queue_drops_and_counts_while_clients_get_every_answer() {
+    let db = support::migrated_db().await;
+    let port = free_port();
+    let proxy = spawn(
+        &db,
+        port,
+        &["--shadow-sample-rate", "dual_write=1", "--shadow-queue", "1", "--shadow-workers", "1"],
+    )
+    .await;
+    support::force_phase(&db, "dual_write").await;
+    support::wait_for_instances(&db).await;
+    let user: uuid::Uuid = db
+        .client
+        .query_one("INSERT INTO users (email) VALUES ('burst@example.com') RETURNING id", &[])
+        .await
+        .expect("user")
+        .get(0);
+    let app = proxy.connect().await;
+    app.execute("INSERT INTO todos (user_id, title) SELECT $1, 'todo ' || g FROM generate_series(1, 50) g", &[&user])
+        .await
+        .expect("todos through the proxy");
+
+    const CLIENTS: usize = 8;
+    const READS: usize = 200;
+    let mut tasks = Vec::new();
+    for _ in 0..CLIENTS {
+        let app = proxy.connect().await;
+        tasks.push(tokio::spawn(async move {
+            let stmt = app.prepare(READ).await.expect("prepare");
+            // Pipelined: every read in flight at once on the connection.
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&user];
+            let answers = futures_util::future::join_all((0..READS).map(|_| app.query(&stmt, &params))).await;
+            answers.into_iter().map(|a| a.expect("read").len()).collect::<Vec<_>>()
+        }));
+    }
+    for t in tasks {
+        let sizes = t.await.expect("client");
+        assert_eq!(sizes.len(), READS);
+        assert!(sizes.iter().all(|n| *n == 50), "every read answered in full");
+    }
+    let total = (CLIENTS * READS) as i64;
+    wait_for("every sampled read accounted for", || async move { outcomes(port).await.iter().sum::<i64>() == total })
+        .await;
+    let [matched, mismatched, skipped, dropped, errors] = outcomes(port).await;
+    assert!(dropped > 0, "a queue of one overflows under a burst");
+    assert!(matched > 0, "queued reads still ran");
+    assert_eq!((mismatched, skipped, errors), (0, 0, 0));
+    assert_eq!(matched + dropped, total, "one outcome per Execute");
+}
+
+#[tokio::test]
+async fn the_sample_rate_changes_at_run_time_through_the_control_schema() {
+    let db = support::migrated_db().await;
+    let port = free_port();
+    let proxy =
+        spawn(&db, port, &["--shadow-sample-rate", "dual_write=0", "--shadow-settings-poll", "0.2"]).await;
+    support::force_phase(&db, "dual_write").await;
+    support::wait_for_instances(&db).await;
+    let user: uuid::Uuid = db
+        .client
+        .query_one("INSERT INTO users (email) VALUES ('rate@example.com') RETURNING id", &[])
+        .await
+        .expect("user")
+        .get(0);
+    let app = proxy.connect().await;
+    app.execute("INSERT INTO todos (user_id, title) VALUES ($1, 'a'), ($1, 'b')", &[&user]).await.expect("todos");
+    for _ in 0..50 {
+        assert_eq!(app.query(READ, &[&user]).await.expect("read").len(), 2);
+    }
+    queue_drained(port).await;
+    assert_eq!(outcomes(port).await, [0; 5], "rate 0: nothing sampled");
+
+    db.client
+        .execute("INSERT INTO switchyard.shadow_settings (phase, sample_rate) VALUES ('dual_write', 1)", &[])
+        .await
+        .expect("set the rate");
+    let app = &app;
+    wait_for("reads to be sampled at the new rate", || async move {
+        app.query(READ, &[&user]).await.expect("read");
+        outcome(port, "match").await > 0
+    })
+    .await;
+    assert_eq!(outcome(port, "mismatch").await, 0);
+    assert!(
+        db.client
+            .execute("INSERT INTO switchyard.shadow_settings (phase, sample_rate) VALUES ('read_new', 1.5)", &[])
+            .await
+            .is_err(),
+        "rates are between 0 and 1"
+    );
+}
