@@ -269,3 +269,94 @@ async fn the_sample_rate_changes_at_run_time_through_the_control_schema() {
         "rates are between 0 and 1"
     );
 }
+
+/// Runs `sql` through the proxy in the extended protocol with every
+/// parameter in TEXT format and unspecified types (what tokio-postgres never
+/// sends); returns the number of rows.
+async fn text_format_read(port: u16, db: &str, sql: &str, params: &[&str]) -> usize {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+    async fn send(s: &mut tokio::net::TcpStream, tag: Option<u8>, body: &[u8]) {
+        let mut msg = tag.map(|t| vec![t]).unwrap_or_default();
+        msg.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+        msg.extend_from_slice(body);
+        s.write_all(&msg).await.expect("send");
+    }
+    async fn until_ready(s: &mut tokio::net::TcpStream) -> Vec<u8> {
+        let mut tags = Vec::new();
+        loop {
+            let tag = s.read_u8().await.expect("tag");
+            let len = s.read_i32().await.expect("len");
+            let mut body = vec![0; (len - 4) as usize];
+            s.read_exact(&mut body).await.expect("body");
+            assert_ne!(tag, b'E', "error: {}", String::from_utf8_lossy(&body));
+            tags.push(tag);
+            if tag == b'Z' {
+                return tags;
+            }
+        }
+    }
+    let mut body = 196_608i32.to_be_bytes().to_vec();
+    for kv in ["user", "postgres", "database", db] {
+        body.extend_from_slice(kv.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    send(&mut s, None, &body).await;
+    until_ready(&mut s).await;
+    let mut parse = vec![0];
+    parse.extend_from_slice(sql.as_bytes());
+    parse.push(0);
+    parse.extend_from_slice(&0i16.to_be_bytes());
+    send(&mut s, Some(b'P'), &parse).await;
+    let mut bind = vec![0, 0];
+    bind.extend_from_slice(&0i16.to_be_bytes()); // no format codes: all text
+    bind.extend_from_slice(&(params.len() as i16).to_be_bytes());
+    for p in params {
+        bind.extend_from_slice(&(p.len() as i32).to_be_bytes());
+        bind.extend_from_slice(p.as_bytes());
+    }
+    bind.extend_from_slice(&0i16.to_be_bytes());
+    send(&mut s, Some(b'B'), &bind).await;
+    send(&mut s, Some(b'E'), &[0, 0, 0, 0, 0]).await;
+    send(&mut s, Some(b'S'), &[]).await;
+    let rows = until_ready(&mut s).await.iter().filter(|t| **t == b'D').count();
+    send(&mut s, Some(b'X'), &[]).await;
+    rows
+}
+
+#[tokio::test]
+async fn text_format_parameters_are_compared_as_the_client_sent_them() {
+    let db = support::migrated_db().await;
+    let port = free_port();
+    let proxy = spawn(&db, port, &["--shadow-sample-rate", "dual_write=1"]).await;
+    support::force_phase(&db, "dual_write").await;
+    support::wait_for_instances(&db).await;
+    let user: uuid::Uuid = db
+        .client
+        .query_one("INSERT INTO users (email) VALUES ('text@example.com') RETURNING id", &[])
+        .await
+        .expect("user")
+        .get(0);
+    let app = proxy.connect().await;
+    app.execute("INSERT INTO todos (user_id, title, priority) VALUES ($1, 'a', 1), ($1, 'b', 2)", &[&user])
+        .await
+        .expect("todos");
+    let sql = "SELECT id, title FROM todos WHERE user_id = $1 AND priority >= $2";
+    let u = user.to_string();
+    assert_eq!(text_format_read(proxy.port, &db.name, sql, &[&u, "1"]).await, 2);
+    wait_for("the text-format read compared", || async move { outcome(port, "match").await == 1 }).await;
+
+    db.client.execute("UPDATE todos_active SET title = 'x' WHERE title = 'b'", &[]).await.expect("corrupt");
+    assert_eq!(text_format_read(proxy.port, &db.name, sql, &[&u, "2"]).await, 1);
+    wait_for("the mismatch", || async move { outcome(port, "mismatch").await == 1 }).await;
+    let [matched, mismatched, skipped, dropped, errors] = outcomes(port).await;
+    assert_eq!((matched, mismatched, skipped, dropped, errors), (1, 1, 0, 0, 0));
+    let row = db
+        .client
+        .query_one("SELECT params::text, phase, only_in_legacy, only_in_new FROM switchyard.shadow_mismatches", &[])
+        .await
+        .expect("sample");
+    assert_eq!(row.get::<_, String>(0), format!("[\"{u}\", \"2\"]"));
+    assert_eq!(row.get::<_, String>(1), "dual_write");
+    assert_eq!((row.get::<_, i64>(2), row.get::<_, i64>(3)), (1, 1));
+}
