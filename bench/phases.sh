@@ -13,6 +13,9 @@
 #   dual_write  switchyard serve, phase dual_write
 #   read_new    switchyard serve, phase read_new
 #   write_new   switchyard serve, phase write_new
+#   PHASE@RATE  switchyard serve in PHASE with shadow reads sampled at RATE
+#               (0..1), e.g. SETUPS="read_new@0 read_new@0.01 read_new@0.1
+#               read_new@1" for the shadow-sampling cost (issue 7)
 #   trigger     PostgreSQL, no proxy, an AFTER INSERT OR UPDATE OR DELETE
 #               FOR EACH ROW trigger on todos calling switchyard.mirror_todos
 #               with the row image (what pgroll / pt-osc-style tools do)
@@ -124,14 +127,16 @@ run() {
     direct) url="$BASE/$db" ;;
     trigger) psql_ "$db" -c "$TRIGGER_SQL"; url="$BASE/$db" ;;
     *)
-      local p
+      local p phase=${setup%@*} shadow=()
+      [ "$phase" != "$setup" ] && shadow=(--shadow-sample-rate "$phase=${setup#*@}")
       for p in dual_write read_new write_new; do
+        [ "$phase" = legacy ] && break
         "$SY" phase set "$p" --reason bench --force --database-url "$BASE/$db" >/dev/null
-        [ "$p" = "$setup" ] && break
+        [ "$p" = "$phase" ] && break
       done
       local sport; sport=$(free_port)
       "$SY" serve --listen "127.0.0.1:$sport" --upstream "$BASE/$db" --upstream-sslmode disable \
-        --log-level warn 2>>"$WORK/switchyard.log" &
+        --log-level warn "${shadow[@]}" 2>>"$WORK/switchyard.log" &
       SY_PID=$!
       wait_port "$sport"
       url="postgres://postgres@127.0.0.1:$sport/$db" ;;
