@@ -167,7 +167,7 @@ RESULTS="$WORK/results"; : >"$RESULTS"
 LOADS=()
 order=($SETUPS)
 for round in $(seq 1 "$ROUNDS"); do
-  if [ $((round % 2)) = 0 ]; then seq_=$(for ((i=${#order[@]}-1; i>=0; i--)); do echo "${order[$i]}"; done)
+  if [ $((round % 2)) = 0 ]; then seq_=$(printf '%s\n' "${order[@]}" | tac)
   else seq_=$(printf '%s\n' "${order[@]}"); fi
   for s in $seq_; do
     read -r ops p50 p99 errs cpu <<<"$(run "$s" "$DURATION")"
