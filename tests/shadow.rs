@@ -145,10 +145,7 @@ async fn sampled_reads_match_under_load_and_a_corruption_is_reported() {
         .await
         .expect("an active todo");
     let (id, user): (uuid::Uuid, uuid::Uuid) = (row.get(0), row.get(1));
-    db.client
-        .execute("UPDATE todos_active SET title = 'corrupted' WHERE id = $1", &[&id])
-        .await
-        .expect("corrupt");
+    db.client.execute("UPDATE todos_active SET title = 'corrupted' WHERE id = $1", &[&id]).await.expect("corrupt");
     let app = proxy.connect().await;
     let rows = app.query(READ, &[&user]).await.expect("read");
     assert!(rows.iter().any(|r| r.get::<_, String>(1) == "corrupted"), "read_new serves the new tables");
@@ -181,12 +178,9 @@ fn tokio_util_stop() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
 async fn a_full_queue_drops_and_counts_while_clients_get_every_answer() {
     let db = support::migrated_db().await;
     let port = free_port();
-    let proxy = spawn(
-        &db,
-        port,
-        &["--shadow-sample-rate", "dual_write=1", "--shadow-queue", "1", "--shadow-workers", "1"],
-    )
-    .await;
+    let proxy =
+        spawn(&db, port, &["--shadow-sample-rate", "dual_write=1", "--shadow-queue", "1", "--shadow-workers", "1"])
+            .await;
     support::force_phase(&db, "dual_write").await;
     support::wait_for_instances(&db).await;
     let user: uuid::Uuid = db
@@ -232,8 +226,7 @@ async fn a_full_queue_drops_and_counts_while_clients_get_every_answer() {
 async fn the_sample_rate_changes_at_run_time_through_the_control_schema() {
     let db = support::migrated_db().await;
     let port = free_port();
-    let proxy =
-        spawn(&db, port, &["--shadow-sample-rate", "dual_write=0", "--shadow-settings-poll", "0.2"]).await;
+    let proxy = spawn(&db, port, &["--shadow-sample-rate", "dual_write=0", "--shadow-settings-poll", "0.2"]).await;
     support::force_phase(&db, "dual_write").await;
     support::wait_for_instances(&db).await;
     let user: uuid::Uuid = db

@@ -194,7 +194,8 @@ impl ShadowJob {
 /// shadow statement, or it was planned past the fast path without one (the
 /// worker then finds out whether it is a read it must count as skipped).
 pub fn wants(plan: &Plan) -> bool {
-    plan.shadow.is_some() || (plan.reason.is_some() && plan.action != Action::Refuse && plan.result.command_tag == CommandTag::AsReported)
+    plan.shadow.is_some()
+        || (plan.reason.is_some() && plan.action != Action::Refuse && plan.result.command_tag == CommandTag::AsReported)
 }
 
 /// Shared by every session.
@@ -410,7 +411,8 @@ impl ToSql for Raw<'_> {
 
 /// A type of the given OID for `prepare_typed` (0: let PostgreSQL infer it).
 fn type_of(oid: u32) -> Type {
-    Type::from_oid(oid).unwrap_or_else(|| Type::new(String::new(), oid, tokio_postgres::types::Kind::Simple, String::new()))
+    Type::from_oid(oid)
+        .unwrap_or_else(|| Type::new(String::new(), oid, tokio_postgres::types::Kind::Simple, String::new()))
 }
 
 async fn run(
@@ -476,7 +478,17 @@ async fn run(
             "INSERT INTO switchyard.shadow_mismatches \
              (phase, instance_id, statement, params, legacy_rows, new_rows, only_in_legacy, only_in_new, sample) \
              VALUES ($1, $2, $3, $4::text::jsonb, $5, $6, $7, $8, $9::text::jsonb)",
-            &[&phase, &config.instance_id, &job.statement, &params, &legacy_rows, &new_rows, &only_legacy, &only_new, &sample],
+            &[
+                &phase,
+                &config.instance_id,
+                &job.statement,
+                &params,
+                &legacy_rows,
+                &new_rows,
+                &only_legacy,
+                &only_new,
+                &sample,
+            ],
         )
         .await
     {
