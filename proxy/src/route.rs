@@ -445,6 +445,10 @@ impl Router {
             return;
         };
         let job = crate::shadow::ShadowJob::new(phase, &stmt.sql, plan, &stmt.param_types, params);
+        // Portals end with their transaction, unseen here: keep few.
+        if self.shadow_portals.len() >= 64 {
+            self.shadow_portals.clear();
+        }
         self.shadow_portals.insert(portal.to_string(), Arc::new(job));
     }
 
