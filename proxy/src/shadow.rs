@@ -314,29 +314,33 @@ async fn worker(
     metrics: Arc<Metrics>,
     spec: Arc<MigrationSpec>,
 ) {
+    // Connected on the first job (a proxy that never samples opens no side
+    // connection), again after the connection is lost.
+    let mut side: Option<(tokio_postgres::Client, HashMap<(String, Vec<u32>), tokio_postgres::Statement>)> = None;
     loop {
-        let client = match connect(&config.database_url).await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "shadow reads: cannot connect; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        let mut statements: HashMap<(String, Vec<u32>), tokio_postgres::Statement> = HashMap::new();
-        while !client.is_closed() {
-            let job = { rx.lock().await.recv().await };
-            let Some(job) = job else { return };
-            metrics.shadow_queued(-1);
-            match run(&client, &mut statements, &job, &spec, &config).await {
-                Ok(Outcome::Match) => metrics.shadow_outcome("match"),
-                Ok(Outcome::Mismatch) => metrics.shadow_outcome("mismatch"),
-                Ok(Outcome::Skipped(reason)) => metrics.shadow_skipped(reason),
-                Ok(Outcome::Ignored) => {}
+        let job = { rx.lock().await.recv().await };
+        let Some(job) = job else { return };
+        metrics.shadow_queued(-1);
+        if side.as_ref().is_none_or(|(c, _)| c.is_closed()) {
+            match connect(&config.database_url).await {
+                Ok(c) => side = Some((c, HashMap::new())),
                 Err(e) => {
                     metrics.shadow_outcome("error");
-                    tracing::warn!(error = %e, statement = %job.statement, "shadow read failed");
+                    tracing::warn!(error = %e, "shadow reads: cannot connect to the control database");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
                 }
+            }
+        }
+        let Some((client, statements)) = side.as_mut() else { continue };
+        match run(client, statements, &job, &spec, &config).await {
+            Ok(Outcome::Match) => metrics.shadow_outcome("match"),
+            Ok(Outcome::Mismatch) => metrics.shadow_outcome("mismatch"),
+            Ok(Outcome::Skipped(reason)) => metrics.shadow_skipped(reason),
+            Ok(Outcome::Ignored) => {}
+            Err(e) => {
+                metrics.shadow_outcome("error");
+                tracing::warn!(error = %e, statement = %job.statement, "shadow read failed");
             }
         }
     }
