@@ -308,6 +308,9 @@ enum Outcome {
     Ignored,
 }
 
+/// Shadow statements prepared on a side connection, by SQL and parameter types.
+type Prepared = HashMap<(String, Vec<u32>), tokio_postgres::Statement>;
+
 async fn worker(
     rx: Arc<Mutex<mpsc::Receiver<ShadowJob>>>,
     config: Arc<ShadowConfig>,
@@ -316,7 +319,7 @@ async fn worker(
 ) {
     // Connected on the first job (a proxy that never samples opens no side
     // connection), again after the connection is lost.
-    let mut side: Option<(tokio_postgres::Client, HashMap<(String, Vec<u32>), tokio_postgres::Statement>)> = None;
+    let mut side: Option<(tokio_postgres::Client, Prepared)> = None;
     loop {
         let job = { rx.lock().await.recv().await };
         let Some(job) = job else { return };
@@ -421,7 +424,7 @@ fn type_of(oid: u32) -> Type {
 
 async fn run(
     client: &tokio_postgres::Client,
-    statements: &mut HashMap<(String, Vec<u32>), tokio_postgres::Statement>,
+    statements: &mut Prepared,
     job: &ShadowJob,
     spec: &MigrationSpec,
     config: &ShadowConfig,
