@@ -34,6 +34,8 @@ as_postgres() {
 }
 
 cleanup() {
+    # pgbouncer runs under runuser, which does not pass signals on: use its pidfile.
+    [ -f "$WORK/pgbouncer.pid" ] && kill "$(cat "$WORK/pgbouncer.pid")" 2>/dev/null || true
     for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
     if [ -n "$CLUSTER_DATA" ]; then as_postgres "$PGBIN/pg_ctl" stop -m immediate -D "$CLUSTER_DATA" >/dev/null 2>&1 || true; fi
     rm -rf "$WORK"
