@@ -111,7 +111,15 @@ pub async fn spawn_proxy(db: &TestDb) -> ProxyProcess {
 pub async fn spawn_proxy_with(db: &TestDb, extra: &[&str]) -> ProxyProcess {
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
     let child = std::process::Command::new(switchyard_bin())
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--upstream", &db.url, "--phase-poll-interval", "0.2"])
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--upstream",
+            &db.url,
+            "--phase-poll-interval",
+            "0.2",
+        ])
         .args(extra)
         .env("RUST_LOG", std::env::var("SWITCHYARD_TEST_PROXY_LOG").unwrap_or_else(|_| "warn".into()))
         .stdin(std::process::Stdio::null())
