@@ -149,13 +149,16 @@ async fn two_instances_flip_together_and_new_only_waits_for_both() {
     walk_to_write_new(&mut db).await;
     wait_for(&mut a, Phase::WriteNew).await;
     wait_for(&mut b, Phase::WriteNew).await;
+    // Both acknowledgments are written after the watch channels change.
+    support::wait_for_instances(&db).await;
 
     // Instance b stops following (its watcher dies but its row stays live):
     // simulate a lagging instance by rolling its acknowledgment back.
     tb.abort();
     let _ = tb.await;
     drop(b);
-    db.client
+    let lagged = db
+        .client
         .execute(
             "UPDATE switchyard.proxy_instances SET acknowledged_phase = 'read_new', acknowledged_epoch = 2, heartbeat_at = now()
              WHERE acknowledged_epoch = 3 AND instance_id = (SELECT instance_id FROM switchyard.proxy_instances ORDER BY started_at DESC, instance_id LIMIT 1)",
@@ -163,6 +166,7 @@ async fn two_instances_flip_together_and_new_only_waits_for_both() {
         )
         .await
         .expect("lag one instance");
+    assert_eq!(lagged, 1, "exactly one instance made to lag");
 
     let mut to_new_only = request(Phase::NewOnly);
     to_new_only.confirm = true;

@@ -163,18 +163,19 @@ async fn measure(client: &Client) -> anyhow::Result<Vec<Measurement>> {
             .iter()
             .find_map(|l| l.trim().strip_prefix("Execution Time: ").and_then(|v| v.trim_end_matches(" ms").parse().ok()))
             .unwrap_or(0.0);
-        let prefix = format!(" on {table}_");
-        let mut scanned: Vec<&str> = plan
-            .iter()
-            .filter_map(|l| l.find(&prefix).map(|i| l[i + 4..].split_whitespace().next().unwrap_or("")))
-            .collect();
-        scanned.sort_unstable();
-        scanned.dedup();
-        let total: i64 = client
-            .query_one("SELECT count(*) FROM pg_inherits WHERE inhparent = $1::text::regclass", &[&table])
+        let partitions: Vec<String> = client
+            .query("SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = $1::text::regclass", &[&table])
             .await?
-            .get(0);
-        out.push(Measurement { name, sql, ms, partitions_scanned: scanned.len(), partitions_total: total as usize });
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        // A partition counts when a plan line scans it by name (index names
+        // begin with the partition's name too, so match whole words).
+        let scanned = partitions
+            .iter()
+            .filter(|p| plan.iter().any(|l| l.split_whitespace().any(|w| w == p.as_str())))
+            .count();
+        out.push(Measurement { name, sql, ms, partitions_scanned: scanned, partitions_total: partitions.len() });
     }
     Ok(out)
 }
