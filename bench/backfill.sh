@@ -47,15 +47,7 @@ if [ -z "${SWITCHYARD_BIN:-}" ]; then
 fi
 SY=$SWITCHYARD_BIN
 
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_port() {
-  for _ in $(seq 1 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "nothing listens on port $1" >&2; return 1
-}
+source bench/lib.sh
 
 WORK=$(mktemp -d /tmp/switchyard-bench-backfill.XXXXXX)
 chmod 755 "$WORK"

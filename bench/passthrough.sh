@@ -29,28 +29,17 @@ chmod 755 "$WORK"
 PIDS=()
 CLUSTER_DATA=""
 
-as_postgres() {
-    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
-
 cleanup() {
     # pgbouncer runs under runuser, which does not pass signals on: use its pidfile.
     [ -f "$WORK/pgbouncer.pid" ] && kill "$(cat "$WORK/pgbouncer.pid")" 2>/dev/null || true
     for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-    if [ -n "$CLUSTER_DATA" ]; then as_postgres "$PGBIN/pg_ctl" stop -m immediate -D "$CLUSTER_DATA" >/dev/null 2>&1 || true; fi
+    if [ -n "$CLUSTER_DATA" ]; then as_pg "$PGBIN/pg_ctl" stop -m immediate -D "$CLUSTER_DATA" >/dev/null 2>&1 || true; fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$ROOT/bench/lib.sh"
 
-wait_port() {
-    for _ in $(seq 1 100); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    echo "nothing listens on port $1" >&2; return 1
-}
 
 PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
 PGBENCH="$PGBIN/pgbench"
@@ -69,7 +58,7 @@ if [ -z "${PGURL:-}" ]; then
     PGPORT=$(free_port)
     CLUSTER_DATA="$WORK/data"
     mkdir -p "$WORK/sock" && chown postgres "$WORK" "$WORK/sock" 2>/dev/null || true
-    as_postgres "$PGBIN/initdb" -A trust -U postgres -E UTF8 --locale=C -D "$CLUSTER_DATA" >/dev/null
+    as_pg "$PGBIN/initdb" -A trust -U postgres -E UTF8 --locale=C -D "$CLUSTER_DATA" >/dev/null
     cat >>"$CLUSTER_DATA/postgresql.conf" <<CONF
 port = $PGPORT
 listen_addresses = '127.0.0.1'
@@ -78,7 +67,7 @@ max_connections = 100
 shared_buffers = 256MB
 synchronous_commit = off
 CONF
-    as_postgres "$PGBIN/pg_ctl" start -w -D "$CLUSTER_DATA" -l "$WORK/postgres.log" >/dev/null
+    as_pg "$PGBIN/pg_ctl" start -w -D "$CLUSTER_DATA" -l "$WORK/postgres.log" >/dev/null
     "$PGBIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U postgres bench
     PGURL="postgres://postgres@127.0.0.1:$PGPORT/bench"
     echo "initializing pgbench tables (scale $SCALE)..." >&2
@@ -127,14 +116,13 @@ logfile = $WORK/pgbouncer.log
 pidfile = $WORK/pgbouncer.pid
 INI
 chmod 644 "$WORK"/pgbouncer.ini "$WORK"/userlist.txt
-as_postgres "$PGBOUNCER" "$WORK/pgbouncer.ini" >/dev/null 2>&1 &
+as_pg "$PGBOUNCER" "$WORK/pgbouncer.ini" >/dev/null 2>&1 &
 PIDS+=($!)
 wait_port "$SY_PORT"
 wait_port "$BOUNCER_PORT"
 BOUNCER_PID=$(cat "$WORK/pgbouncer.pid")
 
 # CPU time (user + system, in clock ticks) a process has used so far.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 TICK=$(getconf CLK_TCK)
 
 url_for() {

@@ -40,7 +40,7 @@ else
 fi
 
 if [ -n "${REUSE_URL:-}" ]; then URL=$REUSE_URL; fi
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+source bench/lib.sh
 
 WORK=$(mktemp -d /tmp/switchyard-bench-verify.XXXXXX)
 chmod 755 "$WORK"
