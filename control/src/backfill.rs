@@ -97,13 +97,22 @@ impl From<tokio_postgres::Error> for BackfillError {
 
 /// Runs the backfill to completion on `client` (a dedicated connection: it
 /// holds the advisory lock). `report` is called after every batch and pause.
-pub async fn run(client: &mut Client, cfg: &BackfillConfig, mut report: impl FnMut(&Progress)) -> Result<Progress, BackfillError> {
-    let locked: bool = client.query_one("SELECT pg_try_advisory_lock($1)", &[&ADVISORY_LOCK_KEY]).await?.get(0);
+pub async fn run(
+    client: &mut Client,
+    cfg: &BackfillConfig,
+    mut report: impl FnMut(&Progress),
+) -> Result<Progress, BackfillError> {
+    let locked: bool = client
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&ADVISORY_LOCK_KEY])
+        .await?
+        .get(0);
     if !locked {
         return Err(BackfillError::AlreadyRunning(lock_holder(client).await?));
     }
     let result = run_locked(client, cfg, &mut report).await;
-    let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&ADVISORY_LOCK_KEY]).await;
+    let _ = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&ADVISORY_LOCK_KEY])
+        .await;
     result
 }
 
@@ -130,7 +139,11 @@ async fn lock_holder(client: &Client) -> Result<String, BackfillError> {
     })
 }
 
-async fn run_locked(client: &mut Client, cfg: &BackfillConfig, report: &mut impl FnMut(&Progress)) -> Result<Progress, BackfillError> {
+async fn run_locked(
+    client: &mut Client,
+    cfg: &BackfillConfig,
+    report: &mut impl FnMut(&Progress),
+) -> Result<Progress, BackfillError> {
     let phase = state::current(client, &cfg.table).await?.phase;
     if !matches!(phase, Phase::DualWrite | Phase::ReadNew | Phase::WriteNew) {
         return Err(BackfillError::WrongPhase(phase));
@@ -150,7 +163,12 @@ async fn run_locked(client: &mut Client, cfg: &BackfillConfig, report: &mut impl
     // running them.
     client.batch_execute("SET jit = off").await?;
     if cfg.restart {
-        client.execute("DELETE FROM switchyard.backfill_progress WHERE table_name = $1", &[&cfg.table]).await?;
+        client
+            .execute(
+                "DELETE FROM switchyard.backfill_progress WHERE table_name = $1",
+                &[&cfg.table],
+            )
+            .await?;
     }
     client
         .execute("INSERT INTO switchyard.backfill_progress (table_name) VALUES ($1) ON CONFLICT DO NOTHING", &[&cfg.table])
@@ -169,7 +187,10 @@ async fn run_locked(client: &mut Client, cfg: &BackfillConfig, report: &mut impl
         batch_size: cfg.batch_size.max(1),
         ..Progress::default()
     };
-    p.total_estimate = client.query_one("SELECT count(*) FROM todos", &[]).await?.get(0);
+    p.total_estimate = client
+        .query_one("SELECT count(*) FROM todos", &[])
+        .await?
+        .get(0);
     if p.completed {
         report(&p);
         return Ok(p);
@@ -177,20 +198,15 @@ async fn run_locked(client: &mut Client, cfg: &BackfillConfig, report: &mut impl
     if p.last_key.is_some() {
         tracing::info!(rows = p.rows_copied, last_key = ?p.last_key, "resuming the backfill from its checkpoint");
     }
-    let select_batch = client
-        .prepare(
-            "WITH batch AS (
-               SELECT t FROM todos t WHERE t.id > $1 ORDER BY t.id LIMIT $2 FOR SHARE OF t),
-             mirrored AS (
-               SELECT switchyard.mirror_todos('U', array_agg(batch.t ORDER BY (batch.t).id)) AS done FROM batch
-               HAVING count(*) > 0)
-             SELECT (SELECT count(*) FROM batch), (SELECT (batch.t).id FROM batch ORDER BY (batch.t).id DESC LIMIT 1),
-                    (SELECT count(*) FROM mirrored)",
-        )
+    // One batch: lock, copy, depth (migration 0013). A plain lower bound keeps
+    // the primary-key range scan in a generic plan.
+    let copy_batch = client
+        .prepare("SELECT copied, last_id FROM switchyard.backfill_todos($1, $2)")
         .await?;
     let mut rng_state: u64 = std::process::id() as u64 | 1;
     loop {
-        if paused(client, &cfg.table).await? || replica_lagging(client, cfg.max_replica_lag).await? {
+        if paused(client, &cfg.table).await? || replica_lagging(client, cfg.max_replica_lag).await?
+        {
             if !p.paused {
                 p.paused = true;
                 report(&p);
@@ -201,13 +217,21 @@ async fn run_locked(client: &mut Client, cfg: &BackfillConfig, report: &mut impl
         p.paused = false;
         let started = Instant::now();
         let tx = client.transaction().await?;
-        tx.batch_execute(&format!("SET LOCAL lock_timeout = '{}ms'", cfg.lock_timeout.as_millis().max(1))).await?;
-        // A plain lower bound keeps the primary-key range scan in a generic plan
-        // (`$1 IS NULL OR id > $1` would scan and sort the table every batch).
+        tx.batch_execute(&format!(
+            "SET LOCAL lock_timeout = '{}ms'",
+            cfg.lock_timeout.as_millis().max(1)
+        ))
+        .await?;
+        // Uuid::nil() rather than NULL: `$1 IS NULL OR id > $1` would scan and
+        // sort the table every batch.
         let from = p.last_key.unwrap_or(Uuid::nil());
-        let batch = match tx.query_one(&select_batch, &[&from, &p.batch_size]).await {
+        let batch_size = i32::try_from(p.batch_size).unwrap_or(i32::MAX);
+        let batch = match tx.query_one(&copy_batch, &[&from, &batch_size]).await {
             Ok(row) => row,
-            Err(e) if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
+            Err(e)
+                if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE)
+                    || e.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED) =>
+            {
                 drop(tx);
                 p.lock_retries += 1;
                 metrics::counter!("switchyard_backfill_lock_retries_total").increment(1);
@@ -223,6 +247,18 @@ async fn run_locked(client: &mut Client, cfg: &BackfillConfig, report: &mut impl
         };
         let n: i64 = batch.get(0);
         if n == 0 {
+            // Depths left stale by re-parenting while rows were still missing,
+            // fixed now that every row is present (migration 0013).
+            let repaired: i64 = tx
+                .query_one("SELECT switchyard.repair_depths()", &[])
+                .await?
+                .get(0);
+            if repaired > 0 {
+                tracing::info!(
+                    repaired,
+                    "depth recomputed below todos re-parented during the backfill"
+                );
+            }
             tx.execute(
                 "UPDATE switchyard.backfill_progress SET completed = true, finished_at = now(), updated_at = now() WHERE table_name = $1",
                 &[&cfg.table],
@@ -231,7 +267,11 @@ async fn run_locked(client: &mut Client, cfg: &BackfillConfig, report: &mut impl
             tx.commit().await?;
             p.completed = true;
             report(&p);
-            tracing::info!(rows = p.rows_copied, batches = p.batches, "backfill complete");
+            tracing::info!(
+                rows = p.rows_copied,
+                batches = p.batches,
+                "backfill complete"
+            );
             return Ok(p);
         }
         let last: Option<Uuid> = batch.get(1);
@@ -272,7 +312,10 @@ pub fn adapt_batch_size(current: i64, took: Duration, target: Duration) -> i64 {
 
 async fn paused(client: &Client, table: &str) -> Result<bool, BackfillError> {
     Ok(client
-        .query_opt("SELECT paused FROM switchyard.backfill_progress WHERE table_name = $1", &[&table])
+        .query_opt(
+            "SELECT paused FROM switchyard.backfill_progress WHERE table_name = $1",
+            &[&table],
+        )
         .await?
         .is_some_and(|r| r.get::<_, bool>(0)))
 }
@@ -301,9 +344,18 @@ mod tests {
     #[test]
     fn batch_size_adapts_toward_the_target_time() {
         let target = Duration::from_millis(500);
-        assert_eq!(adapt_batch_size(1000, Duration::from_millis(900), target), 500);
-        assert_eq!(adapt_batch_size(1000, Duration::from_millis(100), target), 1500);
-        assert_eq!(adapt_batch_size(1000, Duration::from_millis(300), target), 1000);
+        assert_eq!(
+            adapt_batch_size(1000, Duration::from_millis(900), target),
+            500
+        );
+        assert_eq!(
+            adapt_batch_size(1000, Duration::from_millis(100), target),
+            1500
+        );
+        assert_eq!(
+            adapt_batch_size(1000, Duration::from_millis(300), target),
+            1000
+        );
         assert_eq!(adapt_batch_size(12, Duration::from_secs(5), target), 10);
         assert_eq!(adapt_batch_size(40_000, Duration::ZERO, target), 50_000);
     }
