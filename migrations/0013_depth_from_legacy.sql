@@ -142,6 +142,22 @@ BEGIN
 END
 $$;
 
+-- The depth of one legacy todo: how many ancestors it has.
+CREATE FUNCTION switchyard.legacy_depth(todo uuid)
+RETURNS integer
+LANGUAGE sql
+STABLE
+SET search_path = public, pg_temp
+AS $$
+  WITH RECURSIVE up(cur, d) AS (
+    SELECT t.parent_todo_id, 0 FROM todos t WHERE t.id = todo
+    UNION ALL
+    SELECT t.parent_todo_id, up.d + 1
+    FROM up JOIN todos t ON t.id = up.cur
+    WHERE up.d < 10000)
+  SELECT max(d) FROM up
+$$;
+
 -- One backfill batch: the next max_rows legacy rows after `after` in key
 -- order, locked FOR SHARE, copied into the new tables. Returns how many rows
 -- the batch held and its last key (NULL when there were none left).
@@ -158,15 +174,17 @@ SET jit = off
 SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
+  batch uuid[];
   copied_already uuid[];
 BEGIN
   -- A concurrent write of these rows waits for this transaction, then
   -- mirrors its newer image over ours.
-  SELECT count(*), (array_agg(b.id ORDER BY b.id DESC))[1] INTO copied, last_id
-  FROM (SELECT t.id FROM todos t WHERE t.id > after ORDER BY t.id LIMIT max_rows FOR SHARE OF t) b;
+  batch := ARRAY(SELECT t.id FROM todos t WHERE t.id > after ORDER BY t.id LIMIT max_rows FOR SHARE OF t);
+  copied := cardinality(batch);
   IF copied = 0 THEN
     RETURN;
   END IF;
+  last_id := batch[copied];
   -- Conflicts with the archival (SHARE ROW EXCLUSIVE): no row moves to the
   -- archive under us, and the statements below see any move before.
   LOCK TABLE todos_active IN ROW EXCLUSIVE MODE;
@@ -182,19 +200,22 @@ BEGIN
       WHERE t.id > after AND t.id <= last_id AND t.id = ANY (copied_already)
       ORDER BY t.id FOR SHARE OF t));
   END IF;
-  -- Everything else in the range. Rows inserted into the range since the
-  -- batch was locked are already mirrored: DO NOTHING keeps their copy.
-  WITH RECURSIVE up(id, cur, d) AS (
-    SELECT t.id, t.parent_todo_id, 0 FROM todos t
-    WHERE t.id > after AND t.id <= last_id AND t.parent_todo_id IS NOT NULL
-    UNION ALL
-    SELECT up.id, p.parent_todo_id, up.d + 1
-    FROM up JOIN todos p ON p.id = up.cur
-    WHERE up.d < 10000)
+  -- The rest of the batch: only rows this transaction locked. A row
+  -- inserted into the range since is mirrored by the proxy, and a delete of
+  -- it may be committing right now: copying it unlocked could bring it back.
+  -- Depth from the legacy parents, two levels by join (primary-key probes;
+  -- the seed's trees are that deep), deeper chains by a walk.
   INSERT INTO todos_active
-  SELECT t.*, coalesce(up.d, 0)
-  FROM todos t LEFT JOIN up ON up.id = t.id AND up.cur IS NULL
-  WHERE t.id > after AND t.id <= last_id AND NOT (t.id = ANY (copied_already))
+  SELECT t.*,
+         CASE WHEN t.parent_todo_id IS NULL THEN 0
+              WHEN p1.parent_todo_id IS NULL THEN 1
+              WHEN p2.parent_todo_id IS NULL THEN 2
+              ELSE 2 + switchyard.legacy_depth(p2.id) END
+  FROM unnest(batch) b(id)
+  JOIN todos t ON t.id = b.id
+  LEFT JOIN todos p1 ON p1.id = t.parent_todo_id
+  LEFT JOIN todos p2 ON p2.id = p1.parent_todo_id
+  WHERE NOT (t.id = ANY (copied_already))
   ON CONFLICT (id, user_id) DO NOTHING;
 END
 $$;

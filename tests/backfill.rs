@@ -13,15 +13,8 @@ use switchyard_workload::{Schema, WorkloadConfig};
 
 async fn seeded(users: u32, todos_per_user: u32) -> support::TestDb {
     let mut db = support::migrated_db().await;
-    let opts = SeedOptions {
-        users,
-        todos_per_user,
-        seed: 11,
-        anchor: chrono::Utc::now(),
-    };
-    legacy::load(&mut db.client, &opts)
-        .await
-        .expect("seed legacy data");
+    let opts = SeedOptions { users, todos_per_user, seed: 11, anchor: chrono::Utc::now() };
+    legacy::load(&mut db.client, &opts).await.expect("seed legacy data");
     db
 }
 
@@ -61,13 +54,9 @@ async fn backfill_under_live_writes_through_the_proxy_leaves_no_difference() {
 
     // The app keeps writing (creates, updates, completions, deletes) on both
     // sides of the backfill's cursor.
-    let workload = switchyard_workload::start(WorkloadConfig::new(proxy.url(), 4))
-        .await
-        .expect("start workload");
+    let workload = switchyard_workload::start(WorkloadConfig::new(proxy.url(), 4)).await.expect("start workload");
     let mut client = db.connect().await;
-    let done = backfill::run(&mut client, &BackfillConfig::default(), |_| {})
-        .await
-        .expect("backfill");
+    let done = backfill::run(&mut client, &BackfillConfig::default(), |_| {}).await.expect("backfill");
     assert!(done.completed);
     assert!(done.rows_copied >= 30_000, "copied {}", done.rows_copied);
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -77,21 +66,13 @@ async fn backfill_under_live_writes_through_the_proxy_leaves_no_difference() {
         0,
         "{}\n{:#?}",
         report.render_text(),
-        report
-            .operations
-            .iter()
-            .map(|o| &o.first_errors)
-            .collect::<Vec<_>>()
+        report.operations.iter().map(|o| &o.first_errors).collect::<Vec<_>>()
     );
     assert!(report.total.ops > 0);
 
     assert_eq!(support::schemas_differ(&db.client).await, None);
     for schema in [Schema::Legacy, Schema::New] {
-        let check = report
-            .ledger
-            .check(&db.client, schema)
-            .await
-            .expect("ledger check");
+        let check = report.ledger.check(&db.client, schema).await.expect("ledger check");
         assert!(check.is_clean(), "{schema:?}: {check:?}");
     }
     drop(proxy);
@@ -101,38 +82,19 @@ async fn backfill_under_live_writes_through_the_proxy_leaves_no_difference() {
 async fn a_killed_backfill_resumes_from_its_checkpoint_and_redoes_nothing_committed() {
     let db = seeded(200, 100).await;
     support::force_phase(&db, "dual_write").await;
-    let mut child = backfill_cli(
-        &db,
-        &[
-            "--batch-size",
-            "200",
-            "--max-batch-ms",
-            "0",
-            "--sleep-ms",
-            "5",
-        ],
-    );
-    wait_until(
-        "a few batches are in",
-        Duration::from_secs(60),
-        async || progress(&db).await.0 >= 2_000,
-    )
-    .await;
+    let mut child = backfill_cli(&db, &["--batch-size", "200", "--max-batch-ms", "0", "--sleep-ms", "5"]);
+    wait_until("a few batches are in", Duration::from_secs(60), async || progress(&db).await.0 >= 2_000).await;
     child.kill().expect("kill -9");
     let _ = child.wait();
     let (at_kill, completed) = progress(&db).await;
-    assert!(
-        !completed && at_kill < 20_000,
-        "killed too late to test a resume ({at_kill})"
-    );
+    assert!(!completed && at_kill < 20_000, "killed too late to test a resume ({at_kill})");
 
     // The killed process's backend may hold the runner lock a moment longer;
     // the rerun says who holds it, and is simply repeated.
     let started = Instant::now();
     let out = loop {
-        let out = backfill_cli(&db, &["--batch-size", "200", "--max-batch-ms", "0"])
-            .wait_with_output()
-            .expect("resume");
+        let out =
+            backfill_cli(&db, &["--batch-size", "200", "--max-batch-ms", "0"]).wait_with_output().expect("resume");
         let stderr = String::from_utf8_lossy(&out.stderr);
         if out.status.success()
             || !stderr.contains("another backfill is running")
@@ -142,11 +104,7 @@ async fn a_killed_backfill_resumes_from_its_checkpoint_and_redoes_nothing_commit
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let (rows, completed) = progress(&db).await;
     assert!(completed);
     // Every batch is committed with its checkpoint: a killed batch rolled
@@ -159,52 +117,24 @@ async fn a_killed_backfill_resumes_from_its_checkpoint_and_redoes_nothing_commit
 async fn pause_stops_the_backfill_within_one_batch_and_resume_continues() {
     let db = seeded(100, 100).await;
     support::force_phase(&db, "dual_write").await;
-    let child = backfill_cli(
-        &db,
-        &[
-            "--batch-size",
-            "100",
-            "--max-batch-ms",
-            "0",
-            "--sleep-ms",
-            "20",
-        ],
-    );
-    wait_until(
-        "the backfill is under way",
-        Duration::from_secs(60),
-        async || progress(&db).await.0 >= 500,
-    )
-    .await;
+    let child = backfill_cli(&db, &["--batch-size", "100", "--max-batch-ms", "0", "--sleep-ms", "20"]);
+    wait_until("the backfill is under way", Duration::from_secs(60), async || progress(&db).await.0 >= 500).await;
 
-    let status = Command::new(support::switchyard_bin())
-        .args(["backfill", "pause", "--database-url", &db.url])
-        .status();
+    let status =
+        Command::new(support::switchyard_bin()).args(["backfill", "pause", "--database-url", &db.url]).status();
     assert!(status.expect("pause").success());
     let at_pause = progress(&db).await.0;
     tokio::time::sleep(Duration::from_millis(600)).await;
     let settled = progress(&db).await.0;
-    assert!(
-        settled - at_pause <= 100,
-        "more than one batch after pause: {at_pause} -> {settled}"
-    );
+    assert!(settled - at_pause <= 100, "more than one batch after pause: {at_pause} -> {settled}");
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(
-        progress(&db).await.0,
-        settled,
-        "paused backfill kept copying"
-    );
+    assert_eq!(progress(&db).await.0, settled, "paused backfill kept copying");
 
-    let status = Command::new(support::switchyard_bin())
-        .args(["backfill", "resume", "--database-url", &db.url])
-        .status();
+    let status =
+        Command::new(support::switchyard_bin()).args(["backfill", "resume", "--database-url", &db.url]).status();
     assert!(status.expect("resume").success());
     let out = child.wait_with_output().expect("backfill finishes");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(progress(&db).await, (10_000, true));
     assert_eq!(support::schemas_differ(&db.client).await, None);
 }
@@ -215,22 +145,13 @@ async fn lock_timeouts_are_retried_not_fatal() {
     support::force_phase(&db, "dual_write").await;
     // Another transaction holds a row lock the first batch needs.
     let holder = db.connect().await;
-    holder
-        .batch_execute("BEGIN; SELECT * FROM todos ORDER BY id LIMIT 1 FOR UPDATE")
-        .await
-        .expect("lock a row");
+    holder.batch_execute("BEGIN; SELECT * FROM todos ORDER BY id LIMIT 1 FOR UPDATE").await.expect("lock a row");
     let mut client = db.connect().await;
-    let cfg = BackfillConfig {
-        lock_timeout: Duration::from_millis(50),
-        ..BackfillConfig::default()
-    };
+    let cfg = BackfillConfig { lock_timeout: Duration::from_millis(50), ..BackfillConfig::default() };
     let run = tokio::spawn(async move { backfill::run(&mut client, &cfg, |_| {}).await });
     tokio::time::sleep(Duration::from_millis(800)).await;
     holder.batch_execute("COMMIT").await.expect("release");
-    let done = run
-        .await
-        .expect("join")
-        .expect("backfill survives lock timeouts");
+    let done = run.await.expect("join").expect("backfill survives lock timeouts");
     assert!(done.completed);
     assert!(done.lock_retries > 0, "the lock was never hit");
     assert_eq!(support::schemas_differ(&db.client).await, None);
@@ -240,24 +161,14 @@ async fn lock_timeouts_are_retried_not_fatal() {
 async fn one_runner_at_a_time_and_only_while_writes_are_mirrored() {
     let db = seeded(10, 10).await;
     let mut client = db.connect().await;
-    let err = backfill::run(&mut client, &BackfillConfig::default(), |_| {})
-        .await
-        .expect_err("ran in legacy");
+    let err = backfill::run(&mut client, &BackfillConfig::default(), |_| {}).await.expect_err("ran in legacy");
     assert!(matches!(err, BackfillError::WrongPhase(_)), "{err}");
 
     support::force_phase(&db, "dual_write").await;
     let holder = db.connect().await;
-    holder
-        .batch_execute("SET application_name = 'the other runner'")
-        .await
-        .expect("name");
-    holder
-        .query_one("SELECT pg_advisory_lock($1)", &[&0x5357_4246_494c_i64])
-        .await
-        .expect("take the runner lock");
-    let err = backfill::run(&mut client, &BackfillConfig::default(), |_| {})
-        .await
-        .expect_err("two runners");
+    holder.batch_execute("SET application_name = 'the other runner'").await.expect("name");
+    holder.query_one("SELECT pg_advisory_lock($1)", &[&0x5357_4246_494c_i64]).await.expect("take the runner lock");
+    let err = backfill::run(&mut client, &BackfillConfig::default(), |_| {}).await.expect_err("two runners");
     assert!(err.to_string().contains("the other runner"), "{err}");
 }
 
@@ -270,12 +181,7 @@ async fn serve_with_backfill_runs_it_once_across_instances_when_writes_are_mirro
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(progress(&db).await, (0, false));
     support::force_phase(&db, "dual_write").await;
-    wait_until(
-        "the instances' backfill completes",
-        Duration::from_secs(120),
-        async || progress(&db).await.1,
-    )
-    .await;
+    wait_until("the instances' backfill completes", Duration::from_secs(120), async || progress(&db).await.1).await;
     let (rows, _) = progress(&db).await;
     assert_eq!(rows, 2_000, "copied once, by one leader");
     assert_eq!(support::schemas_differ(&db.client).await, None);
@@ -296,10 +202,7 @@ async fn reparenting_while_rows_are_still_missing_leaves_every_depth_right_once_
             "INSERT INTO todos (id, user_id, parent_todo_id, title)
              SELECT v.id, (SELECT id FROM users ORDER BY id LIMIT 1), v.parent, 'chain'
              FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY v(id, parent, n) ORDER BY n",
-            &[
-                &vec![root, other_root, mid, leaf],
-                &vec![None, None, Some(root), Some(mid)],
-            ],
+            &[&vec![root, other_root, mid, leaf], &vec![None, None, Some(root), Some(mid)]],
         )
         .await
         .expect("legacy chain");
@@ -307,15 +210,10 @@ async fn reparenting_while_rows_are_still_missing_leaves_every_depth_right_once_
     support::force_phase(&db, "dual_write").await;
     support::wait_for_instances(&db).await;
     let app = proxy.connect().await;
-    app.execute("UPDATE todos SET title = 'touched' WHERE id = $1", &[&leaf])
+    app.execute("UPDATE todos SET title = 'touched' WHERE id = $1", &[&leaf]).await.expect("mirror the leaf");
+    app.execute("UPDATE todos SET parent_todo_id = $2 WHERE id = $1", &[&root, &other_root])
         .await
-        .expect("mirror the leaf");
-    app.execute(
-        "UPDATE todos SET parent_todo_id = $2 WHERE id = $1",
-        &[&root, &other_root],
-    )
-    .await
-    .expect("re-parent root");
+        .expect("re-parent root");
 
     let depth_of = async |id: uuid::Uuid| -> Option<i32> {
         db.client
@@ -326,16 +224,10 @@ async fn reparenting_while_rows_are_still_missing_leaves_every_depth_right_once_
     };
     assert_eq!(depth_of(root).await, Some(1), "the re-parented row itself");
     assert_eq!(depth_of(mid).await, None, "mid is not copied yet");
-    assert_eq!(
-        depth_of(leaf).await,
-        Some(2),
-        "stale until the backfill completes"
-    );
+    assert_eq!(depth_of(leaf).await, Some(2), "stale until the backfill completes");
 
     let mut client = db.connect().await;
-    let done = backfill::run(&mut client, &BackfillConfig::default(), |_| {})
-        .await
-        .expect("backfill");
+    let done = backfill::run(&mut client, &BackfillConfig::default(), |_| {}).await.expect("backfill");
     assert!(done.completed);
     assert_eq!(depth_of(mid).await, Some(2));
     assert_eq!(depth_of(leaf).await, Some(3));

@@ -51,7 +51,7 @@ impl Default for BackfillConfig {
     fn default() -> Self {
         BackfillConfig {
             table: "todos".into(),
-            batch_size: 1000,
+            batch_size: 5000,
             max_batch: Some(Duration::from_millis(500)),
             sleep: Duration::ZERO,
             lock_timeout: Duration::from_millis(500),
@@ -81,7 +81,9 @@ pub struct Progress {
 pub enum BackfillError {
     #[error("another backfill is running: {0}")]
     AlreadyRunning(String),
-    #[error("the phase is {0}; the backfill needs dual_write, read_new or write_new so that concurrent writes are mirrored")]
+    #[error(
+        "the phase is {0}; the backfill needs dual_write, read_new or write_new so that concurrent writes are mirrored"
+    )]
     WrongPhase(Phase),
     #[error("live proxy instances have not acknowledged a mirroring phase yet, so their writes would be missed: {0} (wait for them, or pass --ignore-instances)")]
     InstancesLagging(String),
@@ -102,17 +104,12 @@ pub async fn run(
     cfg: &BackfillConfig,
     mut report: impl FnMut(&Progress),
 ) -> Result<Progress, BackfillError> {
-    let locked: bool = client
-        .query_one("SELECT pg_try_advisory_lock($1)", &[&ADVISORY_LOCK_KEY])
-        .await?
-        .get(0);
+    let locked: bool = client.query_one("SELECT pg_try_advisory_lock($1)", &[&ADVISORY_LOCK_KEY]).await?.get(0);
     if !locked {
         return Err(BackfillError::AlreadyRunning(lock_holder(client).await?));
     }
     let result = run_locked(client, cfg, &mut report).await;
-    let _ = client
-        .execute("SELECT pg_advisory_unlock($1)", &[&ADVISORY_LOCK_KEY])
-        .await;
+    let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&ADVISORY_LOCK_KEY]).await;
     result
 }
 
@@ -163,15 +160,13 @@ async fn run_locked(
     // running them.
     client.batch_execute("SET jit = off").await?;
     if cfg.restart {
-        client
-            .execute(
-                "DELETE FROM switchyard.backfill_progress WHERE table_name = $1",
-                &[&cfg.table],
-            )
-            .await?;
+        client.execute("DELETE FROM switchyard.backfill_progress WHERE table_name = $1", &[&cfg.table]).await?;
     }
     client
-        .execute("INSERT INTO switchyard.backfill_progress (table_name) VALUES ($1) ON CONFLICT DO NOTHING", &[&cfg.table])
+        .execute(
+            "INSERT INTO switchyard.backfill_progress (table_name) VALUES ($1) ON CONFLICT DO NOTHING",
+            &[&cfg.table],
+        )
         .await?;
     let row = client
         .query_one(
@@ -187,10 +182,7 @@ async fn run_locked(
         batch_size: cfg.batch_size.max(1),
         ..Progress::default()
     };
-    p.total_estimate = client
-        .query_one("SELECT count(*) FROM todos", &[])
-        .await?
-        .get(0);
+    p.total_estimate = client.query_one("SELECT count(*) FROM todos", &[]).await?.get(0);
     if p.completed {
         report(&p);
         return Ok(p);
@@ -200,13 +192,10 @@ async fn run_locked(
     }
     // One batch: lock, copy, depth (migration 0013). A plain lower bound keeps
     // the primary-key range scan in a generic plan.
-    let copy_batch = client
-        .prepare("SELECT copied, last_id FROM switchyard.backfill_todos($1, $2)")
-        .await?;
+    let copy_batch = client.prepare("SELECT copied, last_id FROM switchyard.backfill_todos($1, $2)").await?;
     let mut rng_state: u64 = std::process::id() as u64 | 1;
     loop {
-        if paused(client, &cfg.table).await? || replica_lagging(client, cfg.max_replica_lag).await?
-        {
+        if paused(client, &cfg.table).await? || replica_lagging(client, cfg.max_replica_lag).await? {
             if !p.paused {
                 p.paused = true;
                 report(&p);
@@ -217,11 +206,7 @@ async fn run_locked(
         p.paused = false;
         let started = Instant::now();
         let tx = client.transaction().await?;
-        tx.batch_execute(&format!(
-            "SET LOCAL lock_timeout = '{}ms'",
-            cfg.lock_timeout.as_millis().max(1)
-        ))
-        .await?;
+        tx.batch_execute(&format!("SET LOCAL lock_timeout = '{}ms'", cfg.lock_timeout.as_millis().max(1))).await?;
         // Uuid::nil() rather than NULL: `$1 IS NULL OR id > $1` would scan and
         // sort the table every batch.
         let from = p.last_key.unwrap_or(Uuid::nil());
@@ -249,15 +234,9 @@ async fn run_locked(
         if n == 0 {
             // Depths left stale by re-parenting while rows were still missing,
             // fixed now that every row is present (migration 0013).
-            let repaired: i64 = tx
-                .query_one("SELECT switchyard.repair_depths()", &[])
-                .await?
-                .get(0);
+            let repaired: i64 = tx.query_one("SELECT switchyard.repair_depths()", &[]).await?.get(0);
             if repaired > 0 {
-                tracing::info!(
-                    repaired,
-                    "depth recomputed below todos re-parented during the backfill"
-                );
+                tracing::info!(repaired, "depth recomputed below todos re-parented during the backfill");
             }
             tx.execute(
                 "UPDATE switchyard.backfill_progress SET completed = true, finished_at = now(), updated_at = now() WHERE table_name = $1",
@@ -267,11 +246,7 @@ async fn run_locked(
             tx.commit().await?;
             p.completed = true;
             report(&p);
-            tracing::info!(
-                rows = p.rows_copied,
-                batches = p.batches,
-                "backfill complete"
-            );
+            tracing::info!(rows = p.rows_copied, batches = p.batches, "backfill complete");
             return Ok(p);
         }
         let last: Option<Uuid> = batch.get(1);
@@ -297,25 +272,18 @@ async fn run_locked(
     }
 }
 
-/// Halves the batch when it ran over `target`, grows it by half when it took
-/// under half of it; between 10 and 50,000 rows.
+/// Scales the batch toward `target` by the time the last one took (at most
+/// halving or doubling it per batch, so one slow batch does not swing it);
+/// between 10 and 50,000 rows.
 pub fn adapt_batch_size(current: i64, took: Duration, target: Duration) -> i64 {
-    let next = if took > target {
-        current / 2
-    } else if took < target / 2 {
-        current + current / 2
-    } else {
-        current
-    };
+    let ratio = target.as_secs_f64() / took.as_secs_f64().max(1e-3);
+    let next = (current as f64 * ratio.clamp(0.5, 2.0)) as i64;
     next.clamp(10, 50_000)
 }
 
 async fn paused(client: &Client, table: &str) -> Result<bool, BackfillError> {
     Ok(client
-        .query_opt(
-            "SELECT paused FROM switchyard.backfill_progress WHERE table_name = $1",
-            &[&table],
-        )
+        .query_opt("SELECT paused FROM switchyard.backfill_progress WHERE table_name = $1", &[&table])
         .await?
         .is_some_and(|r| r.get::<_, bool>(0)))
 }
@@ -332,7 +300,10 @@ async fn replica_lagging(client: &Client, max: Option<Duration>) -> Result<bool,
 /// Sets or clears the pause flag the running backfill checks before every batch.
 pub async fn set_paused(client: &Client, table: &str, paused: bool) -> Result<bool, BackfillError> {
     let n = client
-        .execute("UPDATE switchyard.backfill_progress SET paused = $2, updated_at = now() WHERE table_name = $1", &[&table, &paused])
+        .execute(
+            "UPDATE switchyard.backfill_progress SET paused = $2, updated_at = now() WHERE table_name = $1",
+            &[&table, &paused],
+        )
         .await?;
     Ok(n > 0)
 }
@@ -344,19 +315,12 @@ mod tests {
     #[test]
     fn batch_size_adapts_toward_the_target_time() {
         let target = Duration::from_millis(500);
-        assert_eq!(
-            adapt_batch_size(1000, Duration::from_millis(900), target),
-            500
-        );
-        assert_eq!(
-            adapt_batch_size(1000, Duration::from_millis(100), target),
-            1500
-        );
-        assert_eq!(
-            adapt_batch_size(1000, Duration::from_millis(300), target),
-            1000
-        );
-        assert_eq!(adapt_batch_size(12, Duration::from_secs(5), target), 10);
-        assert_eq!(adapt_batch_size(40_000, Duration::ZERO, target), 50_000);
+        let next = |current, took_ms| adapt_batch_size(current, Duration::from_millis(took_ms), target);
+        assert_eq!(next(1000, 2000), 500, "at most halved");
+        assert_eq!(next(1000, 625), 800);
+        assert_eq!(next(1000, 400), 1250);
+        assert_eq!(next(1000, 100), 2000, "at most doubled");
+        assert_eq!(next(12, 5000), 10);
+        assert_eq!(next(40_000, 0), 50_000);
     }
 }

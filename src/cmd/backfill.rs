@@ -37,7 +37,7 @@ pub struct RunArgs {
     #[arg(long, default_value = "todos")]
     pub table: String,
     /// Rows per batch to start with.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 5000)]
     pub batch_size: i64,
     /// Adapt the batch size so one batch takes about this long (0: fixed size).
     #[arg(long, default_value_t = 500)]
@@ -70,7 +70,11 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
 async fn toggle(t: &Target, paused: bool) -> anyhow::Result<u8> {
     let client = super::connect(&t.database_url).await?;
     if backfill::set_paused(&client, &t.table, paused).await? {
-        println!("backfill of {} {}", t.table, if paused { "paused (takes effect before its next batch)" } else { "resumed" });
+        println!(
+            "backfill of {} {}",
+            t.table,
+            if paused { "paused (takes effect before its next batch)" } else { "resumed" }
+        );
         Ok(0)
     } else {
         eprintln!("switchyard: no backfill of {} has started", t.table);
@@ -82,9 +86,7 @@ async fn run_backfill(a: RunArgs) -> anyhow::Result<u8> {
     super::logging::init(false);
     let url = a.database_url.ok_or_else(|| anyhow::anyhow!("--database-url or SWITCHYARD_DATABASE_URL is required"))?;
     let mut client = super::connect(&url).await?;
-    client
-        .batch_execute(&format!("SET application_name = 'switchyard backfill pid {}'", std::process::id()))
-        .await?;
+    client.batch_execute(&format!("SET application_name = 'switchyard backfill pid {}'", std::process::id())).await?;
     let cfg = BackfillConfig {
         table: a.table,
         batch_size: a.batch_size,
