@@ -88,12 +88,17 @@ async fn weekly_vacuums_and_a_failed_step_exits_non_zero() {
     let db = support::migrated_db().await;
     let (code, out, err) = switchyard(&["maintain", "weekly", "--database-url", &db.url]);
     assert_eq!(code, 0, "{out}{err}");
-    for step in ["vacuum_todos_active", "vacuum_todos_archived", "vacuum_ai_todo_interactions", "check_partition_health"] {
+    for step in
+        ["vacuum_todos_active", "vacuum_todos_archived", "vacuum_ai_todo_interactions", "check_partition_health"]
+    {
         assert!(out.contains(step), "{step} missing from {out}");
     }
     let vacuumed: bool = db
         .client
-        .query_one("SELECT last_vacuum IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'todos_active_part_00'", &[])
+        .query_one(
+            "SELECT last_vacuum IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'todos_active_part_00'",
+            &[],
+        )
         .await
         .expect("stats")
         .get(0);
@@ -109,4 +114,108 @@ async fn weekly_vacuums_and_a_failed_step_exits_non_zero() {
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.contains("FAILED") && out.contains("drop_old_archive_partitions"), "{out}");
     assert!(err.contains("failed"), "{err}");
+}
+
+#[tokio::test]
+async fn partman_takes_over_the_archive_partitions_and_maintenance_keeps_working() {
+    let db = support::migrated_db().await;
+    active_rows(&db, 120, 5, 5).await;
+    // An archive month from long ago, for the retention to drop later.
+    db.client
+        .execute("SELECT create_archive_partitions(0, (now() - interval '14 months')::date)", &[])
+        .await
+        .expect("old partitions");
+    let old_month: String = db
+        .client
+        .query_one("SELECT to_char(now() AT TIME ZONE 'UTC' - interval '14 months', 'YYYY_MM')", &[])
+        .await
+        .expect("month")
+        .get(0);
+
+    let (code, out, err) = switchyard(&[
+        "maintain",
+        "daily",
+        "--partman",
+        "--months-ahead",
+        "5",
+        "--batch-size",
+        "50",
+        "--database-url",
+        &db.url,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("pg_partman now manages todos_archived"), "{out}");
+    assert!(out.contains("120 todos archived"), "{out}");
+
+    // pg_partman's naming, the default partition kept, and partitions made
+    // five months ahead by pg_partman's maintenance.
+    let names: Vec<String> = db
+        .client
+        .query("SELECT partition_name FROM switchyard.archive_partition_ranges() ORDER BY lower_bound", &[])
+        .await
+        .expect("partitions")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(names.len() >= 15, "{names:?}");
+    assert!(names.iter().all(|n| n.starts_with("todos_archived_p")), "{names:?}");
+    assert!(names.contains(&format!("todos_archived_p{old_month}")), "{names:?}");
+    let ahead: bool = db
+        .client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM switchyard.archive_partition_ranges()
+                            WHERE lower_bound = date_trunc('month', now() AT TIME ZONE 'UTC' + interval '5 months') AT TIME ZONE 'UTC')",
+            &[],
+        )
+        .await
+        .expect("ahead")
+        .get(0);
+    assert!(ahead, "no partition five months ahead: {names:?}");
+    let (archived, both, unhealthy, has_default): (i64, i64, i64, bool) = {
+        let r = db
+            .client
+            .query_one(
+                "SELECT (SELECT count(*) FROM todos_archived),
+                        (SELECT count(*) FROM todos_active a JOIN todos_archived r USING (id)),
+                        (SELECT count(*) FROM check_partition_health() WHERE status <> 'OK'),
+                        to_regclass('todos_archived_default') IS NOT NULL",
+                &[],
+            )
+            .await
+            .expect("state");
+        (r.get(0), r.get(1), r.get(2), r.get(3))
+    };
+    assert_eq!((archived, both, unhealthy, has_default), (120, 0, 0, true));
+
+    // A second run finds pg_partman in charge and changes nothing.
+    let (code, out, err) =
+        switchyard(&["maintain", "daily", "--partman", "--months-ahead", "5", "--database-url", &db.url]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("pg_partman already manages todos_archived"), "{out}");
+
+    // Weekly retention through pg_partman: refused mid-migration, applied in
+    // new_only, and only to months wholly past it.
+    db.client
+        .batch_execute("UPDATE switchyard.migration_state SET phase = 'dual_write', epoch = epoch + 1")
+        .await
+        .expect("phase");
+    let (code, out, _) = switchyard(&["maintain", "weekly", "--drop-after", "365days", "--database-url", &db.url]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("legacy still holds the archived rows"), "{out}");
+    db.client
+        .batch_execute("UPDATE switchyard.migration_state SET phase = 'new_only', epoch = epoch + 1")
+        .await
+        .expect("phase");
+    let (code, out, err) = switchyard(&["maintain", "weekly", "--drop-after", "365days", "--database-url", &db.url]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("dropped by pg_partman's retention"), "{out}");
+    let gone: bool = db
+        .client
+        .query_one("SELECT to_regclass($1) IS NULL", &[&format!("todos_archived_p{old_month}")])
+        .await
+        .expect("dropped")
+        .get(0);
+    assert!(gone, "the partition from 14 months ago survived retention");
+    let kept: i64 = db.client.query_one("SELECT count(*) FROM todos_archived", &[]).await.expect("count").get(0);
+    assert_eq!(kept, 120, "this month's archive must stay");
 }

@@ -3,12 +3,13 @@
 //! the phases and their guards, the registry of proxy instances and the
 //! watcher that keeps each instance's phase current.
 
-mod error;
 pub mod backfill;
+mod error;
 pub mod instances;
 pub mod legacy;
 pub mod maintain;
 pub mod migrate;
+pub mod partman;
 pub mod phase;
 pub mod state;
 pub mod watcher;

@@ -41,6 +41,8 @@ pub struct MaintainConfig {
     pub force_drop: bool,
     /// How many lock timeouts one archival batch may retry before the step fails.
     pub max_lock_retries: u32,
+    /// Hand the archive partitions to pg_partman first (see `partman`).
+    pub partman: bool,
 }
 
 impl Default for MaintainConfig {
@@ -52,6 +54,7 @@ impl Default for MaintainConfig {
             drop_after: None,
             force_drop: false,
             max_lock_retries: 50,
+            partman: false,
         }
     }
 }
@@ -68,10 +71,17 @@ pub struct StepOutcome {
 
 /// Runs every step of `procedure`; a failing step is logged and reported and
 /// the remaining steps still run. Returns the outcomes in order.
-pub async fn run(client: &Client, procedure: Procedure, cfg: &MaintainConfig) -> Result<Vec<StepOutcome>, ControlError> {
+pub async fn run(
+    client: &Client,
+    procedure: Procedure,
+    cfg: &MaintainConfig,
+) -> Result<Vec<StepOutcome>, ControlError> {
     let job = procedure.job();
     let run_id: i64 = client
-        .query_one("SELECT switchyard.maintenance_begin($1, NULL, jsonb_build_object('source', 'switchyard maintain'))", &[&job])
+        .query_one(
+            "SELECT switchyard.maintenance_begin($1, NULL, jsonb_build_object('source', 'switchyard maintain'))",
+            &[&job],
+        )
         .await?
         .get(0);
     let steps: Vec<(String, String)> = match procedure {
@@ -94,6 +104,10 @@ pub async fn run(client: &Client, procedure: Procedure, cfg: &MaintainConfig) ->
             steps
         }
     };
+    let mut steps = steps;
+    if cfg.partman {
+        steps.insert(0, ("partman_adopt".into(), String::new()));
+    }
     let mut outcomes = Vec::new();
     for (step, command) in steps {
         let log_id: i64 = client.query_one("SELECT switchyard.maintenance_begin($1, $2)", &[&job, &step]).await?.get(0);
@@ -136,14 +150,54 @@ fn interval(d: Duration) -> String {
     format!("{} seconds", d.as_secs())
 }
 
-async fn run_step(client: &Client, step: &str, command: &str, cfg: &MaintainConfig) -> Result<(Option<i64>, String), String> {
+async fn run_step(
+    client: &Client,
+    step: &str,
+    command: &str,
+    cfg: &MaintainConfig,
+) -> Result<(Option<i64>, String), String> {
     let pg = |e: tokio_postgres::Error| crate::describe_pg_error(&e);
     match step {
         "create_archive_partitions" => {
-            let n: i32 = client.query_one("SELECT create_archive_partitions($1)", &[&cfg.months_ahead]).await.map_err(pg)?.get(0);
+            let n: i32 = client
+                .query_one("SELECT create_archive_partitions($1)", &[&cfg.months_ahead])
+                .await
+                .map_err(pg)?
+                .get(0);
             Ok((Some(n as i64), format!("{n} partitions created")))
         }
         "archive_completed_todos" => archive(client, cfg).await,
+        "partman_adopt" => {
+            let adoption = crate::partman::adopt(client, cfg.months_ahead).await.map_err(|e| e.to_string())?;
+            let detail = if adoption.adopted_now {
+                format!(
+                    "pg_partman now manages todos_archived ({} partitions renamed to its pattern)",
+                    adoption.renamed.len()
+                )
+            } else {
+                "pg_partman already manages todos_archived".to_string()
+            };
+            Ok((Some(adoption.renamed.len() as i64), detail))
+        }
+        "drop_old_archive_partitions"
+            if crate::partman::managing_schema(client).await.map_err(|e| e.to_string())?.is_some() =>
+        {
+            let phase: Option<String> = client
+                .query_opt("SELECT phase FROM switchyard.migration_state WHERE table_name = 'todos'", &[])
+                .await
+                .map_err(pg)?
+                .map(|r| r.get(0));
+            let mirroring = matches!(phase.as_deref(), Some("dual_write" | "read_new" | "write_new"));
+            if mirroring && !cfg.force_drop {
+                return Err(format!(
+                    "todos is in phase {}, where legacy still holds the archived rows; dropping them would make the two schemas differ (wait for new_only, or pass --force-drop)",
+                    phase.unwrap_or_default()
+                ));
+            }
+            let after = cfg.drop_after.unwrap_or_default();
+            let dropped = crate::partman::apply_retention(client, after).await.map_err(|e| e.to_string())?;
+            Ok((Some(dropped.len() as i64), format!("{} partitions dropped by pg_partman's retention", dropped.len())))
+        }
         "drop_old_archive_partitions" => {
             let after = cfg.drop_after.map(interval).unwrap_or_default();
             let n: i32 = client
@@ -158,8 +212,10 @@ async fn run_step(client: &Client, step: &str, command: &str, cfg: &MaintainConf
                 .query("SELECT check_name, coalesce(object_name, ''), detail FROM check_partition_health() WHERE status <> 'OK'", &[])
                 .await
                 .map_err(pg)?;
-            let problems: Vec<String> =
-                rows.iter().map(|r| format!("{} {}: {}", r.get::<_, String>(0), r.get::<_, String>(1), r.get::<_, String>(2))).collect();
+            let problems: Vec<String> = rows
+                .iter()
+                .map(|r| format!("{} {}: {}", r.get::<_, String>(0), r.get::<_, String>(1), r.get::<_, String>(2)))
+                .collect();
             let detail = if problems.is_empty() { "healthy".to_string() } else { problems.join("; ") };
             Ok((Some(problems.len() as i64), detail))
         }

@@ -26,6 +26,10 @@ pub struct Args {
     /// Weekly: drop partitions even while the migration still mirrors legacy.
     #[arg(long)]
     pub force_drop: bool,
+    /// Hand the todos_archived partitions to the pg_partman extension first
+    /// (once; later runs find it managing them and use it either way).
+    #[arg(long)]
+    pub partman: bool,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<u8> {
@@ -37,18 +41,13 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         months_ahead: args.months_ahead,
         drop_after: args.drop_after,
         force_drop: args.force_drop,
+        partman: args.partman,
         ..MaintainConfig::default()
     };
     let outcomes = maintain::run(&client, procedure, &cfg).await?;
     let mut failed = 0;
     for o in &outcomes {
-        println!(
-            "{:<7} {:<30} {:>8} ms  {}",
-            if o.ok { "ok" } else { "FAILED" },
-            o.step,
-            o.took.as_millis(),
-            o.detail
-        );
+        println!("{:<7} {:<30} {:>8} ms  {}", if o.ok { "ok" } else { "FAILED" }, o.step, o.took.as_millis(), o.detail);
         failed += usize::from(!o.ok);
     }
     if failed > 0 {
