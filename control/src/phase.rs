@@ -69,7 +69,9 @@ pub enum Refusal {
     BackfillIncomplete,
     #[error("read_new needs a clean verify run after the backfill; run `switchyard verify`")]
     NoCleanVerify,
-    #[error("the last clean verify is {age_secs} s old, older than the allowed {max_secs} s; run `switchyard verify` again")]
+    #[error(
+        "the last clean verify is {age_secs} s old, older than the allowed {max_secs} s; run `switchyard verify` again"
+    )]
     VerifyTooOld { age_secs: u64, max_secs: u64 },
     #[error("new_only drops the legacy copy for good: repeat with --confirm")]
     NotConfirmed,
@@ -79,9 +81,14 @@ pub enum Refusal {
 
 impl Refusal {
     /// Whether `--force` may override it. Moving two steps at once or out of
-    /// new_only would lose writes, so no flag allows those.
+    /// new_only would lose writes, so no flag allows those; and new_only's
+    /// explicit confirmation is exactly that, so `--force` does not stand in
+    /// for `--confirm` (design §4).
     pub fn forceable(&self) -> bool {
-        !matches!(self, Refusal::AlreadyThere(_) | Refusal::NotAdjacent { .. } | Refusal::LeavingNewOnly)
+        !matches!(
+            self,
+            Refusal::AlreadyThere(_) | Refusal::NotAdjacent { .. } | Refusal::LeavingNewOnly | Refusal::NotConfirmed
+        )
     }
 }
 
@@ -110,10 +117,8 @@ pub fn check_move(from: Phase, to: Phase, facts: &GuardFacts) -> Vec<Refusal> {
             }
             match facts.clean_verify_age {
                 None => refusals.push(Refusal::NoCleanVerify),
-                Some(age) if age > facts.max_verify_age => refusals.push(Refusal::VerifyTooOld {
-                    age_secs: age.as_secs(),
-                    max_secs: facts.max_verify_age.as_secs(),
-                }),
+                Some(age) if age > facts.max_verify_age => refusals
+                    .push(Refusal::VerifyTooOld { age_secs: age.as_secs(), max_secs: facts.max_verify_age.as_secs() }),
                 Some(_) => {}
             }
         }
@@ -195,7 +200,10 @@ mod tests {
         let mut f = facts();
         f.backfill_complete = false;
         f.clean_verify_age = None;
-        assert_eq!(check_move(Phase::DualWrite, Phase::ReadNew, &f), vec![Refusal::BackfillIncomplete, Refusal::NoCleanVerify]);
+        assert_eq!(
+            check_move(Phase::DualWrite, Phase::ReadNew, &f),
+            vec![Refusal::BackfillIncomplete, Refusal::NoCleanVerify]
+        );
         f.backfill_complete = true;
         f.clean_verify_age = Some(Duration::from_secs(7200));
         let r = check_move(Phase::DualWrite, Phase::ReadNew, &f);
@@ -213,6 +221,8 @@ mod tests {
         let r = check_move(Phase::WriteNew, Phase::NewOnly, &f);
         assert_eq!(r.len(), 2);
         assert_eq!(r[0], Refusal::NotConfirmed);
+        assert!(!r[0].forceable(), "--force must not stand in for --confirm");
+        assert!(r[1].forceable());
         assert!(r[1].to_string().contains("b (on read_new at epoch 2)"), "{}", r[1]);
         f.confirmed = true;
         f.live_instances.truncate(1);

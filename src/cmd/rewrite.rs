@@ -7,6 +7,26 @@ use std::io::Read;
 use anyhow::Context;
 use switchyard_rewriter::{lex, planner, Action, MigrationSpec, Phase, Plan};
 
+/// Prints a line to stdout. A closed pipe (`switchyard rewrite … | head`)
+/// ends the output quietly, where println! would panic.
+fn emit(line: std::fmt::Arguments) {
+    use std::io::Write as _;
+    if let Err(e) = writeln!(std::io::stdout().lock(), "{line}") {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+    }
+}
+
+macro_rules! out {
+    () => {
+        emit(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        emit(format_args!($($arg)*))
+    };
+}
+
 #[derive(clap::Args)]
 pub struct Args {
     /// The phase to plan for: legacy, dual_write, read_new, write_new, new_only.
@@ -65,7 +85,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     };
     let plan = planner::plan(&spec, phase, &sql);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&plan.to_json())?);
+        out!("{}", serde_json::to_string_pretty(&plan.to_json())?);
     } else {
         print_plan(&plan);
     }
@@ -81,9 +101,9 @@ fn action_name(a: Action) -> &'static str {
 }
 
 fn print_plan(plan: &Plan) {
-    println!("action: {}", action_name(plan.action));
+    out!("action: {}", action_name(plan.action));
     if plan.action != Action::Refuse {
-        println!("sql: {}", plan.sql);
+        out!("sql: {}", plan.sql);
     }
     let r = &plan.result;
     let tag = match r.command_tag {
@@ -91,12 +111,12 @@ fn print_plan(plan: &Plan) {
         t => t.render(0).map(|s| s.trim_end_matches(" 0").to_string() + " n").unwrap_or_default(),
     };
     let cols = r.client_columns.as_ref().map_or("as written".to_string(), |c| c.join(", "));
-    println!("result: tag {tag}; rows {}; columns {cols}", if r.hide_rows { "hidden (sy_count)" } else { "shown" });
+    out!("result: tag {tag}; rows {}; columns {cols}", if r.hide_rows { "hidden (sy_count)" } else { "shown" });
     if let Some(s) = &plan.shadow {
-        println!("shadow: {s}");
+        out!("shadow: {s}");
     }
     if let Some(reason) = &plan.reason {
-        println!("reason: {reason}");
+        out!("reason: {reason}");
     }
 }
 
@@ -127,23 +147,24 @@ fn check(spec: &MigrationSpec, text: &str, json: bool) -> u8 {
     }
     if json {
         for (s, per_phase, _) in &rows {
-            println!("{}", serde_json::json!({"statement": s, "plans": per_phase}));
+            out!("{}", serde_json::json!({"statement": s, "plans": per_phase}));
         }
     } else {
         for (s, _, line) in &rows {
             let one: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
             let short: String = one.chars().take(100).collect();
-            println!("{short}");
+            out!("{short}");
             for (phase, p) in line {
-                let reason = if p.action == Action::Refuse { p.reason.clone().unwrap_or_default() } else { String::new() };
-                println!("  {:<10} {:<11} {}", phase.as_str(), action_name(p.action), reason);
+                let reason =
+                    if p.action == Action::Refuse { p.reason.clone().unwrap_or_default() } else { String::new() };
+                out!("  {:<10} {:<11} {}", phase.as_str(), action_name(p.action), reason);
             }
         }
-        println!();
-        println!("{} statements", stmts.len());
+        out!();
+        out!("{} statements", stmts.len());
         for (pi, phase) in Phase::ALL.into_iter().enumerate() {
             let [pass, rew, refu] = totals[pi];
-            println!("  {:<10} passthrough {pass:>5}  rewrite {rew:>5}  refuse {refu:>5}", phase.as_str());
+            out!("  {:<10} passthrough {pass:>5}  rewrite {rew:>5}  refuse {refu:>5}", phase.as_str());
         }
     }
     if refused_any {
