@@ -23,13 +23,15 @@ fn demo(args: &[&str]) -> (serde_json::Value, String) {
 
 #[test]
 fn the_demo_migrates_to_new_only_with_zero_errors_and_a_clean_verify() {
-    let (report, stdout) = demo(&["--users", "30", "--todos-per-user", "20", "--clients", "4", "--phase-seconds", "1.5"]);
+    let (report, stdout) =
+        demo(&["--users", "30", "--todos-per-user", "20", "--clients", "4", "--phase-seconds", "1.5"]);
     assert_eq!(report["ok"], true, "{stdout}");
     assert_eq!(report["verify_clean"], true);
     assert_eq!(report["ledger_clean"], true);
     assert_eq!(report["workload"]["errors"], 0);
     assert!(report["rows_moved"].as_i64().unwrap_or(0) >= 600, "{stdout}");
-    let phases: Vec<&str> = report["phases"].as_array().expect("phases").iter().filter_map(|p| p["phase"].as_str()).collect();
+    let phases: Vec<&str> =
+        report["phases"].as_array().expect("phases").iter().filter_map(|p| p["phase"].as_str()).collect();
     for p in ["legacy", "dual_write", "read_new", "write_new", "new_only"] {
         assert!(phases.contains(&p), "{p} missing from {phases:?}");
     }

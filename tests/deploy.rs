@@ -43,7 +43,9 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -281,7 +283,9 @@ fn check_promql(
                                 if m.contains("!=") || m.contains("=~") || m.contains("!~") {
                                     continue;
                                 }
-                                let Some((k, v)) = m.split_once('=') else { continue };
+                                let Some((k, v)) = m.split_once('=') else {
+                                    continue;
+                                };
                                 let (k, v) = (k.trim(), v.trim().trim_matches('"'));
                                 if k == "job" || k == "instance" || k == "le" {
                                     continue;
@@ -648,7 +652,9 @@ fn yaml_list_or_string(v: Option<&Yaml>) -> Vec<String> {
 /// Services of the compose file built from or running the switchyard image.
 fn compose_invocations(doc: &Yaml, subs: &BTreeSet<String>) -> Vec<Vec<String>> {
     let mut out = Vec::new();
-    let Some(services) = doc.get("services").and_then(Yaml::as_mapping) else { return out };
+    let Some(services) = doc.get("services").and_then(Yaml::as_mapping) else {
+        return out;
+    };
     for (_, svc) in services {
         let ours = ystr(svc, "image").is_some_and(|i| i.starts_with("switchyard")) || svc.get("build").is_some();
         if !ours {
@@ -751,7 +757,9 @@ fn option_help(help: &str, flag: &str) -> String {
             .split([',', ' '])
             .any(|w| w == flag || w.strip_prefix(flag).is_some_and(|r| r.starts_with('=') || r.starts_with('<')))
     };
-    let Some(start) = lines.iter().position(|l| is_option_line(l) && names_flag(l)) else { return String::new() };
+    let Some(start) = lines.iter().position(|l| is_option_line(l) && names_flag(l)) else {
+        return String::new();
+    };
     let mut out = String::from(lines[start]);
     for l in &lines[start + 1..] {
         if is_option_line(l) || (!l.is_empty() && !l.starts_with(' ')) {

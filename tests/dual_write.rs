@@ -37,16 +37,15 @@ async fn prepared_writes_are_mirrored_and_report_their_own_counts() {
     let app = proxy.connect().await;
     let user: uuid::Uuid = USER.parse().expect("uuid");
 
-    let insert = app
-        .prepare("INSERT INTO todos (user_id, title, priority) VALUES ($1, $2, $3)")
-        .await
-        .expect("prepare insert");
+    let insert =
+        app.prepare("INSERT INTO todos (user_id, title, priority) VALUES ($1, $2, $3)").await.expect("prepare insert");
     assert!(insert.columns().is_empty(), "no RETURNING: Describe must say NoData");
     for i in 0..5 {
         let n = app.execute(&insert, &[&user, &format!("task {i}"), &i]).await.expect("insert");
         assert_eq!(n, 1);
     }
-    let n = app.execute("UPDATE todos SET status = 'in_progress' WHERE priority >= $1", &[&2i32]).await.expect("update");
+    let n =
+        app.execute("UPDATE todos SET status = 'in_progress' WHERE priority >= $1", &[&2i32]).await.expect("update");
     assert_eq!(n, 3, "UPDATE n counts the client's rows");
     let rows = app
         .query("UPDATE todos SET priority = priority + 10 WHERE priority < $1 RETURNING id, priority", &[&2i32])
@@ -127,7 +126,9 @@ async fn a_rolled_back_transaction_leaves_neither_schema_changed() {
 async fn unsafe_statements_are_refused_with_0a000_and_nothing_runs() {
     let (db, proxy) = dual_write_setup().await;
     let app = proxy.connect().await;
-    app.batch_execute(&format!("INSERT INTO todos (user_id, title) VALUES ('{USER}', 'keep me')")).await.expect("insert");
+    app.batch_execute(&format!("INSERT INTO todos (user_id, title) VALUES ('{USER}', 'keep me')"))
+        .await
+        .expect("insert");
 
     for sql in ["TRUNCATE todos", "ALTER TABLE todos ADD COLUMN x int", "COPY todos FROM STDIN"] {
         let err = app.batch_execute(sql).await.expect_err(sql);

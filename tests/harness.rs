@@ -7,10 +7,7 @@ async fn each_test_gets_its_own_database_with_the_legacy_schema() {
     let a = support::legacy_db().await;
     let b = support::legacy_db().await;
     assert_ne!(a.name, b.name);
-    a.client
-        .execute("INSERT INTO users (email) VALUES ('a@example.com')", &[])
-        .await
-        .expect("insert into a");
+    a.client.execute("INSERT INTO users (email) VALUES ('a@example.com')", &[]).await.expect("insert into a");
     let in_b: i64 = b.client.query_one("SELECT count(*) FROM users", &[]).await.expect("count").get(0);
     assert_eq!(in_b, 0, "databases must be isolated");
     let tables: i64 = a
@@ -51,11 +48,7 @@ async fn the_updated_at_trigger_is_installed() {
 #[tokio::test]
 async fn migrated_databases_have_the_control_schema_and_migration_history() {
     let db = support::migrated_db().await;
-    let applied: i64 = db
-        .client
-        .query_one("SELECT count(*) FROM switchyard.schema_migrations", &[])
-        .await
-        .expect("history")
-        .get(0);
+    let applied: i64 =
+        db.client.query_one("SELECT count(*) FROM switchyard.schema_migrations", &[]).await.expect("history").get(0);
     assert_eq!(applied as usize, switchyard_control::migrate::Migrator::embedded().migrations().len());
 }

@@ -20,19 +20,13 @@ fn chrono_anchor() -> chrono::DateTime<chrono::Utc> {
 }
 
 fn pg_dump_legacy(url: &str) -> String {
-    let pg_dump = switchyard_localpg::shared()
-        .cluster
-        .as_ref()
-        .map(|c| c.tool("pg_dump"))
-        .unwrap_or_else(|| "pg_dump".into());
+    let pg_dump =
+        switchyard_localpg::shared().cluster.as_ref().map(|c| c.tool("pg_dump")).unwrap_or_else(|| "pg_dump".into());
     // One table per dump: pg_dump's order among several tables follows
     // dependencies, which new objects (functions taking todos[]) reshuffle.
     let mut all = String::new();
     for table in ["users", "projects", "todos", "files"] {
-        let out = Command::new(&pg_dump)
-            .args(["--no-owner", "-t", table, "-d", url])
-            .output()
-            .expect("run pg_dump");
+        let out = Command::new(&pg_dump).args(["--no-owner", "-t", table, "-d", url]).output().expect("run pg_dump");
         assert!(out.status.success(), "pg_dump failed: {}", String::from_utf8_lossy(&out.stderr));
         // pg_dump wraps its output in \restrict lines with a random key each run.
         let text = String::from_utf8(out.stdout).expect("utf-8 dump");

@@ -195,11 +195,13 @@ async fn the_cli_shows_sets_refuses_and_reports_status() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("todos: legacy (epoch 0)"), "{out}");
 
-    let (code, out, err) = switchyard(&["phase", "set", "dual_write", "--reason", "start mirroring", "--database-url", &db.url]);
+    let (code, out, err) =
+        switchyard(&["phase", "set", "dual_write", "--reason", "start mirroring", "--database-url", &db.url]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("legacy -> dual_write (epoch 1)"), "{out}");
 
-    let (code, _out, err) = switchyard(&["phase", "set", "read_new", "--reason", "too early", "--database-url", &db.url]);
+    let (code, _out, err) =
+        switchyard(&["phase", "set", "read_new", "--reason", "too early", "--database-url", &db.url]);
     assert_eq!(code, 1, "a refused move exits 1");
     assert!(err.contains("backfill") && err.contains("--force skips this"), "{err}");
 

@@ -160,7 +160,8 @@ enum Outcome {
 
 async fn begin(c: &Client, norm: &mut Norm) {
     c.batch_execute("BEGIN").await.unwrap_or_else(|e| panic!("begin: {e}"));
-    let now: std::time::SystemTime = c.query_one("SELECT now()", &[]).await.unwrap_or_else(|e| panic!("now: {e}")).get(0);
+    let now: std::time::SystemTime =
+        c.query_one("SELECT now()", &[]).await.unwrap_or_else(|e| panic!("now: {e}")).get(0);
     norm.nows.push(now);
 }
 
@@ -317,14 +318,24 @@ async fn reads_in_the_new_schema_return_what_legacy_returns_and_the_shadow_agree
         for phase in [Phase::ReadNew, Phase::WriteNew, Phase::NewOnly] {
             let plan = rw.plan(phase, sql);
             assert_eq!(plan.action, Action::Rewrite, "{phase}: {sql}");
-            let new = db.client.query(plan.sql.as_str(), &refs(&params)).await.unwrap_or_else(|e| panic!("{phase}: {sql}: {e}"));
+            let new = db
+                .client
+                .query(plan.sql.as_str(), &refs(&params))
+                .await
+                .unwrap_or_else(|e| panic!("{phase}: {sql}: {e}"));
             assert_eq!(n.sorted(&new), n.sorted(&legacy), "{phase}: {sql}");
-            let cols = |rows: &[tokio_postgres::Row]| rows.first().map(|r| r.columns().iter().map(|c| c.name().to_string()).collect::<Vec<_>>());
+            let cols = |rows: &[tokio_postgres::Row]| {
+                rows.first().map(|r| r.columns().iter().map(|c| c.name().to_string()).collect::<Vec<_>>())
+            };
             assert_eq!(cols(&new), cols(&legacy), "{phase}: column names kept");
         }
         for phase in [Phase::DualWrite, Phase::ReadNew, Phase::WriteNew] {
             if let Some(shadow) = &rw.plan(phase, sql).shadow {
-                let row = db.client.query_one(shadow.as_str(), &refs(&params)).await.unwrap_or_else(|e| panic!("shadow {sql}: {e}"));
+                let row = db
+                    .client
+                    .query_one(shadow.as_str(), &refs(&params))
+                    .await
+                    .unwrap_or_else(|e| panic!("shadow {sql}: {e}"));
                 let (only_legacy, only_new): (i64, i64) = (row.get(0), row.get(1));
                 assert_eq!((only_legacy, only_new), (0, 0), "{phase}: shadow of {sql}");
             }
@@ -354,10 +365,15 @@ async fn a_mirror_failure_rolls_back_the_client_write() {
     let rw = Rewriter::with_default_spec();
     let (_twin, db) = twin_pair().await;
     let plan = rw.plan(Phase::WriteNew, "UPDATE todos SET parent_todo_id = $1 WHERE id = $2");
-    let err = db.client.query(plan.sql.as_str(), &[&t(99), &t(1)]).await.expect_err("the legacy foreign key rejects it");
+    let err =
+        db.client.query(plan.sql.as_str(), &[&t(99), &t(1)]).await.expect_err("the legacy foreign key rejects it");
     assert_eq!(err.code().map(|c| c.code()), Some("23503"));
-    let parent: Option<uuid::Uuid> =
-        db.client.query_one("SELECT parent_todo_id FROM todos_active WHERE id = $1", &[&t(1)]).await.expect("new").get(0);
+    let parent: Option<uuid::Uuid> = db
+        .client
+        .query_one("SELECT parent_todo_id FROM todos_active WHERE id = $1", &[&t(1)])
+        .await
+        .expect("new")
+        .get(0);
     assert_eq!(parent, None, "nothing of the failed statement is left in the new tables");
     let (diff, i3, depth, bad) = invariants(&db.client, true).await;
     assert_eq!((diff, i3, depth, bad), (0, 0, 0, 0));
@@ -374,7 +390,10 @@ async fn the_mirror_function_is_idempotent_for_the_backfill() {
     assert_eq!((diff, i3, depth, bad), (0, 0, 0, 0));
     let depths: Vec<(String, i32)> = db
         .client
-        .query("SELECT title, depth FROM todos_active UNION ALL SELECT title, depth FROM todos_archived ORDER BY 1", &[])
+        .query(
+            "SELECT title, depth FROM todos_active UNION ALL SELECT title, depth FROM todos_archived ORDER BY 1",
+            &[],
+        )
         .await
         .expect("depths")
         .iter()
@@ -399,7 +418,8 @@ fn rewrite_cli(args: &[&str], stdin: Option<&str>) -> (i32, String) {
 
 #[test]
 fn switchyard_rewrite_prints_the_plan_as_json() {
-    let (code, out) = rewrite_cli(&["--phase", "dual_write", "--json", "--sql", "UPDATE todos SET status = $1 WHERE id = $2"], None);
+    let (code, out) =
+        rewrite_cli(&["--phase", "dual_write", "--json", "--sql", "UPDATE todos SET status = $1 WHERE id = $2"], None);
     assert_eq!(code, 0, "{out}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
     assert_eq!(v["action"], "rewrite");
@@ -427,7 +447,11 @@ fn switchyard_rewrite_exits_3_on_a_refusal() {
 fn switchyard_rewrite_check_reports_every_phase() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("queries.sql");
-    std::fs::write(&path, "SELECT * FROM users WHERE id = $1\nUPDATE todos SET title = $1 WHERE id = $2\nCOPY todos FROM STDIN\n").expect("write");
+    std::fs::write(
+        &path,
+        "SELECT * FROM users WHERE id = $1\nUPDATE todos SET title = $1 WHERE id = $2\nCOPY todos FROM STDIN\n",
+    )
+    .expect("write");
     let p = path.to_string_lossy().into_owned();
     let (code, out) = rewrite_cli(&["--check", &p], None);
     assert_eq!(code, 3, "a refusal in some phase: {out}");

@@ -100,7 +100,11 @@ impl Migrator {
             match self.migrations.iter().find(|m| &m.name == name) {
                 None => return Err(MigrateError::Unknown { name: name.clone() }),
                 Some(m) if &m.checksum != recorded => {
-                    return Err(MigrateError::Tampered { name: name.clone(), recorded: recorded.clone(), current: m.checksum.clone() })
+                    return Err(MigrateError::Tampered {
+                        name: name.clone(),
+                        recorded: recorded.clone(),
+                        current: m.checksum.clone(),
+                    })
                 }
                 Some(_) => report.already_applied += 1,
             }

@@ -83,14 +83,18 @@ pub async fn move_phase(client: &mut Client, req: &MoveRequest) -> Result<MoveOu
     }
     let tx = client.transaction().await?;
     let row = tx
-        .query_opt("SELECT phase, epoch FROM switchyard.migration_state WHERE table_name = $1 FOR UPDATE", &[&req.table])
+        .query_opt(
+            "SELECT phase, epoch FROM switchyard.migration_state WHERE table_name = $1 FOR UPDATE",
+            &[&req.table],
+        )
         .await?
         .ok_or_else(|| ControlError::UnknownTable(req.table.clone()))?;
     let from: Phase = crate::phase::parse_phase(&row.get::<_, String>(0))?;
     let epoch: i64 = row.get(1);
     let facts = gather_facts(&tx, req, epoch).await?;
     let refusals = check_move(from, req.to, &facts);
-    let (forced, blocking): (Vec<Refusal>, Vec<Refusal>) = refusals.into_iter().partition(|r| req.force && r.forceable());
+    let (forced, blocking): (Vec<Refusal>, Vec<Refusal>) =
+        refusals.into_iter().partition(|r| req.force && r.forceable());
     if !blocking.is_empty() {
         return Err(ControlError::Refused(blocking));
     }
@@ -115,9 +119,16 @@ pub async fn move_phase(client: &mut Client, req: &MoveRequest) -> Result<MoveOu
     Ok(MoveOutcome { from, to: req.to, epoch: new_epoch, forced })
 }
 
-async fn gather_facts(tx: &tokio_postgres::Transaction<'_>, req: &MoveRequest, epoch: i64) -> Result<GuardFacts, ControlError> {
+async fn gather_facts(
+    tx: &tokio_postgres::Transaction<'_>,
+    req: &MoveRequest,
+    epoch: i64,
+) -> Result<GuardFacts, ControlError> {
     let backfill = tx
-        .query_opt("SELECT completed, finished_at FROM switchyard.backfill_progress WHERE table_name = $1", &[&req.table])
+        .query_opt(
+            "SELECT completed, finished_at FROM switchyard.backfill_progress WHERE table_name = $1",
+            &[&req.table],
+        )
         .await?;
     let backfill_complete = backfill.as_ref().is_some_and(|r| r.get::<_, bool>(0));
     let backfill_finished: Option<DateTime<Utc>> = backfill.as_ref().and_then(|r| r.get(1));
@@ -145,7 +156,10 @@ async fn gather_facts(tx: &tokio_postgres::Transaction<'_>, req: &MoveRequest, e
 }
 
 /// Instances that have sent a heartbeat within `liveness`.
-pub async fn live_instances(client: &impl tokio_postgres::GenericClient, liveness: Duration) -> Result<Vec<InstanceAck>, ControlError> {
+pub async fn live_instances(
+    client: &impl tokio_postgres::GenericClient,
+    liveness: Duration,
+) -> Result<Vec<InstanceAck>, ControlError> {
     let rows = client
         .query(
             "SELECT instance_id, acknowledged_phase, acknowledged_epoch FROM switchyard.proxy_instances
@@ -186,6 +200,13 @@ pub async fn history(client: &Client, table: &str, limit: i64) -> Result<Vec<His
         .await?;
     Ok(rows
         .iter()
-        .map(|r| HistoryEntry { from: r.get(0), to: r.get(1), epoch: r.get(2), at: r.get(3), by: r.get(4), reason: r.get(5) })
+        .map(|r| HistoryEntry {
+            from: r.get(0),
+            to: r.get(1),
+            epoch: r.get(2),
+            at: r.get(3),
+            by: r.get(4),
+            reason: r.get(5),
+        })
         .collect())
 }

@@ -82,7 +82,11 @@ pub fn spawn(config: WatcherConfig) -> (watch::Receiver<PhaseSnapshot>, tokio::t
 }
 
 /// One connection's lifetime: LISTEN, then refresh on notifications and ticks.
-async fn watch_once(config: &WatcherConfig, tx: &watch::Sender<PhaseSnapshot>, warned_missing: &mut bool) -> Result<(), ControlError> {
+async fn watch_once(
+    config: &WatcherConfig,
+    tx: &watch::Sender<PhaseSnapshot>,
+    warned_missing: &mut bool,
+) -> Result<(), ControlError> {
     let (client, mut connection) = tokio_postgres::connect(&config.database_url, NoTls).await?;
     let (notify_tx, mut notify_rx) = tokio::sync::mpsc::unbounded_channel();
     let driver = tokio::spawn(async move {

@@ -63,8 +63,8 @@ extern "C" fn stop_all_at_exit() {
         if keep {
             continue;
         }
-        let _ = as_postgres(Command::new(&pg_ctl).arg("stop").arg("-m").arg("immediate").arg("-D").arg(&data_dir))
-            .output();
+        let _ =
+            as_postgres(Command::new(&pg_ctl).arg("stop").arg("-m").arg("immediate").arg("-D").arg(&data_dir)).output();
         if let Some(parent) = data_dir.parent() {
             let _ = std::fs::remove_dir_all(parent);
         }
@@ -149,7 +149,11 @@ impl Cluster {
         conf.extend(opts.extra_conf.iter().cloned());
         append(&data_dir.join("postgresql.conf"), &conf.join("\n"))?;
         let mut hba = opts.hba_lines.clone();
-        hba.extend(["local all all trust".into(), "host all all 127.0.0.1/32 trust".into(), "host all all ::1/128 trust".into()]);
+        hba.extend([
+            "local all all trust".into(),
+            "host all all 127.0.0.1/32 trust".into(),
+            "host all all ::1/128 trust".into(),
+        ]);
         std::fs::write(data_dir.join("pg_hba.conf"), hba.join("\n") + "\n")?;
 
         let pg_ctl = bin.tool("pg_ctl");
@@ -168,15 +172,23 @@ impl Cluster {
         REGISTER.call_once(|| unsafe {
             libc::atexit(stop_all_at_exit);
         });
-        run(as_postgres(Command::new(&pg_ctl).arg("start").arg("-w").arg("-t").arg("60").arg("-D").arg(&data_dir).arg("-l").arg(&log)))
-            .map_err(|e| match e {
-                Error::Command { .. } => Error::StartTimeout {
-                    port,
-                    seconds: 60,
-                    log: std::fs::read_to_string(&log).unwrap_or_default(),
-                },
-                other => other,
-            })?;
+        run(as_postgres(
+            Command::new(&pg_ctl)
+                .arg("start")
+                .arg("-w")
+                .arg("-t")
+                .arg("60")
+                .arg("-D")
+                .arg(&data_dir)
+                .arg("-l")
+                .arg(&log),
+        ))
+        .map_err(|e| match e {
+            Error::Command { .. } => {
+                Error::StartTimeout { port, seconds: 60, log: std::fs::read_to_string(&log).unwrap_or_default() }
+            }
+            other => other,
+        })?;
         let cluster = Cluster { port, data_dir, socket_dir, bin };
         cluster.wait_ready(Duration::from_secs(30))?;
         Ok(cluster)
@@ -213,7 +225,15 @@ impl Cluster {
     /// Starts it again after [`Cluster::stop`] (same port and data).
     pub fn restart(&self) -> Result<()> {
         let log = self.data_dir.parent().map(|p| p.join("postgres.log")).unwrap_or_default();
-        run(as_postgres(Command::new(self.bin.tool("pg_ctl")).arg("start").arg("-w").arg("-D").arg(&self.data_dir).arg("-l").arg(log)))?;
+        run(as_postgres(
+            Command::new(self.bin.tool("pg_ctl"))
+                .arg("start")
+                .arg("-w")
+                .arg("-D")
+                .arg(&self.data_dir)
+                .arg("-l")
+                .arg(log),
+        ))?;
         self.wait_ready(Duration::from_secs(30))
     }
 }

@@ -102,7 +102,9 @@ impl Server {
                     admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).await?;
                     admin.batch_execute(&format!("CREATE DATABASE {name}")).await?;
                     let mut db = self.connect(&name).await?;
-                    init(&mut db).await.map_err(|detail| Error::Command { command: format!("filling template {key}"), detail })?;
+                    init(&mut db)
+                        .await
+                        .map_err(|detail| Error::Command { command: format!("filling template {key}"), detail })?;
                     drop(db);
                     map.insert(key.to_string(), name.clone());
                     name

@@ -32,7 +32,9 @@ impl std::str::FromStr for SslMode {
             "prefer" | "allow" => Ok(SslMode::Prefer),
             "require" => Ok(SslMode::Require),
             "verify-full" => Ok(SslMode::VerifyFull),
-            other => Err(ConfigError::Invalid(format!("unsupported sslmode {other:?} (disable, prefer, require, verify-full)"))),
+            other => Err(ConfigError::Invalid(format!(
+                "unsupported sslmode {other:?} (disable, prefer, require, verify-full)"
+            ))),
         }
     }
 }

@@ -122,14 +122,19 @@ impl ResponseFixer {
     /// be changed or dropped). When not, call [`ResponseFixer::pass`].
     pub fn wants(&self, tag: u8) -> bool {
         match (tag, self.queue.front()) {
-            (tags::PARSE_COMPLETE | tags::BIND_COMPLETE | tags::CLOSE_COMPLETE, Some(Expect::Completion { swallow })) => *swallow,
+            (
+                tags::PARSE_COMPLETE | tags::BIND_COMPLETE | tags::CLOSE_COMPLETE,
+                Some(Expect::Completion { swallow }),
+            ) => *swallow,
             (tags::ROW_DESCRIPTION, Some(Expect::Describe { hide_rows })) => *hide_rows,
             (tags::ROW_DESCRIPTION | tags::DATA_ROW, Some(Expect::Execute(Some(s)))) => s.hide_rows,
             (tags::COMMAND_COMPLETE, Some(Expect::Execute(Some(_)))) => true,
             (tags::ROW_DESCRIPTION | tags::DATA_ROW, Some(Expect::Query(shapes))) => {
                 matches!(shapes.front(), Some(Some(s)) if s.hide_rows)
             }
-            (tags::COMMAND_COMPLETE, Some(Expect::Query(shapes))) => matches!(shapes.front(), Some(Some(s)) if s.tag.is_some()),
+            (tags::COMMAND_COMPLETE, Some(Expect::Query(shapes))) => {
+                matches!(shapes.front(), Some(Some(s)) if s.tag.is_some())
+            }
             _ => false,
         }
     }

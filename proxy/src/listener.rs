@@ -254,10 +254,8 @@ async fn accept_loop(listener: TcpListener, inner: Arc<Inner>) {
     if !sessions.is_empty() {
         info!(sessions = sessions.len(), "drain timeout reached; closing the remaining sessions");
         inner.kill.send_replace(true);
-        let _ = tokio::time::timeout(Duration::from_secs(2), async {
-            while sessions.join_next().await.is_some() {}
-        })
-        .await;
+        let _ =
+            tokio::time::timeout(Duration::from_secs(2), async { while sessions.join_next().await.is_some() {} }).await;
         sessions.abort_all();
     }
 }
@@ -300,10 +298,7 @@ impl Drop for Slot<'_> {
 }
 
 fn take_slot(active: &AtomicUsize, max: usize) -> Option<Slot<'_>> {
-    active
-        .fetch_update(Relaxed, Relaxed, |n| (n < max).then_some(n + 1))
-        .ok()
-        .map(|_| Slot(active))
+    active.fetch_update(Relaxed, Relaxed, |n| (n < max).then_some(n + 1)).ok().map(|_| Slot(active))
 }
 
 async fn handle_client(inner: Arc<Inner>, tcp: TcpStream) {
@@ -315,7 +310,9 @@ async fn handle_client(inner: Arc<Inner>, tcp: TcpStream) {
         Err(e) => {
             inner.metrics.error(e.kind());
             match e {
-                SessionError::Io(ErrorSource::Client(_)) | SessionError::StartupTimeout => debug!(error = %e, "connection closed"),
+                SessionError::Io(ErrorSource::Client(_)) | SessionError::StartupTimeout => {
+                    debug!(error = %e, "connection closed")
+                }
                 _ => info!(error = %e, kind = e.kind(), "connection closed"),
             }
         }
@@ -326,7 +323,8 @@ async fn serve_client(inner: &Arc<Inner>, tcp: TcpStream) -> Result<(), SessionE
     let settings = inner.settings();
     let mut client_buf = BytesMut::with_capacity(8 * 1024);
     let negotiated =
-        tokio::time::timeout(settings.startup_timeout, startup::negotiate(tcp, settings.tls.clone(), &mut client_buf)).await;
+        tokio::time::timeout(settings.startup_timeout, startup::negotiate(tcp, settings.tls.clone(), &mut client_buf))
+            .await;
     let (mut client, packet) = negotiated.map_err(|_| SessionError::StartupTimeout)??;
     let raw = match packet {
         StartupPacket::Cancel { pid, secret } => return forward_cancel(inner, pid, &secret).await,
@@ -379,7 +377,9 @@ async fn serve_client(inner: &Arc<Inner>, tcp: TcpStream) -> Result<(), SessionE
         }
         Err(_) => return Err(SessionError::StartupTimeout),
     };
-    let Authenticated::Ready(_registration) = auth else { return Ok(()) };
+    let Authenticated::Ready(_registration) = auth else {
+        return Ok(());
+    };
     debug!("session started");
     let interceptor = match inner.interceptor.read() {
         Ok(f) => f(),

@@ -184,7 +184,12 @@ impl Metrics {
             "switchyard_bytes_total{{direction=\"upstream_to_client\"}} {}",
             self.bytes_upstream_to_client.load(Relaxed)
         );
-        head(&mut out, "switchyard_queries_total", "counter", "Queries by protocol (Query, Execute, FunctionCall messages).");
+        head(
+            &mut out,
+            "switchyard_queries_total",
+            "counter",
+            "Queries by protocol (Query, Execute, FunctionCall messages).",
+        );
         for (i, p) in ["simple", "extended", "function_call"].iter().enumerate() {
             let _ = writeln!(out, "switchyard_queries_total{{protocol=\"{p}\"}} {}", self.queries[i].load(Relaxed));
         }
@@ -203,7 +208,12 @@ impl Metrics {
         let sum = self.request_duration.sum_nanos.load(Relaxed) as f64 / 1e9;
         let _ = writeln!(out, "switchyard_request_duration_seconds_sum {sum}");
         let _ = writeln!(out, "switchyard_request_duration_seconds_count {cumulative}");
-        head(&mut out, "switchyard_errors_total", "counter", "Sessions ended by an error, and failed cancels, by kind.");
+        head(
+            &mut out,
+            "switchyard_errors_total",
+            "counter",
+            "Sessions ended by an error, and failed cancels, by kind.",
+        );
         for (i, k) in ERROR_KINDS.iter().enumerate() {
             let _ = writeln!(out, "switchyard_errors_total{{kind=\"{k}\"}} {}", self.errors[i].load(Relaxed));
         }
@@ -214,7 +224,8 @@ impl Metrics {
             "Statements that may touch the migrated table, by what the router did with them.",
         );
         for (i, a) in ROUTE_ACTIONS.iter().enumerate() {
-            let _ = writeln!(out, "switchyard_statements_routed_total{{action=\"{a}\"}} {}", self.routed[i].load(Relaxed));
+            let _ =
+                writeln!(out, "switchyard_statements_routed_total{{action=\"{a}\"}} {}", self.routed[i].load(Relaxed));
         }
         head(
             &mut out,
@@ -226,9 +237,18 @@ impl Metrics {
         for (i, o) in SHADOW_OUTCOMES.iter().enumerate() {
             let _ = writeln!(out, "switchyard_shadow_reads_total{{outcome=\"{o}\"}} {}", self.shadow[i].load(Relaxed));
         }
-        head(&mut out, "switchyard_shadow_skipped_total", "counter", "Sampled reads that cannot be compared deterministically, by reason.");
+        head(
+            &mut out,
+            "switchyard_shadow_skipped_total",
+            "counter",
+            "Sampled reads that cannot be compared deterministically, by reason.",
+        );
         for (i, r) in crate::shadow::SKIP_REASONS.iter().enumerate() {
-            let _ = writeln!(out, "switchyard_shadow_skipped_total{{reason=\"{r}\"}} {}", self.shadow_skipped[i].load(Relaxed));
+            let _ = writeln!(
+                out,
+                "switchyard_shadow_skipped_total{{reason=\"{r}\"}} {}",
+                self.shadow_skipped[i].load(Relaxed)
+            );
         }
         head(&mut out, "switchyard_shadow_queue_length", "gauge", "Shadow reads waiting for a side connection.");
         let _ = writeln!(out, "switchyard_shadow_queue_length {}", self.shadow_queue.load(Relaxed));

@@ -105,8 +105,16 @@ struct Statement {
 const REFUSAL_STATEMENT: &str = "sy_refusal";
 
 /// The client messages the router must see whole.
-const ROUTED_TAGS: &[u8] =
-    &[tags::QUERY, tags::PARSE, tags::BIND, tags::DESCRIBE, tags::EXECUTE, tags::CLOSE, tags::SYNC, tags::FUNCTION_CALL];
+const ROUTED_TAGS: &[u8] = &[
+    tags::QUERY,
+    tags::PARSE,
+    tags::BIND,
+    tags::DESCRIBE,
+    tags::EXECUTE,
+    tags::CLOSE,
+    tags::SYNC,
+    tags::FUNCTION_CALL,
+];
 
 /// The per-session interceptor.
 pub struct Router {
@@ -148,8 +156,10 @@ impl Router {
 
     /// The phase for a request: re-read at a transaction's start, else held.
     fn phase_for(&mut self, info: &SessionInfo) -> Phase {
-        let starting =
-            info.tx_status == TxStatus::Idle && info.requests_in_flight == 0 && self.fixer.is_idle() && !self.extended_open;
+        let starting = info.tx_status == TxStatus::Idle
+            && info.requests_in_flight == 0
+            && self.fixer.is_idle()
+            && !self.extended_open;
         match self.held {
             Some(v) if !starting => v.phase,
             _ => {
@@ -222,10 +232,22 @@ impl Router {
         Verdict::Replace(out)
     }
 
-    fn remember(&mut self, name: &str, sql: &str, param_types: &[u32], phase: Phase, upstream: String, plan: Arc<Plan>) {
+    fn remember(
+        &mut self,
+        name: &str,
+        sql: &str,
+        param_types: &[u32],
+        phase: Phase,
+        upstream: String,
+        plan: Arc<Plan>,
+    ) {
         self.statements.insert(
             name.to_string(),
-            Statement { sql: sql.to_string(), param_types: param_types.to_vec(), variants: vec![(phase, upstream, plan)] },
+            Statement {
+                sql: sql.to_string(),
+                param_types: param_types.to_vec(),
+                variants: vec![(phase, upstream, plan)],
+            },
         );
     }
 
@@ -250,7 +272,8 @@ impl Router {
             self.portals.insert(portal.to_string(), None);
             return Verdict::Forward;
         };
-        let existing = stmt.variants.iter().find(|(p, _, _)| *p == phase).map(|(_, n, plan)| (n.clone(), Arc::clone(plan)));
+        let existing =
+            stmt.variants.iter().find(|(p, _, _)| *p == phase).map(|(_, n, plan)| (n.clone(), Arc::clone(plan)));
         let mut out = BytesMut::new();
         let (upstream, plan) = match existing {
             Some(found) => found,
@@ -264,7 +287,8 @@ impl Router {
                 }
                 let sent = if plan.action == Action::Rewrite { plan.sql.clone() } else { stmt.sql.clone() };
                 // Same text as a variant we have: reuse it.
-                let same = stmt.variants.iter().find(|(_, _, p)| sent_sql(p, &stmt.sql) == sent).map(|(_, n, _)| n.clone());
+                let same =
+                    stmt.variants.iter().find(|(_, _, p)| sent_sql(p, &stmt.sql) == sent).map(|(_, n, _)| n.clone());
                 let name = match same {
                     Some(n) => n,
                     None => {
@@ -428,7 +452,9 @@ impl Router {
 /// statement of a Query; the job goes on the sampler's bounded queue.
 impl Router {
     fn shadow_query(&self, phase: Phase, statements: &[&str], plans: &[Arc<Plan>]) {
-        let Some(sampler) = &self.ctx.shadow else { return };
+        let Some(sampler) = &self.ctx.shadow else {
+            return;
+        };
         for (stmt, plan) in statements.iter().zip(plans) {
             if crate::shadow::wants(plan) && sampler.sample(phase) {
                 sampler.offer(crate::shadow::ShadowJob::new(phase, stmt, plan, &[], Vec::new()));
@@ -437,7 +463,9 @@ impl Router {
     }
 
     fn shadow_bind(&mut self, portal: &str, statement: &str, phase: Phase, plan: &Arc<Plan>, rest: &[u8]) {
-        let Some(sampler) = &self.ctx.shadow else { return };
+        let Some(sampler) = &self.ctx.shadow else {
+            return;
+        };
         if sampler.rate(phase) <= 0.0 || !crate::shadow::wants(plan) {
             return;
         }
@@ -453,7 +481,9 @@ impl Router {
     }
 
     fn shadow_execute(&self, portal: &str) {
-        let (Some(sampler), Some(job)) = (&self.ctx.shadow, self.shadow_portals.get(portal)) else { return };
+        let (Some(sampler), Some(job)) = (&self.ctx.shadow, self.shadow_portals.get(portal)) else {
+            return;
+        };
         if sampler.sample(job.phase) {
             sampler.offer(crate::shadow::ShadowJob::clone(job));
         }

@@ -228,7 +228,9 @@ fn scan(half: &mut Half, insp: &mut impl Inspect, st: &mut State) -> Result<(), 
             }
             continue;
         }
-        let Some(h) = peek_header(&half.buf[half.ready..], insp.max_body())? else { return Ok(()) };
+        let Some(h) = peek_header(&half.buf[half.ready..], insp.max_body())? else {
+            return Ok(());
+        };
         let whole = match half.held.take() {
             Some(held) => held == h,
             None => insp.header(h, st),
@@ -279,11 +281,10 @@ where
     W: AsyncWrite + Unpin,
     I: Inspect,
 {
-    let (read_err, write_err, proto_err): (IoBlame, IoBlame, ProtocolBlame) =
-        match dir {
-            Direction::ClientToUpstream => (ErrorSource::Client, ErrorSource::Upstream, SessionError::ClientProtocol),
-            Direction::UpstreamToClient => (ErrorSource::Upstream, ErrorSource::Client, SessionError::UpstreamProtocol),
-        };
+    let (read_err, write_err, proto_err): (IoBlame, IoBlame, ProtocolBlame) = match dir {
+        Direction::ClientToUpstream => (ErrorSource::Client, ErrorSource::Upstream, SessionError::ClientProtocol),
+        Direction::UpstreamToClient => (ErrorSource::Upstream, ErrorSource::Client, SessionError::UpstreamProtocol),
+    };
     if half.fresh {
         // Bytes that arrived with the startup (a client pipelining its
         // first query, a notice right after ReadyForQuery).

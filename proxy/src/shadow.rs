@@ -335,7 +335,9 @@ async fn worker(
                 }
             }
         }
-        let Some((client, statements)) = side.as_mut() else { continue };
+        let Some((client, statements)) = side.as_mut() else {
+            continue;
+        };
         match run(client, statements, &job, &spec, &config).await {
             Ok(Outcome::Match) => metrics.shadow_outcome("match"),
             Ok(Outcome::Mismatch) => metrics.shadow_outcome("mismatch"),

@@ -59,7 +59,9 @@ where
                 if !buf.is_empty() {
                     // Bytes sent before the TLS handshake must not be
                     // taken as sent inside it (CVE-2021-23214).
-                    let e = SessionError::ClientProtocol(ProtocolError::Invalid { what: "data after an encryption request" });
+                    let e = SessionError::ClientProtocol(ProtocolError::Invalid {
+                        what: "data after an encryption request",
+                    });
                     report(&mut stream, &e).await;
                     return Err(e);
                 }
@@ -69,8 +71,11 @@ where
                     continue;
                 };
                 stream.write_all(b"S").await.map_err(|e| SessionError::Io(ErrorSource::Client(e)))?;
-                let MaybeTls::Plain(plain) = stream else { return Err(SessionError::UnexpectedTls) };
-                let accepted = tokio_rustls::TlsAcceptor::from(config).accept(plain).await.map_err(SessionError::ClientTls)?;
+                let MaybeTls::Plain(plain) = stream else {
+                    return Err(SessionError::UnexpectedTls);
+                };
+                let accepted =
+                    tokio_rustls::TlsAcceptor::from(config).accept(plain).await.map_err(SessionError::ClientTls)?;
                 stream = MaybeTls::Tls(Box::new(tokio_rustls::TlsStream::Server(accepted)));
             }
             other => return Ok((stream, other)),

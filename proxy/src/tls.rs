@@ -125,10 +125,9 @@ pub fn client_config(upstream: &Upstream) -> Result<Option<Arc<ClientConfig>>, T
     let builder = ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
     let config = match upstream.sslmode {
         SslMode::Disable => return Ok(None),
-        SslMode::Prefer | SslMode::Require => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerifier(provider())))
-            .with_no_client_auth(),
+        SslMode::Prefer | SslMode::Require => {
+            builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerifier(provider()))).with_no_client_auth()
+        }
         SslMode::VerifyFull => {
             let path = upstream.ca_file.as_deref().unwrap_or(Path::new("/etc/ssl/certs/ca-certificates.crt"));
             let mut roots = RootCertStore::empty();

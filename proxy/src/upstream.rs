@@ -46,20 +46,22 @@ impl Connector {
 
     async fn connect_inner(&self, addr: &str) -> Result<UpstreamStream, UpstreamError> {
         let connect_err = |source| UpstreamError::Connect { addr: addr.to_owned(), source };
-        let mut tcp = TcpStream::connect((self.upstream.host.as_str(), self.upstream.port)).await.map_err(connect_err)?;
+        let mut tcp =
+            TcpStream::connect((self.upstream.host.as_str(), self.upstream.port)).await.map_err(connect_err)?;
         tcp.set_nodelay(true).map_err(connect_err)?;
-        let Some(tls) = &self.tls else { return Ok(MaybeTls::Plain(tcp)) };
+        let Some(tls) = &self.tls else {
+            return Ok(MaybeTls::Plain(tcp));
+        };
         match ask_for_tls(&mut tcp).await.map_err(connect_err)? {
             b'S' => {}
             b'N' if self.upstream.sslmode == SslMode::Prefer => return Ok(MaybeTls::Plain(tcp)),
             b'N' => return Err(UpstreamError::TlsRefused),
             other => return Err(UpstreamError::BadSslResponse(other)),
         }
-        let name = tls::server_name(&self.upstream.host).ok_or_else(|| UpstreamError::ServerName(self.upstream.host.clone()))?;
-        let stream = tokio_rustls::TlsConnector::from(Arc::clone(tls))
-            .connect(name, tcp)
-            .await
-            .map_err(UpstreamError::Tls)?;
+        let name = tls::server_name(&self.upstream.host)
+            .ok_or_else(|| UpstreamError::ServerName(self.upstream.host.clone()))?;
+        let stream =
+            tokio_rustls::TlsConnector::from(Arc::clone(tls)).connect(name, tcp).await.map_err(UpstreamError::Tls)?;
         Ok(MaybeTls::Tls(Box::new(tokio_rustls::TlsStream::Client(stream))))
     }
 
@@ -69,7 +71,8 @@ impl Connector {
         let addr = self.upstream.addr();
         let connect_err = |source| UpstreamError::Connect { addr: addr.clone(), source };
         let probe = async {
-            let mut tcp = TcpStream::connect((self.upstream.host.as_str(), self.upstream.port)).await.map_err(connect_err)?;
+            let mut tcp =
+                TcpStream::connect((self.upstream.host.as_str(), self.upstream.port)).await.map_err(connect_err)?;
             match ask_for_tls(&mut tcp).await.map_err(connect_err)? {
                 b'S' | b'N' => Ok(()),
                 other => Err(UpstreamError::BadSslResponse(other)),

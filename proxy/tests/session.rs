@@ -33,7 +33,9 @@ impl Interceptor for Rewrite {
     }
 
     fn on_message(&mut self, message: &FrontendMessage<'_>, _: &[u8], session: &SessionInfo) -> Verdict {
-        let FrontendMessage::Query { sql } = message else { return Verdict::Forward };
+        let FrontendMessage::Query { sql } = message else {
+            return Verdict::Forward;
+        };
         if let Ok(mut seen) = self.0.lock() {
             seen.push((sql.to_string(), session.tx_status));
         }

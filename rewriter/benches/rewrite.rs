@@ -15,7 +15,8 @@ const NON_TODOS: &[&str] = &[
     "SELECT projects.id, projects.name FROM projects WHERE projects.user_id = $1 ORDER BY projects.created_at",
 ];
 
-const LIST: &str = "SELECT todos.id, todos.user_id, todos.project_id, todos.parent_todo_id, todos.title, todos.description, \
+const LIST: &str =
+    "SELECT todos.id, todos.user_id, todos.project_id, todos.parent_todo_id, todos.title, todos.description, \
     todos.status, todos.priority, todos.due_date, todos.ai_generated, todos.tags, todos.metadata, todos.created_at, \
     todos.updated_at, todos.completed_at FROM todos WHERE todos.user_id = $1::UUID ORDER BY todos.priority DESC, \
     todos.created_at DESC LIMIT $2::INTEGER OFFSET $3::INTEGER";
@@ -28,7 +29,9 @@ fn bench(c: &mut Criterion) {
         c.bench_function(&format!("fast_path/non_todos_{i}"), |b| b.iter(|| rw.is_fast_passthrough(black_box(sql))));
     }
     c.bench_function("miss/read_new_list_select", |b| b.iter(|| planner::plan(&spec, Phase::ReadNew, black_box(LIST))));
-    c.bench_function("miss/dual_write_update", |b| b.iter(|| planner::plan(&spec, Phase::DualWrite, black_box(UPDATE))));
+    c.bench_function("miss/dual_write_update", |b| {
+        b.iter(|| planner::plan(&spec, Phase::DualWrite, black_box(UPDATE)))
+    });
     c.bench_function("miss/write_new_update", |b| b.iter(|| planner::plan(&spec, Phase::WriteNew, black_box(UPDATE))));
     let _ = rw.plan(Phase::ReadNew, LIST);
     let _ = rw.plan(Phase::DualWrite, UPDATE);

@@ -10,8 +10,7 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    Expr, FromTable, ObjectName, ObjectNamePart, Query, SetExpr, Statement, TableFactor, TableObject,
-    Visit, Visitor,
+    Expr, FromTable, ObjectName, ObjectNamePart, Query, SetExpr, Statement, TableFactor, TableObject, Visit, Visitor,
 };
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
@@ -215,7 +214,8 @@ struct Collector<'a> {
     relations: usize,
 }
 
-const VOLATILE: [&str; 6] = ["random", "gen_random_uuid", "clock_timestamp", "nextval", "timeofday", "uuid_generate_v4"];
+const VOLATILE: [&str; 6] =
+    ["random", "gen_random_uuid", "clock_timestamp", "nextval", "timeofday", "uuid_generate_v4"];
 
 impl Visitor for Collector<'_> {
     type Break = ();
@@ -251,7 +251,10 @@ impl Visitor for Collector<'_> {
                 if fold(&c.alias.name) == self.spec.legacy.table {
                     self.shadowing_cte = true;
                 }
-                if matches!(*c.query.body, SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Merge(_)) {
+                if matches!(
+                    *c.query.body,
+                    SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Merge(_)
+                ) {
                     self.writes_in_with = true;
                 }
             }
@@ -287,7 +290,9 @@ pub fn analyze(sql: &str, spec: &MigrationSpec) -> Result<Option<Analysis>, Clas
     let stmts = Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| ClassifyError::Parse(e.to_string()))?;
     let toks = lex::tokens(sql);
     let idx = LineIndex::new(sql);
-    let Some(first) = stmts.first() else { return Ok(None) };
+    let Some(first) = stmts.first() else {
+        return Ok(None);
+    };
     // The statement's own text: all tokens up to the first top-level `;`.
     let depth = lex::depths(&toks);
     let mut start = None;
@@ -407,9 +412,8 @@ pub fn analyze(sql: &str, spec: &MigrationSpec) -> Result<Option<Analysis>, Clas
             }
         }
         Statement::Explain { analyze, statement, options, .. } => {
-            let opt_analyze = options
-                .as_ref()
-                .is_some_and(|o| o.iter().any(|u| u.name.value.eq_ignore_ascii_case("analyze")));
+            let opt_analyze =
+                options.as_ref().is_some_and(|o| o.iter().any(|u| u.name.value.eq_ignore_ascii_case("analyze")));
             let writes = match statement.as_ref() {
                 Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => true,
                 Statement::Query(q) => {
@@ -496,11 +500,15 @@ fn stmt_site(
 ) -> Result<Option<Site>, ClassifyError> {
     let (kind, name, alias, on_conflict) = match s {
         Statement::Insert(ins) => match &ins.table {
-            TableObject::TableName(n) => (DmlKind::Insert, n, ins.table_alias.as_ref().map(|a| a.alias.to_string()), ins.on.is_some()),
+            TableObject::TableName(n) => {
+                (DmlKind::Insert, n, ins.table_alias.as_ref().map(|a| a.alias.to_string()), ins.on.is_some())
+            }
             _ => return Ok(None),
         },
         Statement::Update(u) => match &u.table.relation {
-            TableFactor::Table { name, alias, .. } => (DmlKind::Update, name, alias.as_ref().map(|a| a.name.to_string()), false),
+            TableFactor::Table { name, alias, .. } => {
+                (DmlKind::Update, name, alias.as_ref().map(|a| a.name.to_string()), false)
+            }
             _ => return Ok(None),
         },
         Statement::Delete(d) => {
@@ -508,7 +516,9 @@ fn stmt_site(
                 FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
             };
             match tables.first().map(|t| &t.relation) {
-                Some(TableFactor::Table { name, alias, .. }) => (DmlKind::Delete, name, alias.as_ref().map(|a| a.name.to_string()), false),
+                Some(TableFactor::Table { name, alias, .. }) => {
+                    (DmlKind::Delete, name, alias.as_ref().map(|a| a.name.to_string()), false)
+                }
                 _ => return Ok(None),
             }
         }

@@ -50,7 +50,9 @@ pub fn scan(sql: &str, table: &str) -> Touch {
 /// escapes). Folding with `| 0x20` can only add false positives, which the
 /// lexer then rules out.
 fn contains_ignore_ascii_case(hay: &[u8], needle: &[u8]) -> bool {
-    let Some(&first) = needle.first() else { return true };
+    let Some(&first) = needle.first() else {
+        return true;
+    };
     let n = needle.len();
     if hay.len() >= n {
         for i in 0..=hay.len() - n {

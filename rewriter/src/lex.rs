@@ -231,7 +231,8 @@ impl Iterator for Lexer<'_> {
             },
             b'0'..=b'9' => {
                 let mut e = s + 1;
-                while e < self.b.len() && (self.b[e].is_ascii_alphanumeric() || self.b[e] == b'.' || self.b[e] == b'_') {
+                while e < self.b.len() && (self.b[e].is_ascii_alphanumeric() || self.b[e] == b'.' || self.b[e] == b'_')
+                {
                     e += 1;
                 }
                 self.tok(Kind::Number, s, e)
@@ -251,7 +252,8 @@ impl Iterator for Lexer<'_> {
             _ => {
                 // One operator character at a time, except that comment starts
                 // must not be swallowed: `*/`-free runs are fine char by char.
-                let len = std::str::from_utf8(&self.b[s..]).ok().and_then(|t| t.chars().next()).map_or(1, char::len_utf8);
+                let len =
+                    std::str::from_utf8(&self.b[s..]).ok().and_then(|t| t.chars().next()).map_or(1, char::len_utf8);
                 self.tok(Kind::Op, s, s + len)
             }
         })
@@ -329,12 +331,8 @@ pub fn split_query(src: &str) -> Vec<&str> {
 pub fn split_statements(src: &str) -> Vec<String> {
     let toks = tokens(src);
     let depth = depths(&toks);
-    let semis: Vec<usize> = toks
-        .iter()
-        .zip(&depth)
-        .filter(|(t, d)| t.kind == Kind::Semi && **d == 0)
-        .map(|(t, _)| t.start)
-        .collect();
+    let semis: Vec<usize> =
+        toks.iter().zip(&depth).filter(|(t, d)| t.kind == Kind::Semi && **d == 0).map(|(t, _)| t.start).collect();
     let pieces: Vec<&str> = if semis.is_empty() {
         src.lines().collect()
     } else {
@@ -347,11 +345,7 @@ pub fn split_statements(src: &str) -> Vec<String> {
         v.push(src.get(start..).unwrap_or(""));
         v
     };
-    pieces
-        .into_iter()
-        .filter(|p| tokens(p).iter().any(|_| true))
-        .map(|p| p.trim().to_string())
-        .collect()
+    pieces.into_iter().filter(|p| tokens(p).iter().any(|_| true)).map(|p| p.trim().to_string()).collect()
 }
 
 #[cfg(test)]
@@ -399,4 +393,3 @@ mod tests {
         assert_eq!(ident_value(s, &t[2]).as_deref(), Some("a\"b"));
     }
 }
-

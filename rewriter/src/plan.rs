@@ -49,10 +49,9 @@ impl std::fmt::Display for Phase {
 impl std::str::FromStr for Phase {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Phase::ALL
-            .into_iter()
-            .find(|p| p.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| format!("unknown phase `{s}` (expected legacy, dual_write, read_new, write_new or new_only)"))
+        Phase::ALL.into_iter().find(|p| p.as_str().eq_ignore_ascii_case(s.trim())).ok_or_else(|| {
+            format!("unknown phase `{s}` (expected legacy, dual_write, read_new, write_new or new_only)")
+        })
     }
 }
 
@@ -146,7 +145,13 @@ pub const REFUSAL_SQLSTATE: &str = "0A000";
 impl Plan {
     /// Send `sql` unchanged.
     pub fn passthrough(sql: &str) -> Self {
-        Plan { action: Action::Passthrough, sql: sql.to_string(), result: ResultShape::as_reported(), shadow: None, reason: None }
+        Plan {
+            action: Action::Passthrough,
+            sql: sql.to_string(),
+            result: ResultShape::as_reported(),
+            shadow: None,
+            reason: None,
+        }
     }
 
     /// Refuse with a message naming the construct.

@@ -50,11 +50,15 @@ pub fn plan(spec: &MigrationSpec, phase: Phase, sql: &str) -> Plan {
         StmtKind::CopyTableTo if phase.reads_new() => {
             not_covered(format!("COPY {table} TO (use COPY (SELECT ... FROM {table}) TO)"), phase)
         }
-        StmtKind::CopyTableTo => with_reason(Plan::passthrough(sql), "COPY TO reads the legacy table, which is current"),
+        StmtKind::CopyTableTo => {
+            with_reason(Plan::passthrough(sql), "COPY TO reads the legacy table, which is current")
+        }
         StmtKind::Explain { analyze: true, writes: true } => {
             not_covered(format!("EXPLAIN ANALYZE of a write to {table}"), phase)
         }
-        StmtKind::Explain { writes: true, .. } => with_reason(Plan::passthrough(sql), "EXPLAIN without ANALYZE runs nothing"),
+        StmtKind::Explain { writes: true, .. } => {
+            with_reason(Plan::passthrough(sql), "EXPLAIN without ANALYZE runs nothing")
+        }
         StmtKind::Dml if !a.sites.is_empty() => match write::plan_writes(sql, &a, spec, phase) {
             Ok(p) => p,
             Err(write::Unsupported(construct)) => not_covered(construct, phase),

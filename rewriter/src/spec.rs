@@ -187,7 +187,10 @@ impl MigrationSpec {
         }
         for k in &self.new.archived.key {
             if !has(k) && *k != self.new.archived.archived_at_column {
-                return Err(field("new.archived.key", format!("`{k}` is neither a legacy column nor the archived_at column")));
+                return Err(field(
+                    "new.archived.key",
+                    format!("`{k}` is neither a legacy column nor the archived_at column"),
+                ));
             }
         }
         if !has(&self.derived.depth.parent_column) {
@@ -268,7 +271,9 @@ impl std::fmt::Display for CatalogMismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CatalogMismatch::MissingTable { table } => write!(f, "table {table} is missing"),
-            CatalogMismatch::MissingColumn { table, column } => write!(f, "column {table}.{column} is missing"),
+            CatalogMismatch::MissingColumn { table, column } => {
+                write!(f, "column {table}.{column} is missing")
+            }
             CatalogMismatch::UnexpectedColumn { table, column } => {
                 write!(f, "column {table}.{column} is not in the migration spec")
             }
@@ -361,7 +366,9 @@ mod tests {
         bad.legacy.clear();
         let m = check_catalog(&spec, &bad);
         assert!(m.contains(&CatalogMismatch::MissingColumn { table: "todos_active".into(), column: "metadata".into() }));
-        assert!(m.contains(&CatalogMismatch::UnexpectedColumn { table: "todos_archived".into(), column: "extra".into() }));
+        assert!(
+            m.contains(&CatalogMismatch::UnexpectedColumn { table: "todos_archived".into(), column: "extra".into() })
+        );
         assert!(m.contains(&CatalogMismatch::MissingTable { table: "todos".into() }));
     }
 }

@@ -142,11 +142,8 @@ pub fn plan_writes(sql: &str, a: &Analysis, spec: &MigrationSpec, phase: Phase) 
             sql.get(a.end..).unwrap_or("")
         )
     } else {
-        let mut edits: Vec<Edit> = reads
-            .iter()
-            .filter(|e| !a.sites.iter().any(|s| e.start >= s.start && e.end <= s.end))
-            .cloned()
-            .collect();
+        let mut edits: Vec<Edit> =
+            reads.iter().filter(|e| !a.sites.iter().any(|s| e.start >= s.start && e.end <= s.end)).cloned().collect();
         for (site, o) in a.sites.iter().zip(&outs) {
             if let Some(ci) = site.cte {
                 let cte = &a.ctes[ci];
@@ -315,11 +312,21 @@ struct Reopen {
 }
 
 /// `None` when the UPDATE does not assign the status (rows stay archived).
-fn reopening(cx: &Ctx<'_>, toks: &[(usize, i32)], site: &Site, alias: &str, reads: &[Edit]) -> Result<Option<Reopen>, Unsupported> {
+fn reopening(
+    cx: &Ctx<'_>,
+    toks: &[(usize, i32)],
+    site: &Site,
+    alias: &str,
+    reads: &[Edit],
+) -> Result<Option<Reopen>, Unsupported> {
     let spec = cx.spec;
-    let Some(set) = toks.iter().find(|(i, d)| *d == 0 && cx.word(*i, "set")).map(|(i, _)| *i) else { return Ok(None) };
+    let Some(set) = toks.iter().find(|(i, d)| *d == 0 && cx.word(*i, "set")).map(|(i, _)| *i) else {
+        return Ok(None);
+    };
     let top: Vec<usize> = toks.iter().filter(|(i, d)| *d == 0 && *i > set).map(|(i, _)| *i).collect();
-    let find = |kw: &str| top.iter().copied().find(|i| cx.word(*i, kw) && !(kw == "from" && cx.word(i.wrapping_sub(1), "distinct")));
+    let find = |kw: &str| {
+        top.iter().copied().find(|i| cx.word(*i, kw) && !(kw == "from" && cx.word(i.wrapping_sub(1), "distinct")))
+    };
     let (from_kw, where_kw, ret_kw) = (find("from"), find("where"), find("returning"));
     let set_end = [from_kw, where_kw, ret_kw].iter().flatten().map(|i| cx.toks[*i].start).min().unwrap_or(site.end);
     let piece = |lo: usize, hi: usize| -> Result<String, Unsupported> {
@@ -339,7 +346,10 @@ fn reopening(cx: &Ctx<'_>, toks: &[(usize, i32)], site: &Site, alias: &str, read
     items.push((item_start, set_end));
     for (lo, hi) in items {
         let text = cx.src.get(lo..hi).unwrap_or("");
-        let Some(eq) = toks.iter().find(|(i, d)| *d == 0 && cx.toks[*i].start >= lo && cx.toks[*i].end <= hi && cx.text(*i) == "=") else {
+        let Some(eq) = toks
+            .iter()
+            .find(|(i, d)| *d == 0 && cx.toks[*i].start >= lo && cx.toks[*i].end <= hi && cx.text(*i) == "=")
+        else {
             continue;
         };
         let target = text[..cx.toks[eq.0].start - lo].trim();
@@ -347,8 +357,7 @@ fn reopening(cx: &Ctx<'_>, toks: &[(usize, i32)], site: &Site, alias: &str, read
         if target.starts_with('(') {
             // `(a, b) = (x, y)`: pair the columns with the values; a
             // sub-select on the right cannot be split.
-            let names: Vec<String> =
-                lex::tokens(target).iter().filter_map(|t| lex::ident_value(target, t)).collect();
+            let names: Vec<String> = lex::tokens(target).iter().filter_map(|t| lex::ident_value(target, t)).collect();
             let value = piece(cx.toks[eq.0].end, hi)?.trim().to_string();
             let inner = value.strip_prefix('(').and_then(|v| v.strip_suffix(')')).map(split_list);
             match inner {
@@ -367,7 +376,9 @@ fn reopening(cx: &Ctx<'_>, toks: &[(usize, i32)], site: &Site, alias: &str, read
         }
         assigned.push((column, piece(cx.toks[eq.0].end, hi)?.trim().to_string()));
     }
-    let Some((_, status_expr)) = assigned.iter().find(|(c, _)| c == "status") else { return Ok(None) };
+    let Some((_, status_expr)) = assigned.iter().find(|(c, _)| c == "status") else {
+        return Ok(None);
+    };
     let touch = spec.legacy.touch_on_update.as_deref();
     let image: Vec<String> = spec
         .columns
@@ -377,12 +388,17 @@ fn reopening(cx: &Ctx<'_>, toks: &[(usize, i32)], site: &Site, alias: &str, read
             _ if Some(c.as_str()) == touch => format!("now() AS {c}"),
             // The CASE gives the expression the column's type, as the SET
             // would (a bare NULL or literal would come out as text).
-            Some((_, expr)) => format!("(CASE WHEN false THEN {alias}.{c} ELSE ({expr}) END) AS {c}"),
+            Some((_, expr)) => {
+                format!("(CASE WHEN false THEN {alias}.{c} ELSE ({expr}) END) AS {c}")
+            }
             None => format!("{alias}.{c} AS {c}"),
         })
         .collect();
     let using = match from_kw {
-        Some(f) => format!(" USING {}", piece(cx.toks[f].end, where_kw.or(ret_kw).map_or(site.end, |i| cx.toks[i].start))?.trim()),
+        Some(f) => format!(
+            " USING {}",
+            piece(cx.toks[f].end, where_kw.or(ret_kw).map_or(site.end, |i| cx.toks[i].start))?.trim()
+        ),
         None => String::new(),
     };
     let condition = match where_kw {
@@ -408,7 +424,13 @@ fn reopening(cx: &Ctx<'_>, toks: &[(usize, i32)], site: &Site, alias: &str, read
 
 /// RETURNING is re-evaluated over the returned row images, so it may only
 /// name the target table's columns.
-fn check_returning(cx: &Ctx<'_>, list: &str, alias: &str, site: &Site, site_toks: &[(usize, i32)]) -> Result<(), Unsupported> {
+fn check_returning(
+    cx: &Ctx<'_>,
+    list: &str,
+    alias: &str,
+    site: &Site,
+    site_toks: &[(usize, i32)],
+) -> Result<(), Unsupported> {
     let toks = lex::tokens(list);
     let table = &cx.spec.legacy.table;
     for (i, t) in toks.iter().enumerate() {
@@ -422,14 +444,18 @@ fn check_returning(cx: &Ctx<'_>, list: &str, alias: &str, site: &Site, site_toks
         if next_is_dot && !prev_is_dot {
             if let Some(v) = lex::ident_value(list, t) {
                 if v != alias.to_ascii_lowercase() && v != *alias && v != *table && v != cx.spec.legacy.schema {
-                    return Err(unsupported(format!("RETURNING {v}.… (a column of another table) in a write to todos")));
+                    return Err(unsupported(format!(
+                        "RETURNING {v}.… (a column of another table) in a write to todos"
+                    )));
                 }
             }
         }
         if t.kind == Kind::Op && t.text(list) == "*" && !prev_is_dot {
             let joins = site_toks.iter().any(|(j, d)| {
                 *d == 0
-                    && ((cx.word(*j, "from") && site.kind == DmlKind::Update && !cx.word(j.wrapping_sub(1), "distinct"))
+                    && ((cx.word(*j, "from")
+                        && site.kind == DmlKind::Update
+                        && !cx.word(j.wrapping_sub(1), "distinct"))
                         || cx.word(*j, "using"))
             });
             if joins {
@@ -443,7 +469,13 @@ fn check_returning(cx: &Ctx<'_>, list: &str, alias: &str, site: &Site, site_toks
 /// Emulates the legacy `BEFORE UPDATE` trigger (`NEW.updated_at := now()`) in
 /// the SET list starting after token `set`: the client's own assignment gets
 /// the value `now()`, or one is appended.
-fn touch_edits(cx: &Ctx<'_>, toks: &[(usize, i32)], set: usize, site_end: usize, touch: &str) -> Result<Vec<Edit>, Unsupported> {
+fn touch_edits(
+    cx: &Ctx<'_>,
+    toks: &[(usize, i32)],
+    set: usize,
+    site_end: usize,
+    touch: &str,
+) -> Result<Vec<Edit>, Unsupported> {
     let mut items: Vec<Vec<usize>> = vec![Vec::new()];
     let mut end = site_end;
     for (i, d) in toks.iter().copied().filter(|(i, _)| *i > set) {
@@ -466,7 +498,9 @@ fn touch_edits(cx: &Ctx<'_>, toks: &[(usize, i32)], set: usize, site_end: usize,
     }
     let last_tok_end = items.iter().flatten().map(|i| cx.toks[*i].end).max().unwrap_or(end);
     for item in &items {
-        let Some(eq) = item.iter().position(|i| cx.toks[*i].kind == Kind::Op && cx.text(*i) == "=") else { continue };
+        let Some(eq) = item.iter().position(|i| cx.toks[*i].kind == Kind::Op && cx.text(*i) == "=") else {
+            continue;
+        };
         let target = &item[..eq];
         let names: Vec<String> = target.iter().filter_map(|i| lex::ident_value(cx.src, &cx.toks[*i])).collect();
         if !names.iter().any(|n| n == touch) {

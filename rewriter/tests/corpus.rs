@@ -92,7 +92,9 @@ fn placeholders(s: &str) -> Vec<String> {
 /// Properties every plan has, whatever the statement.
 fn check_properties(spec: &MigrationSpec, phase: Phase, sql: &str, p: &Plan, at: &str) {
     match p.action {
-        Action::Passthrough => assert_eq!(p.sql, sql, "{at}: a passthrough sends the client's bytes"),
+        Action::Passthrough => {
+            assert_eq!(p.sql, sql, "{at}: a passthrough sends the client's bytes")
+        }
         Action::Refuse => {
             assert!(p.sql.is_empty(), "{at}: nothing of a refused statement is sent");
             let r = p.reason.as_deref().unwrap_or("");
@@ -109,7 +111,10 @@ fn check_properties(spec: &MigrationSpec, phase: Phase, sql: &str, p: &Plan, at:
                     _ => spec.to_new_fn(),
                 };
                 assert!(p.sql.contains(&format!("{f}(")), "{at}: the write calls {f}");
-                assert!(p.sql.contains(&format!("INSERT INTO {} (n)", spec.sink())), "{at}: the mirror runs in a DML CTE");
+                assert!(
+                    p.sql.contains(&format!("INSERT INTO {} (n)", spec.sink())),
+                    "{at}: the mirror runs in a DML CTE"
+                );
                 if phase.writes_new() {
                     let a = p.sql.find("todos_active");
                     let r = p.sql.find("todos_archived");
@@ -118,16 +123,28 @@ fn check_properties(spec: &MigrationSpec, phase: Phase, sql: &str, p: &Plan, at:
                         assert!(a < r, "{at}: todos_active comes first (lock order)");
                     }
                 } else {
-                    assert!(!p.sql.contains(&format!("{}.todos_active", spec.new.schema)), "{at}: legacy-side writes stay on legacy");
+                    assert!(
+                        !p.sql.contains(&format!("{}.todos_active", spec.new.schema)),
+                        "{at}: legacy-side writes stay on legacy"
+                    );
                 }
             } else if p.reason.as_deref().unwrap_or("").contains("locking read") {
-                assert!(p.sql.starts_with("WITH sy_lock_a AS (") && p.sql.ends_with("SELECT * FROM sy_lock_a UNION ALL SELECT * FROM sy_lock_r"), "{at}: one branch per table");
-                assert!(p.sql.contains("FROM public.todos_active)") && p.sql.contains("FROM public.todos_archived)"), "{at}");
+                assert!(
+                    p.sql.starts_with("WITH sy_lock_a AS (")
+                        && p.sql.ends_with("SELECT * FROM sy_lock_a UNION ALL SELECT * FROM sy_lock_r"),
+                    "{at}: one branch per table"
+                );
+                assert!(
+                    p.sql.contains("FROM public.todos_active)") && p.sql.contains("FROM public.todos_archived)"),
+                    "{at}"
+                );
             } else {
                 let u = read::union_sql(spec);
                 assert!(p.sql.contains(&u), "{at}: reads become the union");
                 // Byte-identical outside the spliced spans.
-                let plain = !sql.contains("\"todos\"") && !sql.to_ascii_lowercase().contains("public.todos") && sql.contains("todos");
+                let plain = !sql.contains("\"todos\"")
+                    && !sql.to_ascii_lowercase().contains("public.todos")
+                    && sql.contains("todos");
                 if plain && !sql.contains("TODOS") && !sql.contains("ToDoS") && !sql.contains("ONLY") {
                     let back = p.sql.replace(&format!("{u} AS todos"), "todos").replace(&u, "todos");
                     assert_eq!(back, sql, "{at}: only the table references changed");
@@ -210,14 +227,19 @@ fn write_new_emulates_the_updated_at_trigger_and_retargets_on_conflict() {
     assert!(p.sql.contains("SET title = $1, updated_at = now() WHERE id = $2"), "{}", p.sql);
     assert!(p.sql.contains("UPDATE public.todos_active AS todos"));
     assert!(p.sql.contains("UPDATE public.todos_archived AS todos"));
-    let p = planner::plan(&spec, Phase::WriteNew, "UPDATE todos SET updated_at = '2000-01-01', title = 'x' WHERE id = $1");
+    let p =
+        planner::plan(&spec, Phase::WriteNew, "UPDATE todos SET updated_at = '2000-01-01', title = 'x' WHERE id = $1");
     assert!(p.sql.contains("SET updated_at = now(), title = 'x' WHERE"), "{}", p.sql);
     let p = planner::plan(
         &spec,
         Phase::NewOnly,
         "INSERT INTO todos (id, user_id, title) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET title = excluded.title",
     );
-    assert!(p.sql.contains("ON CONFLICT (id, user_id) DO UPDATE SET title = excluded.title, updated_at = now()"), "{}", p.sql);
+    assert!(
+        p.sql.contains("ON CONFLICT (id, user_id) DO UPDATE SET title = excluded.title, updated_at = now()"),
+        "{}",
+        p.sql
+    );
 }
 
 #[test]

@@ -92,7 +92,9 @@ pub fn literal(v: &serde_json::Value) -> String {
                 .iter()
                 .map(|i| match i {
                     Value::Null => "NULL".to_string(),
-                    Value::String(s) => format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")),
+                    Value::String(s) => {
+                        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+                    }
                     other => format!("\"{}\"", other.to_string().replace('\\', "\\\\").replace('"', "\\\"")),
                 })
                 .collect();

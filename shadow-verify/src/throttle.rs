@@ -22,7 +22,9 @@ impl Throttle {
 
     /// How long to wait before reading `rows` more rows, reserving their slot.
     pub async fn reserve(&self, rows: u64) -> Duration {
-        let Some(rate) = self.rate else { return Duration::ZERO };
+        let Some(rate) = self.rate else {
+            return Duration::ZERO;
+        };
         let now = Instant::now();
         let mut next = self.next.lock().await;
         let start = next.map_or(now, |n| n.max(now));

@@ -99,8 +99,15 @@ async fn demo(args: Args, walk: Vec<Phase>) -> anyhow::Result<u8> {
 
     step(&format!("loading the legacy TodoList app: {} users x {} todos", args.users, args.todos_per_user));
     legacy::ensure_schema(&client).await?;
-    let seed = SeedOptions { users: args.users, todos_per_user: args.todos_per_user, seed: args.seed, anchor: chrono::Utc::now() };
-    let counts = legacy::load(&mut client, &seed).await.map_err(|e| anyhow::anyhow!(switchyard_control::describe_pg_error(&e)))?;
+    let seed = SeedOptions {
+        users: args.users,
+        todos_per_user: args.todos_per_user,
+        seed: args.seed,
+        anchor: chrono::Utc::now(),
+    };
+    let counts = legacy::load(&mut client, &seed)
+        .await
+        .map_err(|e| anyhow::anyhow!(switchyard_control::describe_pg_error(&e)))?;
     println!("  {} users, {} projects, {} todos, {} files", counts.users, counts.projects, counts.todos, counts.files);
 
     step("applying Switchyard's migrations (switchyard migrate)");
@@ -176,14 +183,23 @@ async fn demo(args: Args, walk: Vec<Phase>) -> anyhow::Result<u8> {
     let mut ledger_clean = true;
     for schema in schemas {
         let check = report_run.ledger.check(&client, *schema).await.map_err(|e| anyhow::anyhow!("ledger: {e}"))?;
-        println!("  {schema:?}: {}", if check.is_clean() { "every acknowledged write is there, nothing else".to_string() } else { format!("{check:?}") });
+        println!(
+            "  {schema:?}: {}",
+            if check.is_clean() {
+                "every acknowledged write is there, nothing else".to_string()
+            } else {
+                format!("{check:?}")
+            }
+        );
         ledger_clean &= check.is_clean();
     }
 
-    let demo_report = DemoReport::gather(&client, &report_run, rows_moved, verify_ok, ledger_clean, started.elapsed()).await?;
+    let demo_report =
+        DemoReport::gather(&client, &report_run, rows_moved, verify_ok, ledger_clean, started.elapsed()).await?;
     println!("{}", demo_report.render_text());
     if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_string_pretty(&demo_report.to_json())?).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, serde_json::to_string_pretty(&demo_report.to_json())?)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     if args.keep {
         println!(

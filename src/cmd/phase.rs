@@ -64,8 +64,19 @@ pub async fn run(command: PhaseCommand) -> anyhow::Result<u8> {
         PhaseCommand::Set { target, phase, reason, force, confirm, max_verify_age, instance_liveness } => {
             let to: Phase = switchyard_control::phase::parse_phase(&phase)?;
             let mut client = super::connect(&target.database_url).await?;
-            let actor = std::env::var("USER").map(|u| format!("{u} (switchyard phase set)")).unwrap_or_else(|_| "switchyard phase set".into());
-            let req = MoveRequest { table: target.table, to, reason, actor, force, confirm, max_verify_age, instance_liveness };
+            let actor = std::env::var("USER")
+                .map(|u| format!("{u} (switchyard phase set)"))
+                .unwrap_or_else(|_| "switchyard phase set".into());
+            let req = MoveRequest {
+                table: target.table,
+                to,
+                reason,
+                actor,
+                force,
+                confirm,
+                max_verify_age,
+                instance_liveness,
+            };
             match state::move_phase(&mut client, &req).await {
                 Ok(out) => {
                     println!("{}: {} -> {} (epoch {})", req.table, out.from, out.to, out.epoch);

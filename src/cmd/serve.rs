@@ -37,7 +37,12 @@ pub struct Args {
     /// (repeatable; defaults: 0.01 in dual_write, read_new and write_new, 0
     /// in legacy and new_only). Rows of switchyard.shadow_settings override
     /// these at run time.
-    #[arg(long = "shadow-sample-rate", env = "SWITCHYARD_SHADOW_SAMPLE_RATE", value_delimiter = ',', value_name = "PHASE=RATE")]
+    #[arg(
+        long = "shadow-sample-rate",
+        env = "SWITCHYARD_SHADOW_SAMPLE_RATE",
+        value_delimiter = ',',
+        value_name = "PHASE=RATE"
+    )]
     pub shadow_sample_rate: Vec<String>,
     /// Shadow reads waiting at most; more are dropped (and counted), never waited for.
     #[arg(long = "shadow-queue", env = "SWITCHYARD_SHADOW_QUEUE", default_value_t = 1024)]
@@ -219,7 +224,12 @@ async fn backfill_when_mirroring(url: String) {
     loop {
         let attempt = async {
             let mut client = super::connect(&url).await?;
-            client.batch_execute(&format!("SET application_name = 'switchyard serve --backfill pid {}'", std::process::id())).await?;
+            client
+                .batch_execute(&format!(
+                    "SET application_name = 'switchyard serve --backfill pid {}'",
+                    std::process::id()
+                ))
+                .await?;
             match backfill::run(&mut client, &BackfillConfig::default(), |_| {}).await {
                 Ok(p) => Ok::<bool, anyhow::Error>(p.completed),
                 Err(BackfillError::AlreadyRunning(who)) => {
@@ -276,7 +286,9 @@ fn init_logging(config: &Config) -> anyhow::Result<FilterHandle> {
     let (filter, handle) = reload::Layer::new(filter);
     let registry = tracing_subscriber::registry().with(filter);
     let result = match config.log_format {
-        LogFormat::Json => registry.with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr)).try_init(),
+        LogFormat::Json => {
+            registry.with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr)).try_init()
+        }
         LogFormat::Text => registry.with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)).try_init(),
     };
     result.context("installing the logger")?;

@@ -71,7 +71,14 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(0);
     }
-    println!("{}: phase {} (epoch {}) since {} by {}", s.table, s.phase, s.epoch, s.updated_at.to_rfc3339(), s.updated_by);
+    println!(
+        "{}: phase {} (epoch {}) since {} by {}",
+        s.table,
+        s.phase,
+        s.epoch,
+        s.updated_at.to_rfc3339(),
+        s.updated_by
+    );
     println!("\nhistory:");
     for h in &history {
         println!(

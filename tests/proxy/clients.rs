@@ -46,11 +46,13 @@ async fn binary_format_values_arrive_byte_for_byte_as_directly() {
     };
     assert_eq!(proxied, direct);
     let (u, j, a): (uuid::Uuid, serde_json::Value, Vec<Option<i32>>) = {
-        let row = through.query_one("SELECT $1::uuid, $2::jsonb, $3::int[]", &[
-            &uuid::Uuid::nil(),
-            &serde_json::json!({"k": [true]}),
-            &vec![Some(1), None],
-        ]).await.expect("typed parameters");
+        let row = through
+            .query_one(
+                "SELECT $1::uuid, $2::jsonb, $3::int[]",
+                &[&uuid::Uuid::nil(), &serde_json::json!({"k": [true]}), &vec![Some(1), None]],
+            )
+            .await
+            .expect("typed parameters");
         (row.get(0), row.get(1), row.get(2))
     };
     assert_eq!((u, j, a), (uuid::Uuid::nil(), serde_json::json!({"k": [true]}), vec![Some(1), None]));
@@ -120,7 +122,8 @@ async fn copy_in_and_copy_out_move_the_same_rows() {
 async fn notifications_reach_a_listener_through_the_proxy() {
     let db = support::empty_db().await;
     let proxy = start().await;
-    let (listener, mut conn) = tokio_postgres::connect(&proxy.url(&db.name), tokio_postgres::NoTls).await.expect("connect");
+    let (listener, mut conn) =
+        tokio_postgres::connect(&proxy.url(&db.name), tokio_postgres::NoTls).await.expect("connect");
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
@@ -256,8 +259,13 @@ async fn a_client_with_sslmode_require_gets_tls_from_the_proxy() {
     config.tls_key = Some(key_path);
     let proxy = start_with(config).await;
     let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_client_config(cert.cert.der().to_vec()));
-    let url = format!("host=localhost port={} user=sy_scram password=scram-secret dbname={} sslmode=require", proxy.addr.port(), db.name);
-    let (client, conn) = tokio_postgres::connect(&url, tls).await.unwrap_or_else(|e| panic!("TLS connect: {}", describe(&e)));
+    let url = format!(
+        "host=localhost port={} user=sy_scram password=scram-secret dbname={} sslmode=require",
+        proxy.addr.port(),
+        db.name
+    );
+    let (client, conn) =
+        tokio_postgres::connect(&url, tls).await.unwrap_or_else(|e| panic!("TLS connect: {}", describe(&e)));
     tokio::spawn(conn);
     assert_alive(&client).await;
     // Without a certificate the proxy answers 'N', so sslmode=require fails.
@@ -282,7 +290,11 @@ async fn two_hundred_concurrent_clients_are_all_answered() {
                 barrier.wait().await;
                 let mut sum = 0i64;
                 for j in 0..10i64 {
-                    sum += client.query_one("SELECT $1::int8 + $2::int8", &[&(i as i64), &j]).await.expect("query").get::<_, i64>(0);
+                    sum += client
+                        .query_one("SELECT $1::int8 + $2::int8", &[&(i as i64), &j])
+                        .await
+                        .expect("query")
+                        .get::<_, i64>(0);
                 }
                 sum
             })

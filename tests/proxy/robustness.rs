@@ -6,7 +6,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_postgres::Client;
 
-use crate::common::{assert_alive, config, config_for, connect, describe, sqlstate, start_with, try_connect, TestProxy};
+use crate::common::{
+    assert_alive, config, config_for, connect, describe, sqlstate, start_with, try_connect, TestProxy,
+};
 use crate::support;
 
 /// Messages a raw connection received until the proxy closed it.
@@ -116,7 +118,8 @@ async fn bad_input_closes_only_the_offending_client() {
         tokio::spawn(async move {
             for round in 0..5i32 {
                 for c in &clients {
-                    let v: i32 = c.query_one("SELECT $1::int + 1", &[&round]).await.expect("a bystander's query").get(0);
+                    let v: i32 =
+                        c.query_one("SELECT $1::int + 1", &[&round]).await.expect("a bystander's query").get(0);
                     assert_eq!(v, round + 1);
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -259,7 +262,8 @@ async fn an_upstream_killed_mid_query_fails_the_query_promptly_and_service_resum
     let stopping = Instant::now();
     let c = std::sync::Arc::clone(&cluster);
     tokio::task::spawn_blocking(move || c.stop().expect("stop")).await.expect("stop task");
-    let result = tokio::time::timeout(Duration::from_secs(10), query).await.expect("the query ends promptly").expect("task");
+    let result =
+        tokio::time::timeout(Duration::from_secs(10), query).await.expect("the query ends promptly").expect("task");
     assert!(result.is_err(), "the query fails");
     assert!(stopping.elapsed() < Duration::from_secs(10));
     let err = try_connect(&proxy.url("postgres")).await.expect_err("upstream down");
@@ -288,11 +292,7 @@ async fn shutdown_stops_accepting_drains_then_closes_with_57p01() {
     let TestProxy { task, .. } = proxy;
     tokio::time::timeout(Duration::from_secs(10), task).await.expect("the proxy stops after draining").expect("task");
     let err = client.simple_query("SELECT 1").await.expect_err("closed after the drain timeout");
-    assert!(
-        client.is_closed() || matches!(sqlstate(&err).as_deref(), Some("57P01")),
-        "closed: {}",
-        describe(&err)
-    );
+    assert!(client.is_closed() || matches!(sqlstate(&err).as_deref(), Some("57P01")), "closed: {}", describe(&err));
 }
 
 #[tokio::test]

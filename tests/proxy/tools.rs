@@ -52,7 +52,8 @@ async fn psql_scripts_print_the_same_through_the_proxy_as_directly() {
     let script = script.to_str().expect("utf8 path");
     let direct = run(psql(&direct_db.url, &["-f", script])).await;
     let proxied = run(psql(&proxy.url(&proxied_db.name), &["-f", script])).await;
-    let text = |o: &Output| (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned());
+    let text =
+        |o: &Output| (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned());
     let (d_out, d_err) = text(&direct);
     let (p_out, p_err) = text(&proxied);
     assert!(d_out.contains("ROW 489") && d_out.contains("INSERT 0 500"), "direct output looks right: {d_out}");
@@ -60,7 +61,8 @@ async fn psql_scripts_print_the_same_through_the_proxy_as_directly() {
     assert_eq!(p_out, d_out, "stdout");
     assert_eq!(p_err, d_err, "stderr (errors and notices)");
 
-    let c = run(psql(&proxy.url(&proxied_db.name), &["-t", "-c", "SELECT count(*) FROM t WHERE body LIKE 'ROW%'"])).await;
+    let c =
+        run(psql(&proxy.url(&proxied_db.name), &["-t", "-c", "SELECT count(*) FROM t WHERE body LIKE 'ROW%'"])).await;
     assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stderr));
     assert_eq!(String::from_utf8_lossy(&c.stdout).trim(), "163");
 }

@@ -27,7 +27,14 @@ pub fn u(s: &str) -> Uuid {
 /// but recent (stays active).
 pub fn seed_sql() -> String {
     let ts = "'2024-01-01 00:00:00+00'";
-    let row = |n: u32, user: &str, project: &str, parent: Option<u32>, title: &str, status: &str, prio: i32, done: &str| {
+    let row = |n: u32,
+               user: &str,
+               project: &str,
+               parent: Option<u32>,
+               title: &str,
+               status: &str,
+               prio: i32,
+               done: &str| {
         let parent = parent.map_or("NULL".to_string(), |p| format!("'{}'", t(p)));
         format!(
             "('{}', '{user}', {project}, {parent}, '{title}', 'about {title}', '{status}', {prio}, NULL, false, '{{a,b}}', '{{\"k\": {n}}}', {ts}, {ts}, {done})",
@@ -56,7 +63,8 @@ pub fn seed_sql() -> String {
 }
 
 /// Backfill through the mirror function, then archive what is old and done.
-pub const BACKFILL_SQL: &str = "SELECT switchyard.mirror_todos('U', array_agg(t ORDER BY t.created_at, t.id)) FROM todos t;
+pub const BACKFILL_SQL: &str =
+    "SELECT switchyard.mirror_todos('U', array_agg(t ORDER BY t.created_at, t.id)) FROM todos t;
      SELECT archive_completed_todos();";
 
 /// The legacy columns, in order.
@@ -128,7 +136,17 @@ impl Norm {
         }
         let ty = row.columns()[i].type_().clone();
         match ty {
-            Type::UUID => o(row.get::<_, Option<Uuid>>(i).map(|x| if self.known.contains(&x) { x.to_string() } else { "NEW".into() })),
+            Type::UUID => {
+                o(row.get::<_, Option<Uuid>>(i).map(
+                    |x| {
+                        if self.known.contains(&x) {
+                            x.to_string()
+                        } else {
+                            "NEW".into()
+                        }
+                    },
+                ))
+            }
             Type::TEXT | Type::VARCHAR | Type::NAME | Type::BPCHAR => o(row.get::<_, Option<String>>(i)),
             Type::INT4 => o(row.get::<_, Option<i32>>(i)),
             Type::INT8 => o(row.get::<_, Option<i64>>(i)),

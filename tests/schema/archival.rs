@@ -28,7 +28,10 @@ const DELETE_BOTH: &str = "WITH a AS (DELETE FROM todos_active WHERE id = $1 RET
                            SELECT (SELECT count(*) FROM a), (SELECT count(*) FROM b)";
 
 async fn both(client: &Client, sql: &str, id: Uuid) -> (i64, i64) {
-    let row = client.query_one(sql, &[&id]).await.unwrap_or_else(|e| panic!("{sql}: {}", switchyard_control::describe_pg_error(&e)));
+    let row = client
+        .query_one(sql, &[&id])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {}", switchyard_control::describe_pg_error(&e)));
     (row.get(0), row.get(1))
 }
 
@@ -40,7 +43,10 @@ async fn backend_pid(client: &Client) -> i32 {
 async fn until_waiting_for_a_lock(observer: &Client, pid: i32) {
     for _ in 0..1000 {
         let waiting: bool = observer
-            .query_one("SELECT coalesce(bool_or(wait_event_type = 'Lock'), false) FROM pg_stat_activity WHERE pid = $1", &[&pid])
+            .query_one(
+                "SELECT coalesce(bool_or(wait_event_type = 'Lock'), false) FROM pg_stat_activity WHERE pid = $1",
+                &[&pid],
+            )
             .await
             .expect("pg_stat_activity")
             .get(0);
@@ -63,11 +69,17 @@ async fn archive_moves_exactly_the_done_todos_completed_before_the_retention_in_
     let done_without_date = active_todos(c, u, 3, "done", None).await;
     let open_but_old_date = active_todos(c, u, 4, "in_progress", Some(40)).await;
     let todo = active_todos(c, u, 6, "todo", None).await;
-    c.execute("UPDATE todos_active SET depth = 2, tags = '{a,b}', metadata = '{\"k\": 1}' WHERE id = $1", &[&decorated])
+    c.execute(
+        "UPDATE todos_active SET depth = 2, tags = '{a,b}', metadata = '{\"k\": 1}' WHERE id = $1",
+        &[&decorated],
+    )
+    .await
+    .expect("decorate one row");
+    let before: String = c
+        .query_one("SELECT row_to_json(t)::text FROM todos_active t WHERE id = $1", &[&decorated])
         .await
-        .expect("decorate one row");
-    let before: String =
-        c.query_one("SELECT row_to_json(t)::text FROM todos_active t WHERE id = $1", &[&decorated]).await.expect("row image").get(0);
+        .expect("row image")
+        .get(0);
 
     let moved: i32 = c.query_one("SELECT archive_completed_todos('30 days', 10)", &[]).await.expect("archive").get(0);
 
@@ -81,13 +93,17 @@ async fn archive_moves_exactly_the_done_todos_completed_before_the_retention_in_
 
     // The archived row is the active row, column for column, plus archived_at.
     let after: String = c
-        .query_one("SELECT (row_to_json(t)::jsonb - 'archived_at')::json::text FROM todos_archived t WHERE id = $1", &[&decorated])
+        .query_one(
+            "SELECT (row_to_json(t)::jsonb - 'archived_at')::json::text FROM todos_archived t WHERE id = $1",
+            &[&decorated],
+        )
         .await
         .expect("archived image")
         .get(0);
     let as_json = |s: &str| serde_json::from_str::<serde_json::Value>(s).expect("json");
     assert_eq!(as_json(&after), as_json(&before));
-    let stamped = count(c, "SELECT count(*) FROM todos_archived WHERE archived_at > now() - interval '1 minute'", &[]).await;
+    let stamped =
+        count(c, "SELECT count(*) FROM todos_archived WHERE archived_at > now() - interval '1 minute'", &[]).await;
     assert_eq!(stamped, 25, "archived_at is the time of archival");
 
     let log = c
@@ -101,7 +117,13 @@ async fn archive_moves_exactly_the_done_todos_completed_before_the_retention_in_
     assert_eq!(log.len(), 1);
     let r = &log[0];
     assert_eq!(
-        (r.get::<_, String>(0), r.get::<_, Option<i64>>(1), r.get::<_, i32>(2), r.get::<_, String>(3), r.get::<_, bool>(4)),
+        (
+            r.get::<_, String>(0),
+            r.get::<_, Option<i64>>(1),
+            r.get::<_, i32>(2),
+            r.get::<_, String>(3),
+            r.get::<_, bool>(4)
+        ),
         ("succeeded".to_string(), Some(25), 3, "30 days".to_string(), true),
         "one logged run of three batches (10 + 10 + 5)"
     );
@@ -115,7 +137,8 @@ async fn an_archival_batch_moves_at_most_batch_size_rows_and_returns_zero_when_n
     active_todos(c, u, 23, "done", Some(31)).await;
     let mut moved = Vec::new();
     loop {
-        let n: i32 = c.query_one("SELECT archive_completed_todos_batch('30 days', 10)", &[]).await.expect("batch").get(0);
+        let n: i32 =
+            c.query_one("SELECT archive_completed_todos_batch('30 days', 10)", &[]).await.expect("batch").get(0);
         moved.push(n);
         if n == 0 {
             break;
@@ -156,10 +179,15 @@ async fn an_archival_batch_gives_up_with_lock_not_available_while_a_transaction_
     assert!(switchyard_control::describe_pg_error(&err).contains("3 attempts"), "{err:?}");
 
     writer.batch_execute("COMMIT").await.expect("commit");
-    let moved: i32 =
-        db.client.query_one("SELECT archive_completed_todos_batch('30 days', 10, '20 milliseconds', 3)", &[]).await.expect("retry").get(0);
+    let moved: i32 = db
+        .client
+        .query_one("SELECT archive_completed_todos_batch('30 days', 10, '20 milliseconds', 3)", &[])
+        .await
+        .expect("retry")
+        .get(0);
     assert_eq!(moved, 3);
-    let title: String = db.client.query_one("SELECT title FROM todos_archived WHERE id = $1", &[&ids[0]]).await.expect("row").get(0);
+    let title: String =
+        db.client.query_one("SELECT title FROM todos_archived WHERE id = $1", &[&ids[0]]).await.expect("row").get(0);
     assert_eq!(title, "held", "the committed update was archived with the row");
 }
 
@@ -171,22 +199,32 @@ async fn a_todo_reopened_while_the_batch_waits_for_its_lock_is_not_archived() {
     let observer = db.connect().await;
     let writer = db.connect().await;
     writer.batch_execute("BEGIN").await.expect("begin");
-    writer.execute("UPDATE todos_active SET status = 'in_progress', completed_at = NULL WHERE id = $1", &[&ids[0]]).await.expect("reopen");
+    writer
+        .execute("UPDATE todos_active SET status = 'in_progress', completed_at = NULL WHERE id = $1", &[&ids[0]])
+        .await
+        .expect("reopen");
 
     // The batch picks its candidates (ids[0] still looks done to it), then
     // waits for the writer's transaction.
     let archiver = db.connect().await;
     let pid = backend_pid(&archiver).await;
     let batch = tokio::spawn(async move {
-        archiver.query_one("SELECT archive_completed_todos_batch('30 days', 10, '30 seconds', 1)", &[]).await.map(|r| r.get::<_, i32>(0))
+        archiver
+            .query_one("SELECT archive_completed_todos_batch('30 days', 10, '30 seconds', 1)", &[])
+            .await
+            .map(|r| r.get::<_, i32>(0))
     });
     until_waiting_for_a_lock(&observer, pid).await;
     writer.batch_execute("COMMIT").await.expect("commit");
 
     let moved = batch.await.expect("join").expect("batch");
     assert_eq!(moved, 3);
-    let status: String =
-        db.client.query_one("SELECT status FROM todos_active WHERE id = $1", &[&ids[0]]).await.expect("still active").get(0);
+    let status: String = db
+        .client
+        .query_one("SELECT status FROM todos_active WHERE id = $1", &[&ids[0]])
+        .await
+        .expect("still active")
+        .get(0);
     assert_eq!(status, "in_progress");
     assert_eq!(ids_in_both_tables(&db.client).await, 0);
 }
@@ -213,7 +251,8 @@ async fn a_write_blocked_by_an_archival_batch_finds_the_row_in_todos_archived_on
 
     assert_eq!(update.await.expect("join"), (0, 1), "the update lands on the archived row");
     assert_eq!(delete.await.expect("join"), (0, 1), "the delete removes the archived row");
-    let priority: i32 = db.client.query_one("SELECT priority FROM todos_archived WHERE id = $1", &[&a]).await.expect("row").get(0);
+    let priority: i32 =
+        db.client.query_one("SELECT priority FROM todos_archived WHERE id = $1", &[&a]).await.expect("row").get(0);
     assert_eq!(priority, 1);
     assert_eq!(count(&db.client, "SELECT count(*) FROM todos_archived WHERE id = $1", &[&b]).await, 0);
     assert_eq!(count(&db.client, "SELECT count(*) FROM todos_active", &[]).await, 0);
@@ -333,7 +372,10 @@ async fn concurrent_updates_and_deletes_on_both_tables_are_neither_lost_nor_doub
     assert!(anomalies.is_empty(), "updates that found the row in neither table or both: {anomalies:?}");
     let bad_deletes: Vec<_> = deletes.iter().filter(|(_, (a, b))| a + b != 1).collect();
     assert!(bad_deletes.is_empty(), "deletes that did not find exactly one row: {bad_deletes:?}");
-    assert!(hit_active > 0 && hit_archived > 0, "writers hit both tables: {hit_active} active, {hit_archived} archived");
+    assert!(
+        hit_active > 0 && hit_archived > 0,
+        "writers hit both tables: {hit_active} active, {hit_archived} archived"
+    );
 
     let c = &db.client;
     assert_eq!(ids_in_both_tables(c).await, 0, "I3");
@@ -352,8 +394,13 @@ async fn concurrent_updates_and_deletes_on_both_tables_are_neither_lost_nor_doub
     survivors.sort();
     assert_eq!(ids_in(c, "todos_archived", u).await, survivors, "every surviving row was archived exactly once");
     assert_eq!(count(c, "SELECT count(*) FROM todos_active", &[]).await, 0);
-    let priorities: HashMap<Uuid, i32> =
-        c.query("SELECT id, priority FROM todos_archived", &[]).await.expect("priorities").iter().map(|r| (r.get(0), r.get(1))).collect();
+    let priorities: HashMap<Uuid, i32> = c
+        .query("SELECT id, priority FROM todos_archived", &[])
+        .await
+        .expect("priorities")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
     let lost: Vec<_> = survivors
         .iter()
         .filter(|id| priorities[*id] != acknowledged.get(*id).copied().unwrap_or(0))
@@ -392,11 +439,15 @@ async fn a_plpgsql_write_to_both_tables_blocked_by_a_batch_also_finds_the_row_ar
     assert_eq!(moved, 2);
     let pid = backend_pid(&writer).await;
     let a = ids[0];
-    let bump = tokio::spawn(async move { writer.query_one("SELECT pg_temp_bump($1)", &[&a]).await.map(|r| r.get::<_, String>(0)) });
+    let bump =
+        tokio::spawn(
+            async move { writer.query_one("SELECT pg_temp_bump($1)", &[&a]).await.map(|r| r.get::<_, String>(0)) },
+        );
     until_waiting_for_a_lock(&observer, pid).await;
     db.client.batch_execute("COMMIT").await.expect("commit");
     assert_eq!(bump.await.expect("join").expect("bump"), "0,1");
-    let priority: i32 = db.client.query_one("SELECT priority FROM todos_archived WHERE id = $1", &[&a]).await.expect("row").get(0);
+    let priority: i32 =
+        db.client.query_one("SELECT priority FROM todos_archived WHERE id = $1", &[&a]).await.expect("row").get(0);
     assert_eq!(priority, 8);
 }
 
@@ -412,14 +463,17 @@ async fn a_batch_skips_rows_another_transaction_holds_for_update_instead_of_wait
     // Were it to wait for the row, every writer would wait behind its table
     // lock; the timeout turns such a regression into a failure, not a hang.
     db.client.batch_execute("SET statement_timeout = '20s'").await.expect("timeout");
-    let moved: i32 = db.client.query_one("SELECT archive_completed_todos_batch('30 days', 10)", &[]).await.expect("batch").get(0);
+    let moved: i32 =
+        db.client.query_one("SELECT archive_completed_todos_batch('30 days', 10)", &[]).await.expect("batch").get(0);
     assert_eq!(moved, 4);
     assert_eq!(ids_in(&db.client, "todos_active", u).await, [ids[0]]);
-    let again: i32 = db.client.query_one("SELECT archive_completed_todos_batch('30 days', 10)", &[]).await.expect("batch").get(0);
+    let again: i32 =
+        db.client.query_one("SELECT archive_completed_todos_batch('30 days', 10)", &[]).await.expect("batch").get(0);
     assert_eq!(again, 0, "only the held row is left, and it is skipped");
 
     holder.batch_execute("COMMIT").await.expect("commit");
-    let last: i32 = db.client.query_one("SELECT archive_completed_todos_batch('30 days', 10)", &[]).await.expect("batch").get(0);
+    let last: i32 =
+        db.client.query_one("SELECT archive_completed_todos_batch('30 days', 10)", &[]).await.expect("batch").get(0);
     assert_eq!(last, 1);
     assert_eq!(ids_in_both_tables(&db.client).await, 0);
 }

@@ -42,9 +42,11 @@ async fn shadow_mismatch_samples_keep_only_the_newest_thousand() {
     )
     .await;
     assert_eq!(count(&db.client, "SELECT count(*) FROM switchyard.shadow_mismatches", &[]).await, 1000);
-    let oldest = strings(&db.client, "SELECT statement FROM switchyard.shadow_mismatches ORDER BY id LIMIT 1", &[]).await;
+    let oldest =
+        strings(&db.client, "SELECT statement FROM switchyard.shadow_mismatches ORDER BY id LIMIT 1", &[]).await;
     assert_eq!(oldest, ["SELECT 202"]);
-    let newest = strings(&db.client, "SELECT statement FROM switchyard.shadow_mismatches ORDER BY id DESC LIMIT 1", &[]).await;
+    let newest =
+        strings(&db.client, "SELECT statement FROM switchyard.shadow_mismatches ORDER BY id DESC LIMIT 1", &[]).await;
     assert_eq!(newest, ["SELECT newest"]);
 }
 
@@ -53,17 +55,28 @@ async fn the_logging_helpers_open_and_close_a_maintenance_history_row() {
     let db = support::migrated_db().await;
     let id: i64 = db
         .client
-        .query_one("SELECT switchyard.maintenance_begin('weekly_maintenance', 'vacuum_todos_active', '{\"by\": \"cli\"}')", &[])
+        .query_one(
+            "SELECT switchyard.maintenance_begin('weekly_maintenance', 'vacuum_todos_active', '{\"by\": \"cli\"}')",
+            &[],
+        )
         .await
         .expect("begin")
         .get(0);
     let running = strings(&db.client, "SELECT status FROM maintenance_history WHERE id = $1", &[&id]).await;
     assert_eq!(running, ["running"]);
-    exec(&db.client, &format!("SELECT switchyard.maintenance_finish({id}, 'failed', NULL, '{{\"attempt\": 2}}', 'canceling statement')"))
-        .await;
+    exec(
+        &db.client,
+        &format!(
+            "SELECT switchyard.maintenance_finish({id}, 'failed', NULL, '{{\"attempt\": 2}}', 'canceling statement')"
+        ),
+    )
+    .await;
     let row = db
         .client
-        .query_one("SELECT status, error, detail::text, finished_at >= started_at FROM maintenance_history WHERE id = $1", &[&id])
+        .query_one(
+            "SELECT status, error, detail::text, finished_at >= started_at FROM maintenance_history WHERE id = $1",
+            &[&id],
+        )
         .await
         .expect("row");
     assert_eq!(
@@ -109,7 +122,10 @@ async fn lock_table_gives_up_with_lock_not_available_after_its_short_tries_and_l
 
     let bad = db
         .client
-        .query_one("SELECT switchyard.lock_table('todos_archived', 'ACCESS EXCLUSIVE; DROP TABLE users', '1 second', 1)", &[])
+        .query_one(
+            "SELECT switchyard.lock_table('todos_archived', 'ACCESS EXCLUSIVE; DROP TABLE users', '1 second', 1)",
+            &[],
+        )
         .await;
     assert_eq!(bad.map(|_| ()).map_err(|e| crate::fixtures::sqlstate(&e)), Err("22023".to_string()));
 }

@@ -6,7 +6,11 @@ use uuid::Uuid;
 
 /// `SELECT count(*) ...` (or any single bigint).
 pub async fn count(client: &impl GenericClient, sql: &str, params: &[&(dyn ToSql + Sync)]) -> i64 {
-    client.query_one(sql, params).await.unwrap_or_else(|e| panic!("{sql}: {}", switchyard_control::describe_pg_error(&e))).get(0)
+    client
+        .query_one(sql, params)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {}", switchyard_control::describe_pg_error(&e)))
+        .get(0)
 }
 
 /// The first column of every row, as text.
@@ -37,7 +41,13 @@ pub async fn user(client: &Client) -> Uuid {
 /// Inserts `n` todos of `user` into todos_active with the given status and
 /// completed_at = now() - `completed_days_ago` days (NULL when None); returns
 /// their ids.
-pub async fn active_todos(client: &Client, user: Uuid, n: i32, status: &str, completed_days_ago: Option<i32>) -> Vec<Uuid> {
+pub async fn active_todos(
+    client: &Client,
+    user: Uuid,
+    n: i32,
+    status: &str,
+    completed_days_ago: Option<i32>,
+) -> Vec<Uuid> {
     client
         .query(
             "INSERT INTO todos_active (user_id, title, status, completed_at)

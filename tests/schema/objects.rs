@@ -26,7 +26,9 @@ async fn todos_active_has_sixteen_hash_partitions_by_user_id_named_part_00_to_15
     let key = strings(&db.client, "SELECT pg_get_partkeydef('todos_active'::regclass)", &[]).await;
     assert_eq!(key, ["HASH (user_id)"]);
     for (i, name) in expected.iter().enumerate() {
-        let bound = strings(&db.client, "SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE relname = $1", &[name]).await;
+        let bound =
+            strings(&db.client, "SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE relname = $1", &[name])
+                .await;
         assert_eq!(bound, [format!("FOR VALUES WITH (modulus 16, remainder {i})")], "{name}");
     }
 }
@@ -39,16 +41,23 @@ async fn ai_todo_interactions_has_eight_hash_partitions_by_user_id_named_part_0_
     let key = strings(&db.client, "SELECT pg_get_partkeydef('ai_todo_interactions'::regclass)", &[]).await;
     assert_eq!(key, ["HASH (user_id)"]);
     for (i, name) in expected.iter().enumerate() {
-        let bound = strings(&db.client, "SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE relname = $1", &[name]).await;
+        let bound =
+            strings(&db.client, "SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE relname = $1", &[name])
+                .await;
         assert_eq!(bound, [format!("FOR VALUES WITH (modulus 8, remainder {i})")], "{name}");
     }
 }
 
 #[tokio::test]
-async fn todos_archived_has_a_monthly_partition_from_the_oldest_done_todo_through_three_months_ahead_plus_the_default() {
+async fn todos_archived_has_a_monthly_partition_from_the_oldest_done_todo_through_three_months_ahead_plus_the_default()
+{
     let db = migrated_legacy_app().await;
-    let done =
-        count(&db.client, "SELECT count(*) FROM todos WHERE status = 'done' AND completed_at < now() - interval '60 days'", &[]).await;
+    let done = count(
+        &db.client,
+        "SELECT count(*) FROM todos WHERE status = 'done' AND completed_at < now() - interval '60 days'",
+        &[],
+    )
+    .await;
     assert!(done > 0, "the seeded data has done todos completed months ago");
 
     // Every UTC month from the oldest completed_at to three months ahead,
@@ -113,7 +122,8 @@ async fn index_on_parent(db: &support::TestDb, parent: &str, name: &str) -> Vec<
 #[tokio::test]
 async fn the_seeds_indexes_are_declared_on_each_parent_with_the_seeds_columns_and_where_clauses() {
     let db = migrated_legacy_app().await;
-    let status_open = "((status)::text = ANY ((ARRAY['todo'::character varying, 'in_progress'::character varying])::text[]))";
+    let status_open =
+        "((status)::text = ANY ((ARRAY['todo'::character varying, 'in_progress'::character varying])::text[]))";
     let expected: Vec<(&str, &str, String)> = vec![
         ("todos_active", "todos_active_pkey", "CREATE UNIQUE INDEX todos_active_pkey ON ONLY public.todos_active USING btree (id, user_id)".into()),
         ("todos_active", "idx_todos_active_user_status_priority", format!("CREATE INDEX idx_todos_active_user_status_priority ON ONLY public.todos_active USING btree (user_id, status, priority DESC) WHERE {status_open}")),
@@ -144,7 +154,8 @@ async fn every_partition_present_and_future_has_a_valid_attached_copy_of_each_pa
     let created: i32 = db.client.query_one("SELECT create_archive_partitions(5)", &[]).await.expect("create").get(0);
     assert_eq!(created, 2);
     for (parent, seed_indexes) in [("todos_active", 6_i64), ("todos_archived", 3), ("ai_todo_interactions", 3)] {
-        let parent_indexes = count(&db.client, "SELECT count(*) FROM pg_index WHERE indrelid = $1::text::regclass", &[&parent]).await;
+        let parent_indexes =
+            count(&db.client, "SELECT count(*) FROM pg_index WHERE indrelid = $1::text::regclass", &[&parent]).await;
         assert!(parent_indexes >= seed_indexes, "{parent}: {parent_indexes} indexes");
         // Partitions lacking one of the parent's indexes, as (partition, parent index).
         let missing = strings(
@@ -198,7 +209,10 @@ async fn the_new_tables_carry_every_legacy_column_with_its_type_default_and_null
     let status_in = "CHECK (((status)::text = ANY ((ARRAY['todo'::character varying, 'in_progress'::character varying, 'done'::character varying])::text[])))";
     assert_eq!(checks(&db.client, "todos").await, [status_in]);
     assert_eq!(checks(&db.client, "todos_active").await, [status_in, "CHECK ((depth >= 0))"]);
-    assert_eq!(checks(&db.client, "todos_archived").await, ["CHECK (((status)::text = 'done'::text))", status_in, "CHECK ((depth >= 0))"]);
+    assert_eq!(
+        checks(&db.client, "todos_archived").await,
+        ["CHECK (((status)::text = 'done'::text))", status_in, "CHECK ((depth >= 0))"]
+    );
 }
 
 #[tokio::test]
@@ -218,7 +232,10 @@ async fn foreign_keys_to_users_and_projects_keep_the_legacy_delete_actions_and_p
     ];
     assert_eq!(fks(&db.client, "todos_active").await, expected);
     assert_eq!(fks(&db.client, "todos_archived").await, expected);
-    assert_eq!(fks(&db.client, "ai_todo_interactions").await, ["FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE"]);
+    assert_eq!(
+        fks(&db.client, "ai_todo_interactions").await,
+        ["FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE"]
+    );
 }
 
 #[tokio::test]
@@ -301,12 +318,15 @@ async fn the_seeds_maintenance_functions_and_monitoring_views_exist_in_public() 
         "run_daily_maintenance(interval,integer,integer)",
         "weekly_maintenance_steps()",
     ] {
-        let found = strings(&db.client, "SELECT coalesce(to_regprocedure('public.' || $1)::text, 'missing')", &[&function]).await;
+        let found =
+            strings(&db.client, "SELECT coalesce(to_regprocedure('public.' || $1)::text, 'missing')", &[&function])
+                .await;
         assert_eq!(found, [function]);
     }
     for view in ["maintenance_history", "partition_monitor"] {
         assert_eq!(
-            count(&db.client, "SELECT count(*) FROM pg_views WHERE schemaname = 'public' AND viewname = $1", &[&view]).await,
+            count(&db.client, "SELECT count(*) FROM pg_views WHERE schemaname = 'public' AND viewname = $1", &[&view])
+                .await,
             1,
             "{view}"
         );
@@ -352,20 +372,33 @@ async fn the_control_schema_starts_todos_in_the_legacy_phase_at_epoch_zero() {
     ] {
         assert!(tables.iter().any(|t| t == table), "switchyard.{table} missing from {tables:?}");
     }
-    let state = db.client.query("SELECT table_name, phase, epoch FROM switchyard.migration_state", &[]).await.expect("migration_state");
+    let state = db
+        .client
+        .query("SELECT table_name, phase, epoch FROM switchyard.migration_state", &[])
+        .await
+        .expect("migration_state");
     assert_eq!(state.len(), 1);
     assert_eq!(
         (state[0].get::<_, String>(0), state[0].get::<_, String>(1), state[0].get::<_, i64>(2)),
         ("todos".into(), "legacy".into(), 0)
     );
     let bad_phase = db.client.execute("UPDATE switchyard.migration_state SET phase = 'sideways'", &[]).await;
-    assert_eq!(bad_phase.as_ref().map_err(crate::fixtures::sqlstate).err().as_deref(), Some("23514"), "phase is checked");
+    assert_eq!(
+        bad_phase.as_ref().map_err(crate::fixtures::sqlstate).err().as_deref(),
+        Some("23514"),
+        "phase is checked"
+    );
 }
 
 #[tokio::test]
 async fn a_freshly_migrated_database_is_healthy() {
     let db = migrated_legacy_app().await;
-    let problems = strings(&db.client, "SELECT check_name || ': ' || detail FROM check_partition_health() WHERE status <> 'OK'", &[]).await;
+    let problems = strings(
+        &db.client,
+        "SELECT check_name || ': ' || detail FROM check_partition_health() WHERE status <> 'OK'",
+        &[],
+    )
+    .await;
     assert!(problems.is_empty(), "{problems:?}");
     let checks = strings(
         &db.client,

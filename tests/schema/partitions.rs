@@ -59,7 +59,11 @@ async fn creating_archive_partitions_again_creates_nothing_and_changes_nothing()
     let db = migrated().await;
     let mut initial = month_names(&db, 0, 3).await;
     initial.push("todos_archived_default".into());
-    assert_eq!(partitions_of(&db.client, "todos_archived").await, initial, "an empty legacy app gets this month and three ahead");
+    assert_eq!(
+        partitions_of(&db.client, "todos_archived").await,
+        initial,
+        "an empty legacy app gets this month and three ahead"
+    );
 
     assert_eq!(create(&db, 3, None).await, 0);
     assert_eq!(partitions_of(&db.client, "todos_archived").await, initial);
@@ -73,9 +77,12 @@ async fn creating_archive_partitions_again_creates_nothing_and_changes_nothing()
     expected.push("todos_archived_default".into());
     assert_eq!(after, expected);
 
-    let logged =
-        count(&db.client, "SELECT count(*) FROM maintenance_history WHERE job = 'create_archive_partitions' AND status = 'succeeded'", &[])
-            .await;
+    let logged = count(
+        &db.client,
+        "SELECT count(*) FROM maintenance_history WHERE job = 'create_archive_partitions' AND status = 'succeeded'",
+        &[],
+    )
+    .await;
     assert_eq!(logged, 5, "the migration's run and the four above");
 }
 
@@ -89,7 +96,8 @@ async fn dropping_old_archive_partitions_removes_only_those_wholly_older_than_th
 
     // now() - 3 months falls inside the month three back: the three months
     // before it end at or before the cutoff, that one does not.
-    let dropped: i32 = db.client.query_one("SELECT drop_old_archive_partitions('3 months')", &[]).await.expect("drop").get(0);
+    let dropped: i32 =
+        db.client.query_one("SELECT drop_old_archive_partitions('3 months')", &[]).await.expect("drop").get(0);
 
     assert_eq!(dropped, 3);
     let mut expected = month_names(&db, -3, 3).await;
@@ -111,19 +119,34 @@ async fn dropping_old_archive_partitions_removes_only_those_wholly_older_than_th
     .await;
     assert_eq!(logged, [archive_partition_name(&db.client, -6).await]);
 
-    assert_eq!(db.client.query_one("SELECT drop_old_archive_partitions('3 months')", &[]).await.expect("again").get::<_, i32>(0), 0);
+    assert_eq!(
+        db.client
+            .query_one("SELECT drop_old_archive_partitions('3 months')", &[])
+            .await
+            .expect("again")
+            .get::<_, i32>(0),
+        0
+    );
 }
 
 #[tokio::test]
 async fn dropping_archive_partitions_is_refused_while_legacy_still_holds_the_rows_unless_forced() {
     let db = migrated().await;
     create(&db, 3, Some(2)).await;
-    exec(&db.client, "UPDATE switchyard.migration_state SET phase = 'dual_write', epoch = 1 WHERE table_name = 'todos'").await;
+    exec(
+        &db.client,
+        "UPDATE switchyard.migration_state SET phase = 'dual_write', epoch = 1 WHERE table_name = 'todos'",
+    )
+    .await;
     let err = db.client.query_one("SELECT drop_old_archive_partitions('1 month')", &[]).await.expect_err("refused");
     assert_eq!(sqlstate(&err), "55000");
     assert!(switchyard_control::describe_pg_error(&err).contains("dual_write"), "{err:?}");
-    let forced: i32 =
-        db.client.query_one("SELECT drop_old_archive_partitions('1 month', force => true)", &[]).await.expect("forced").get(0);
+    let forced: i32 = db
+        .client
+        .query_one("SELECT drop_old_archive_partitions('1 month', force => true)", &[])
+        .await
+        .expect("forced")
+        .get(0);
     assert_eq!(forced, 1, "the month two back ends before now() - 1 month");
 }
 
@@ -132,8 +155,12 @@ async fn rows_in_the_default_partition_are_a_health_problem_until_their_month_ge
     let db = migrated().await;
     assert_eq!(health(&db, "default_partition_rows").await[0].1, "OK");
     let id = archived_at(&db, "now() - interval '2 years'").await;
-    let landed: String =
-        db.client.query_one("SELECT tableoid::regclass::text FROM todos_archived WHERE id = $1", &[&id]).await.expect("row").get(0);
+    let landed: String = db
+        .client
+        .query_one("SELECT tableoid::regclass::text FROM todos_archived WHERE id = $1", &[&id])
+        .await
+        .expect("row")
+        .get(0);
     assert_eq!(landed, "todos_archived_default");
 
     let report = health(&db, "default_partition_rows").await;
@@ -145,8 +172,12 @@ async fn rows_in_the_default_partition_are_a_health_problem_until_their_month_ge
     // Creating the partitions from that month moves the row out of the default.
     let created = create(&db, 3, Some(24)).await;
     assert_eq!(created, 24, "24 months back to the month before this one");
-    let landed: String =
-        db.client.query_one("SELECT tableoid::regclass::text FROM todos_archived WHERE id = $1", &[&id]).await.expect("row").get(0);
+    let landed: String = db
+        .client
+        .query_one("SELECT tableoid::regclass::text FROM todos_archived WHERE id = $1", &[&id])
+        .await
+        .expect("row")
+        .get(0);
     assert_eq!(landed, archive_partition_name(&db.client, -24).await);
     assert_eq!(health(&db, "default_partition_rows").await[0].1, "OK");
     let moved = count(
@@ -157,8 +188,10 @@ async fn rows_in_the_default_partition_are_a_health_problem_until_their_month_ge
     .await;
     assert_eq!(moved, 1);
     // The moved-into partition was attached with every index of the parent.
-    let indexes = count(&db.client, "SELECT count(*) FROM pg_index WHERE indrelid = $1::text::regclass", &[&landed]).await;
-    let parent_indexes = count(&db.client, "SELECT count(*) FROM pg_index WHERE indrelid = 'todos_archived'::regclass", &[]).await;
+    let indexes =
+        count(&db.client, "SELECT count(*) FROM pg_index WHERE indrelid = $1::text::regclass", &[&landed]).await;
+    let parent_indexes =
+        count(&db.client, "SELECT count(*) FROM pg_index WHERE indrelid = 'todos_archived'::regclass", &[]).await;
     assert_eq!(indexes, parent_indexes);
 }
 
@@ -217,9 +250,12 @@ async fn partition_statistics_and_index_usage_cover_every_partition() {
         partition_indexes
     );
     assert_eq!(count(&db.client, "SELECT count(*) FROM get_index_usage_stats()", &[]).await, partition_indexes);
-    let seed_index_copies =
-        count(&db.client, "SELECT count(*) FROM get_index_usage_stats() WHERE parent_index = 'idx_todos_active_user_status_priority'", &[])
-            .await;
+    let seed_index_copies = count(
+        &db.client,
+        "SELECT count(*) FROM get_index_usage_stats() WHERE parent_index = 'idx_todos_active_user_status_priority'",
+        &[],
+    )
+    .await;
     assert_eq!(seed_index_copies, 16);
 }
 
@@ -303,7 +339,9 @@ async fn a_failing_daily_step_is_logged_as_failed_and_the_other_steps_still_run(
     assert_eq!(failed.len(), 2, "{failed:?}");
     assert_eq!(failed[0], "(run): ", "the run is marked failed");
     assert!(
-        failed[1].starts_with("create_archive_partitions: create_archive_partitions: months_ahead must be between 0 and 120"),
+        failed[1].starts_with(
+            "create_archive_partitions: create_archive_partitions: months_ahead must be between 0 and 120"
+        ),
         "{failed:?}"
     );
     assert!(failed[1].ends_with("(SQLSTATE 22023)"), "{failed:?}");
@@ -321,10 +359,17 @@ async fn the_weekly_steps_are_top_level_commands_that_vacuum_every_partitioned_t
     }
     // Each runs as the CLI will run it: alone, outside any transaction block.
     for command in &commands {
-        db.client.simple_query(command).await.unwrap_or_else(|e| panic!("{command}: {}", switchyard_control::describe_pg_error(&e)));
+        db.client
+            .simple_query(command)
+            .await
+            .unwrap_or_else(|e| panic!("{command}: {}", switchyard_control::describe_pg_error(&e)));
     }
     // The same VACUUM inside a function is what PostgreSQL refuses.
-    let err = db.client.batch_execute("DO $$ BEGIN EXECUTE 'VACUUM todos_active'; END $$").await.expect_err("VACUUM in a function");
+    let err = db
+        .client
+        .batch_execute("DO $$ BEGIN EXECUTE 'VACUUM todos_active'; END $$")
+        .await
+        .expect_err("VACUUM in a function");
     assert_eq!(sqlstate(&err), "25001");
 }
 
@@ -333,12 +378,18 @@ async fn archive_months_are_utc_months_whatever_the_sessions_time_zone_and_date_
     let db = migrated().await;
     let other = db.connect().await;
     exec(&other, "SET TimeZone = 'Asia/Kolkata'; SET DateStyle = 'SQL, DMY'").await;
-    let created: i32 = other.query_one("SELECT create_archive_partitions(3, '2021-03-17')", &[]).await.expect("create").get(0);
+    let created: i32 =
+        other.query_one("SELECT create_archive_partitions(3, '2021-03-17')", &[]).await.expect("create").get(0);
     assert!(created > 50, "{created}");
     // Read back in UTC and ISO.
-    let bound =
-        strings(&db.client, "SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE relname = 'todos_archived_2021_03'", &[]).await;
+    let bound = strings(
+        &db.client,
+        "SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE relname = 'todos_archived_2021_03'",
+        &[],
+    )
+    .await;
     assert_eq!(bound, ["FOR VALUES FROM ('2021-03-01 00:00:00+00') TO ('2021-04-01 00:00:00+00')"]);
-    let dropped: i32 = other.query_one("SELECT drop_old_archive_partitions('1 month')", &[]).await.expect("drop").get(0);
+    let dropped: i32 =
+        other.query_one("SELECT drop_old_archive_partitions('1 month')", &[]).await.expect("drop").get(0);
     assert_eq!(dropped, created - 1, "every month created but last month, which ends after now() - 1 month");
 }

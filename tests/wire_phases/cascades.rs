@@ -23,7 +23,11 @@ async fn deleting_a_user_a_project_or_a_parent_todo_has_the_same_effect_in_every
             // t2 has the child t3.
             ("an active parent todo (its subtree)", format!("DELETE FROM todos WHERE id = '{}'", t(2)), vec![2, 3]),
             // t5 is archived, with an archived child t6 and an active child t7.
-            ("an archived parent todo (its subtree)", format!("DELETE FROM todos WHERE id = '{}'", t(5)), vec![5, 6, 7]),
+            (
+                "an archived parent todo (its subtree)",
+                format!("DELETE FROM todos WHERE id = '{}'", t(5)),
+                vec![5, 6, 7],
+            ),
         ];
         for (k, (what, sql, gone)) in steps.iter().enumerate() {
             let at = format!("{phase}: deleting {what}");

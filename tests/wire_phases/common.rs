@@ -36,12 +36,16 @@ impl Pair {
 
 /// Empties both databases and seeds them again (directly, not through the proxy).
 pub async fn reseed(db: &TestDb, twin: &TestDb) {
-    const EMPTY: &str = "TRUNCATE users, projects, todos, files, todos_active, todos_archived, ai_todo_interactions CASCADE;";
+    const EMPTY: &str =
+        "TRUNCATE users, projects, todos, files, todos_active, todos_archived, ai_todo_interactions CASCADE;";
     db.client
         .batch_execute(&format!("{EMPTY}{}{}", fixture::seed_sql(), fixture::BACKFILL_SQL))
         .await
         .unwrap_or_else(|e| panic!("seed: {e}"));
-    twin.client.batch_execute(&format!("{EMPTY}{}", fixture::seed_sql())).await.unwrap_or_else(|e| panic!("seed twin: {e}"));
+    twin.client
+        .batch_execute(&format!("{EMPTY}{}", fixture::seed_sql()))
+        .await
+        .unwrap_or_else(|e| panic!("seed twin: {e}"));
     let archived: i64 = db.client.query_one("SELECT count(*) FROM todos_archived", &[]).await.expect("count").get(0);
     assert_eq!(archived, 2, "the fixture archives t5 and t6");
 }
@@ -106,7 +110,10 @@ pub async fn acks(db: &TestDb) -> (i64, Vec<(Option<String>, Option<i64>)>) {
         .get(0);
     let rows = db
         .client
-        .query("SELECT acknowledged_phase, acknowledged_epoch FROM switchyard.proxy_instances ORDER BY instance_id", &[])
+        .query(
+            "SELECT acknowledged_phase, acknowledged_epoch FROM switchyard.proxy_instances ORDER BY instance_id",
+            &[],
+        )
         .await
         .expect("instances");
     (epoch, rows.iter().map(|r| (r.get(0), r.get(1))).collect())
@@ -131,13 +138,16 @@ fn known_uuid(s: &str) -> bool {
 }
 
 fn looks_like_uuid(s: &str) -> bool {
-    s.len() == 36 && s.char_indices().all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() })
+    s.len() == 36
+        && s.char_indices().all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() })
 }
 
 /// Timestamps the tests write are in 2000..2024 or 2030 and later; ones
 /// from now() are this year, give or take one.
 fn recent_year(year: i32) -> bool {
-    let this = 1970 + (SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) / 31_556_952) as i32;
+    let this = 1970
+        + (SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) / 31_556_952)
+            as i32;
     (this - 1..=this + 1).contains(&year)
 }
 
@@ -168,9 +178,13 @@ pub fn norm_cell(row: &Row, i: usize) -> String {
         Type::INT4 => o(row.get::<_, Option<i32>>(i)),
         Type::INT8 => o(row.get::<_, Option<i64>>(i)),
         Type::BOOL => o(row.get::<_, Option<bool>>(i)),
-        Type::TIMESTAMPTZ => o(row.get::<_, Option<chrono::DateTime<chrono::Utc>>>(i).map(|x| norm_text(&x.format("%Y-%m-%d %H:%M:%S%.f").to_string()))),
+        Type::TIMESTAMPTZ => o(row
+            .get::<_, Option<chrono::DateTime<chrono::Utc>>>(i)
+            .map(|x| norm_text(&x.format("%Y-%m-%d %H:%M:%S%.f").to_string()))),
         Type::JSONB | Type::JSON => o(row.get::<_, Option<serde_json::Value>>(i)),
-        Type::TEXT_ARRAY | Type::VARCHAR_ARRAY => o(row.get::<_, Option<Vec<String>>>(i).map(|v| format!("{{{}}}", v.join(",")))),
+        Type::TEXT_ARRAY | Type::VARCHAR_ARRAY => {
+            o(row.get::<_, Option<Vec<String>>>(i).map(|v| format!("{{{}}}", v.join(","))))
+        }
         other => panic!("the test cannot compare a value of type {other}"),
     }
 }
@@ -186,7 +200,9 @@ pub fn sorted_rows(rows: &[Row]) -> Vec<Vec<String>> {
 /// The legacy columns of every todo, normalised, one line each, sorted.
 fn image_sql(from: &str) -> String {
     let id = |c: &str| format!("CASE WHEN {c}::text LIKE 'aaaaaaaa-%' OR {c} IS NULL THEN {c}::text ELSE 'NEW-ID' END");
-    let ts = |c: &str| format!("CASE WHEN {c} BETWEEN now() - interval '1 day' AND now() + interval '3 days' THEN 'RECENT' ELSE {c}::text END");
+    let ts = |c: &str| {
+        format!("CASE WHEN {c} BETWEEN now() - interval '1 day' AND now() + interval '3 days' THEN 'RECENT' ELSE {c}::text END")
+    };
     let cols = [
         id("id"),
         "user_id".into(),
@@ -224,7 +240,8 @@ pub async fn new_image(c: &Client) -> String {
 /// I3, depth and the archive's CHECK in the new schema.
 pub async fn new_schema_sound(c: &Client) -> Option<String> {
     let (_, i3, depth, bad) = fixture::invariants(c, false).await;
-    (i3 + depth + bad > 0).then(|| format!("{i3} ids in both new tables, {depth} wrong depths, {bad} archived rows not done"))
+    (i3 + depth + bad > 0)
+        .then(|| format!("{i3} ids in both new tables, {depth} wrong depths, {bad} archived rows not done"))
 }
 
 /// After a step: both schemas equal (while legacy is kept), the new schema

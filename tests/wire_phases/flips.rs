@@ -118,7 +118,10 @@ async fn a_flip_while_transactions_are_open_leaves_each_in_its_own_phase() {
 
     // Commits in turn; the acknowledgment follows the oldest open transaction.
     a.batch_execute("COMMIT").await.expect("a: commit");
-    wait_acks(&db, "after a commits, b (read_new) is the oldest", |_, v| v == [(Some("read_new".into()), Some(read_epoch))]).await;
+    wait_acks(&db, "after a commits, b (read_new) is the oldest", |_, v| {
+        v == [(Some("read_new".into()), Some(read_epoch))]
+    })
+    .await;
     b.batch_execute("COMMIT").await.expect("b: commit");
     c.batch_execute("COMMIT").await.expect("c: commit");
     support::wait_for_instances(&db).await;
@@ -139,17 +142,17 @@ async fn statements_prepared_before_flips_run_each_phase_plan_after_them() {
     // Prepared before the migration starts, in legacy (plain passthrough).
     let (db, proxy) = proxied("legacy").await;
     let app = proxy.connect().await;
-    let ins = app.prepare("INSERT INTO todos (id, user_id, title, priority) VALUES ($1, $2, $3, $4)").await.expect("prepare insert");
+    let ins = app
+        .prepare("INSERT INTO todos (id, user_id, title, priority) VALUES ($1, $2, $3, $4)")
+        .await
+        .expect("prepare insert");
     let upd = app
         .prepare("UPDATE todos SET priority = priority + 1 WHERE id = $1 RETURNING id, priority")
         .await
         .expect("prepare update");
     let sel = app.prepare("SELECT title, priority FROM todos WHERE id = $1").await.expect("prepare select");
     let del = app.prepare("DELETE FROM todos WHERE id = $1").await.expect("prepare delete");
-    let upsert = app
-        .prepare(BY_CONSTRAINT_NAME)
-        .await
-        .expect("prepare upsert by constraint name");
+    let upsert = app.prepare(BY_CONSTRAINT_NAME).await.expect("prepare upsert by constraint name");
     assert!(ins.columns().is_empty() && del.columns().is_empty(), "NoData for writes without RETURNING");
 
     let phases = ["legacy", "dual_write", "read_new", "write_new", "read_new", "dual_write"];
@@ -182,7 +185,12 @@ async fn statements_prepared_before_flips_run_each_phase_plan_after_them() {
             assert_eq!(support::schemas_differ(&db.client).await, None, "{at}");
         }
     }
-    let left: i64 = db.client.query_one("SELECT count(*) FROM todos WHERE title LIKE 'prepared %'", &[]).await.expect("count").get(0);
+    let left: i64 = db
+        .client
+        .query_one("SELECT count(*) FROM todos WHERE title LIKE 'prepared %'", &[])
+        .await
+        .expect("count")
+        .get(0);
     assert_eq!(left, 1, "only the last round's todo is left");
 }
 
@@ -306,7 +314,9 @@ async fn rolling_back_write_new_to_read_new_to_dual_write_keeps_both_schemas_equ
                 app.execute(sql.as_str(), &[]).await.map_err(|e| sqlstate(&e))
             } else {
                 app.simple_query(sql).await.map_err(|e| sqlstate(&e)).map(|m| {
-                    m.iter().filter_map(|x| if let SimpleQueryMessage::CommandComplete(n) = x { Some(*n) } else { None }).sum()
+                    m.iter()
+                        .filter_map(|x| if let SimpleQueryMessage::CommandComplete(n) = x { Some(*n) } else { None })
+                        .sum()
                 })
             };
             let want = pair.twin.client.execute(sql.as_str(), &[]).await.map_err(|e| sqlstate(&e));
@@ -314,7 +324,13 @@ async fn rolling_back_write_new_to_read_new_to_dual_write_keeps_both_schemas_equ
             assert_in_step(&pair.db, &pair.twin, true, &at).await;
         }
     }
-    let rows: i64 = pair.db.client.query_one("SELECT count(*) FROM todos WHERE title LIKE 'round%'", &[]).await.expect("count").get(0);
+    let rows: i64 = pair
+        .db
+        .client
+        .query_one("SELECT count(*) FROM todos WHERE title LIKE 'round%'", &[])
+        .await
+        .expect("count")
+        .get(0);
     assert_eq!(rows, 1, "only the last round's parent is left");
     let _ = U1;
 }

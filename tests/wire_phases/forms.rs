@@ -13,7 +13,7 @@ use futures_util::TryStreamExt;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 use crate::common::*;
-use crate::fixture::{refs, t, u, V, P1, U1, U2};
+use crate::fixture::{refs, t, u, P1, U1, U2, V};
 use crate::support::TestDb;
 
 /// How the proxy's answer may deviate from the twin's in a phase.
@@ -36,7 +36,8 @@ fn form(name: &'static str, sql: &'static str, params: Vec<V>) -> Form {
     Form { name, sql, params, deviations: &[] }
 }
 
-const REFUSED_ONCE_WRITES_GO_NEW: &[(&str, Deviation)] = &[("write_new", Deviation::Refused), ("new_only", Deviation::Refused)];
+const REFUSED_ONCE_WRITES_GO_NEW: &[(&str, Deviation)] =
+    &[("write_new", Deviation::Refused), ("new_only", Deviation::Refused)];
 
 fn forms() -> Vec<Form> {
     use V::*;
@@ -314,9 +315,16 @@ enum Channel {
 #[derive(Debug, PartialEq)]
 enum Outcome {
     /// Extended protocol: parameter types, result columns, rows, affected count.
-    Prepared { params: Vec<String>, columns: Vec<String>, rows: Vec<Vec<String>>, count: Option<u64> },
+    Prepared {
+        params: Vec<String>,
+        columns: Vec<String>,
+        rows: Vec<Vec<String>>,
+        count: Option<u64>,
+    },
     /// Simple protocol: per statement, its columns, rows and count.
-    Simple { results: Vec<(Vec<String>, Vec<Vec<String>>, u64)> },
+    Simple {
+        results: Vec<(Vec<String>, Vec<Vec<String>>, u64)>,
+    },
     Error(String),
 }
 
@@ -368,7 +376,9 @@ async fn run_unnamed(c: &Client, f: &Form, types: &[tokio_postgres::types::Type]
             Err(e) => return Outcome::Error(sqlstate(&e)),
         }
     }
-    let columns = rows.first().map_or_else(Vec::new, |r| r.columns().iter().map(|c| format!("{} {}", c.name(), c.type_().name())).collect());
+    let columns = rows
+        .first()
+        .map_or_else(Vec::new, |r| r.columns().iter().map(|c| format!("{} {}", c.name(), c.type_().name())).collect());
     Outcome::Prepared { params: Vec::new(), columns, rows: sorted_rows(&rows), count: stream.rows_affected() }
 }
 
@@ -405,7 +415,22 @@ fn port_of(url: &str) -> String {
 fn psql_script(port: &str, db: &str, script: &str) -> (i32, String, String) {
     use std::io::Write;
     let mut child = Command::new("psql")
-        .args(["-X", "-A", "-v", "VERBOSITY=sqlstate", "-h", "127.0.0.1", "-p", port, "-U", "postgres", "-d", db, "-f", "-"])
+        .args([
+            "-X",
+            "-A",
+            "-v",
+            "VERBOSITY=sqlstate",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            port,
+            "-U",
+            "postgres",
+            "-d",
+            db,
+            "-f",
+            "-",
+        ])
         .env("PGCONNECT_TIMEOUT", "10")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -459,14 +484,16 @@ fn segments(stdout: &str) -> std::collections::BTreeMap<usize, Vec<String>> {
 /// schemas after the session.
 async fn psql_session(pair: &Pair, phase: &str) {
     let all = forms();
-    let mine: Vec<(usize, &Form)> = all.iter().enumerate().filter(|(_, f)| deviation(f, phase) != Some(Deviation::Skip)).collect();
+    let mine: Vec<(usize, &Form)> =
+        all.iter().enumerate().filter(|(_, f)| deviation(f, phase) != Some(Deviation::Skip)).collect();
     let theirs: Vec<(usize, &Form)> = all.iter().enumerate().filter(|(_, f)| deviation(f, phase).is_none()).collect();
     let (proxy_port, twin_port) = (pair.proxy.port.to_string(), port_of(&pair.twin.url));
     let (db, twin) = (pair.db.name.clone(), pair.twin.name.clone());
     let (s_mine, s_theirs) = (script(&mine), script(&theirs));
     let mine_out = tokio::task::spawn_blocking(move || psql_script(&proxy_port, &db, &s_mine));
     let theirs_out = tokio::task::spawn_blocking(move || psql_script(&twin_port, &twin, &s_theirs));
-    let ((code, stdout, stderr), (twin_code, twin_stdout, _)) = (mine_out.await.expect("psql"), theirs_out.await.expect("psql"));
+    let ((code, stdout, stderr), (twin_code, twin_stdout, _)) =
+        (mine_out.await.expect("psql"), theirs_out.await.expect("psql"));
     assert_eq!((code, twin_code), (0, 0), "psql sessions: {stderr}");
     let (got, want) = (segments(&stdout), segments(&twin_stdout));
     for (k, f) in &mine {
@@ -482,7 +509,11 @@ async fn psql_session(pair: &Pair, phase: &str) {
     // The comparison covers psql's command tags: the first form inserts one
     // row with RETURNING, the fourth fails NOT NULL.
     assert!(got.get(&0).is_some_and(|seg| seg.contains(&"INSERT 0 1".to_string())), "{phase}, psql: {:?}", got.get(&0));
-    assert!(got.get(&3).is_some_and(|seg| seg.iter().any(|l| l.starts_with("#end 23502"))), "{phase}, psql: {:?}", got.get(&3));
+    assert!(
+        got.get(&3).is_some_and(|seg| seg.iter().any(|l| l.starts_with("#end 23502"))),
+        "{phase}, psql: {:?}",
+        got.get(&3)
+    );
     let refusals = stderr.matches("0A000").count();
     let expected = mine.iter().filter(|(_, f)| deviation(f, phase) == Some(Deviation::Refused)).count();
     assert_eq!(refusals, expected, "psql's stderr shows each refusal once: {stderr}");
@@ -493,7 +524,14 @@ fn deviation(f: &Form, phase: &str) -> Option<Deviation> {
     f.deviations.iter().find(|(p, _)| *p == phase).map(|(_, d)| *d)
 }
 
-async fn run(channel: Channel, c: &Client, port: &str, db: &str, f: &Form, types: &[tokio_postgres::types::Type]) -> Outcome {
+async fn run(
+    channel: Channel,
+    c: &Client,
+    port: &str,
+    db: &str,
+    f: &Form,
+    types: &[tokio_postgres::types::Type],
+) -> Outcome {
     match channel {
         Channel::Prepared => run_prepared(c, f).await,
         Channel::Unnamed => run_unnamed(c, f, types).await,
@@ -532,7 +570,9 @@ async fn every_write_form_through_the_proxy(phase: &str) {
                     let want = run(channel, &pair.twin.client, &twin_port, &pair.twin.name, &f, &types).await;
                     assert_eq!(got, want, "{at}: what the client sees through the proxy vs directly");
                 }
-                Some(Deviation::Refused) => assert!(got.refused(), "{at}: expected a 0A000 refusal, got {got:?}"),
+                Some(Deviation::Refused) => {
+                    assert!(got.refused(), "{at}: expected a 0A000 refusal, got {got:?}")
+                }
                 Some(Deviation::Skip) => {}
             }
             assert_in_step(&pair.db, &pair.twin, legacy_kept, &at).await;

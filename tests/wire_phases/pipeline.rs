@@ -70,7 +70,13 @@ async fn a_refusal_mid_pipeline_goes_to_its_own_query() {
     app.batch_execute("ROLLBACK").await.expect("rollback");
     twin.batch_execute("ROLLBACK").await.expect("rollback");
     assert_in_step(&pair.db, &pair.twin, true, "after the pipelines").await;
-    let n: i64 = pair.db.client.query_one("SELECT count(*) FROM todos WHERE title = 'pipelined'", &[]).await.expect("count").get(0);
+    let n: i64 = pair
+        .db
+        .client
+        .query_one("SELECT count(*) FROM todos WHERE title = 'pipelined'", &[])
+        .await
+        .expect("count")
+        .get(0);
     assert_eq!(n, 2, "t61 and t62 only");
 
     // A statement prepared in read_new and refused at Bind once write_new is
@@ -87,9 +93,15 @@ async fn a_refusal_mid_pipeline_goes_to_its_own_query() {
     crate::support::force_phase(&pair.db, "write_new").await;
     crate::support::wait_for_instances(&pair.db).await;
     let (user, t61, t62, t66) = (u(U1), t(61), t(62), t(66));
-    let (p61, p62): ([&(dyn tokio_postgres::types::ToSql + Sync); 1], [&(dyn tokio_postgres::types::ToSql + Sync); 1]) = ([&t61], [&t62]);
+    let (p61, p62): ([&(dyn tokio_postgres::types::ToSql + Sync); 1], [&(dyn tokio_postgres::types::ToSql + Sync); 1]) =
+        ([&t61], [&t62]);
     let p66: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&t66, &user];
-    let (a, b, c, d) = futures_util::join!(app.execute(&ok, &p61), app.execute(&by_name, &p66), app.query_one(&sel, &p61), app.execute(&ok, &p62));
+    let (a, b, c, d) = futures_util::join!(
+        app.execute(&ok, &p61),
+        app.execute(&by_name, &p66),
+        app.query_one(&sel, &p61),
+        app.execute(&ok, &p62)
+    );
     assert_eq!(res(a), Ok(1));
     assert_eq!(res(b), Err("0A000".to_string()));
     assert_eq!(c.expect("the read after the refusal").get::<_, i32>(0), 1);
@@ -102,7 +114,13 @@ async fn a_refusal_mid_pipeline_goes_to_its_own_query() {
     tx.rollback().await.expect("rollback");
     let prio: i32 = app.query_one(&sel, &[&t(61)]).await.expect("select").get(0);
     assert_eq!(prio, 1, "the rolled-back update left nothing");
-    let landed: i64 = pair.db.client.query_one("SELECT count(*) FROM todos WHERE id IN ($1, $2)", &[&t(65), &t(66)]).await.expect("count").get(0);
+    let landed: i64 = pair
+        .db
+        .client
+        .query_one("SELECT count(*) FROM todos WHERE id IN ($1, $2)", &[&t(65), &t(66)])
+        .await
+        .expect("count")
+        .get(0);
     assert_eq!(landed, 1, "t65 only: the refused insert ran nowhere");
     assert_eq!(crate::support::schemas_differ(&pair.db.client).await, None);
 }
@@ -157,15 +175,28 @@ async fn several_statements_in_one_query_answer_each_and_fail_together() {
     assert_eq!(simple(&app, &with("TRUNCATE todos")).await, Err("0A000".to_string()));
     assert_eq!(simple(twin, &with("SELECT * FROM no_such_table")).await, Err("42P01".to_string()));
     assert_in_step(&pair.db, &pair.twin, true, "a refusal in a multi-statement query").await;
-    let n: i64 = pair.db.client.query_one("SELECT count(*) FROM todos WHERE id = $1 OR title = 'never'", &[&b]).await.expect("count").get(0);
+    let n: i64 = pair
+        .db
+        .client
+        .query_one("SELECT count(*) FROM todos WHERE id = $1 OR title = 'never'", &[&b])
+        .await
+        .expect("count")
+        .get(0);
     assert_eq!(n, 0, "nothing of the refused query ran");
 
     // A transaction block opened and closed inside one query.
-    let block = format!("BEGIN; UPDATE todos SET priority = 9 WHERE id = '{a}'; DELETE FROM todos WHERE id = '{}'; COMMIT", t(1));
+    let block = format!(
+        "BEGIN; UPDATE todos SET priority = 9 WHERE id = '{a}'; DELETE FROM todos WHERE id = '{}'; COMMIT",
+        t(1)
+    );
     let got = simple(&app, &block).await;
     assert_eq!(got, simple(twin, &block).await);
     assert_in_step(&pair.db, &pair.twin, true, "a transaction block in one query").await;
-    assert_eq!(simple(&app, "SELECT 1").await, Ok(vec![(vec![vec!["1".to_string()]], 1)]), "the session is idle and usable");
+    assert_eq!(
+        simple(&app, "SELECT 1").await,
+        Ok(vec![(vec![vec!["1".to_string()]], 1)]),
+        "the session is idle and usable"
+    );
 }
 
 /// Fetches a bound portal `batch` rows at a time; the rows and the count of
@@ -307,7 +338,11 @@ impl Raw {
                 panic!("the test server asks for a password");
             }
             if tag == b'E' {
-                let code = body.split(|b| *b == 0).find(|f| f.first() == Some(&b'C')).map(|f| f[1..].to_vec()).unwrap_or_default();
+                let code = body
+                    .split(|b| *b == 0)
+                    .find(|f| f.first() == Some(&b'C'))
+                    .map(|f| f[1..].to_vec())
+                    .unwrap_or_default();
                 body = code;
             }
             let ready = tag == b'Z';
@@ -324,9 +359,13 @@ impl Raw {
 #[tokio::test]
 async fn a_refusal_leaves_the_clients_unnamed_statement_alone() {
     let pair = Pair::new("dual_write").await;
-    let twin_port: u16 = pair.twin.url.rsplit(':').next().and_then(|p| p.split('/').next()).and_then(|p| p.parse().ok()).expect("port");
+    let twin_port: u16 =
+        pair.twin.url.rsplit(':').next().and_then(|p| p.split('/').next()).and_then(|p| p.parse().ok()).expect("port");
     let mut outcomes = Vec::new();
-    for (port, db, bad) in [(pair.proxy.port, &pair.db.name, "TRUNCATE todos"), (twin_port, &pair.twin.name, "SELECT * FROM no_such_table")] {
+    for (port, db, bad) in [
+        (pair.proxy.port, &pair.db.name, "TRUNCATE todos"),
+        (twin_port, &pair.twin.name, "SELECT * FROM no_such_table"),
+    ] {
         let mut c = Raw::connect(port, db).await;
         c.parse("", "SELECT 41 + 1 AS answer").await;
         let parsed = c.sync().await;
@@ -347,7 +386,12 @@ async fn a_refusal_leaves_the_clients_unnamed_statement_alone() {
 
 /// The text of the DataRows among some messages (one column each).
 fn row_texts(messages: &[(u8, Vec<u8>)]) -> String {
-    messages.iter().filter(|(t, _)| *t == b'D').map(|(_, b)| String::from_utf8_lossy(b.get(6..).unwrap_or(&[])).into_owned()).collect::<Vec<_>>().join("\n")
+    messages
+        .iter()
+        .filter(|(t, _)| *t == b'D')
+        .map(|(_, b)| String::from_utf8_lossy(b.get(6..).unwrap_or(&[])).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[tokio::test]
@@ -365,12 +409,20 @@ async fn an_implicit_transaction_kept_open_by_flush_keeps_its_phase() {
     crate::support::force_phase(&pair.db, "read_new").await;
     wait_served(&pair.proxy, "read_new").await;
     let (_, held) = acks(&pair.db).await;
-    assert_eq!(held.first().and_then(|(p, _)| p.clone()).as_deref(), Some("dual_write"), "the open implicit transaction is vouched for");
+    assert_eq!(
+        held.first().and_then(|(p, _)| p.clone()).as_deref(),
+        Some("dual_write"),
+        "the open implicit transaction is vouched for"
+    );
     c.parse("", explain).await;
     c.bind_execute("").await;
     let after = c.sync().await;
     assert!(after.iter().all(|(t, _)| *t != b'E'), "{after:?}");
-    assert!(!row_texts(&after).contains("todos_active"), "the same implicit transaction keeps dual_write: {}", row_texts(&after));
+    assert!(
+        !row_texts(&after).contains("todos_active"),
+        "the same implicit transaction keeps dual_write: {}",
+        row_texts(&after)
+    );
     // The next transaction runs read_new.
     c.parse("", explain).await;
     c.bind_execute("").await;
@@ -406,7 +458,8 @@ fn without_table_columns(messages: &[(u8, Vec<u8>)]) -> Vec<(u8, Vec<u8>)> {
 #[tokio::test]
 async fn describing_a_portal_of_a_rewritten_write_answers_as_postgresql_does() {
     let pair = Pair::new("write_new").await;
-    let twin_port: u16 = pair.twin.url.rsplit(':').next().and_then(|p| p.split('/').next()).and_then(|p| p.parse().ok()).expect("port");
+    let twin_port: u16 =
+        pair.twin.url.rsplit(':').next().and_then(|p| p.split('/').next()).and_then(|p| p.parse().ok()).expect("port");
     let statements = [
         format!("UPDATE todos SET priority = 5 WHERE id = '{}'", t(1)),
         format!("UPDATE todos SET priority = 6 WHERE id = '{}' RETURNING id, priority", t(1)),

@@ -618,7 +618,9 @@ impl Client {
 /// transaction is rolled back. A backend terminated mid-commit answers FATAL
 /// 57P01 whether or not its commit reached the disk.
 fn definitely_not_applied(e: &tokio_postgres::Error) -> bool {
-    let Some(db) = e.as_db_error() else { return false };
+    let Some(db) = e.as_db_error() else {
+        return false;
+    };
     let error = db.parsed_severity().map_or(db.severity() == "ERROR", |s| s == tokio_postgres::error::Severity::Error);
     error && !matches!(db.code().code().get(..2), Some("08" | "57" | "58" | "XX"))
 }

@@ -169,7 +169,9 @@ impl std::fmt::Display for Mismatch {
             Mismatch::Stale { id, column, expected, found } => {
                 write!(f, "stale: todo {id} {column} is {found}, last acknowledged {expected}")
             }
-            Mismatch::Duplicate { id, copies } => write!(f, "duplicate: todo {id} is there {copies} times"),
+            Mismatch::Duplicate { id, copies } => {
+                write!(f, "duplicate: todo {id} is there {copies} times")
+            }
         }
     }
 }
@@ -374,7 +376,9 @@ impl Ledger {
         let mut ids: Vec<&Uuid> = self.entries.keys().collect();
         ids.sort();
         for id in ids {
-            let Some(e) = self.entries.get(id) else { continue };
+            let Some(e) = self.entries.get(id) else {
+                continue;
+            };
             if e.expect == Expect::Uncertain {
                 out.uncertain += 1;
                 continue;

@@ -121,7 +121,9 @@ impl LiveCounters {
 
     fn sample(&self, op: Option<Op>, message: String) {
         let phase = self.phase.load(Ordering::Relaxed);
-        let Ok(mut samples) = self.samples.lock() else { return };
+        let Ok(mut samples) = self.samples.lock() else {
+            return;
+        };
         if samples.len() >= MAX_SAMPLES {
             return;
         }

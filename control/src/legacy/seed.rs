@@ -34,9 +34,21 @@ pub struct SeedCounts {
 }
 
 const TITLES: &[&str] = &[
-    "Write quarterly report", "Plan sprint", "Fix login bug", "Review pull request", "Call the dentist",
-    "Buy groceries", "Prepare slides", "Update dependencies", "Book flights", "Renew passport",
-    "Draft blog post", "Refactor billing module", "Water the plants", "Pay electricity bill", "Read chapter 4",
+    "Write quarterly report",
+    "Plan sprint",
+    "Fix login bug",
+    "Review pull request",
+    "Call the dentist",
+    "Buy groceries",
+    "Prepare slides",
+    "Update dependencies",
+    "Book flights",
+    "Renew passport",
+    "Draft blog post",
+    "Refactor billing module",
+    "Water the plants",
+    "Pay electricity bill",
+    "Read chapter 4",
 ];
 const SUBTASKS: &[&str] = &["Research", "Outline", "First draft", "Get feedback", "Polish", "Ship", "Follow up"];
 const TAGS: &[&str] = &["work", "home", "urgent", "errand", "health", "finance", "reading", "ai"];
@@ -60,11 +72,27 @@ pub async fn load(client: &mut Client, opts: &SeedOptions) -> Result<SeedCounts,
         for n in 0..opts.users {
             let id = gen.uuid();
             let created = gen.past(400);
-            row(&mut buf, &[Some(&id.to_string()), Some(&format!("user{n}-{:x}@example.com", opts.seed)), Some(&format!("User {n}")), Some(&ts(created))]);
+            row(
+                &mut buf,
+                &[
+                    Some(&id.to_string()),
+                    Some(&format!("user{n}-{:x}@example.com", opts.seed)),
+                    Some(&format!("User {n}")),
+                    Some(&ts(created)),
+                ],
+            );
             let mut mine = Vec::new();
             for p in 0..gen.rng.random_range(0..=4usize) {
                 let pid = gen.uuid();
-                row(&mut pbuf, &[Some(&pid.to_string()), Some(&id.to_string()), Some(PROJECTS[p % PROJECTS.len()]), Some(&ts(created + Duration::days(1)))]);
+                row(
+                    &mut pbuf,
+                    &[
+                        Some(&pid.to_string()),
+                        Some(&id.to_string()),
+                        Some(PROJECTS[p % PROJECTS.len()]),
+                        Some(&ts(created + Duration::days(1))),
+                    ],
+                );
                 mine.push(pid);
             }
             counts.users += 1;
@@ -95,7 +123,8 @@ pub async fn load(client: &mut Client, opts: &SeedOptions) -> Result<SeedCounts,
                 (false, _, r) if r < 45 => 1,
                 _ => 0,
             };
-            let parent = if depth == 0 { None } else { Some(level[depth - 1][gen.rng.random_range(0..level[depth - 1].len())]) };
+            let parent =
+                if depth == 0 { None } else { Some(level[depth - 1][gen.rng.random_range(0..level[depth - 1].len())]) };
             let id = gen.uuid();
             let project = if !user_projects.is_empty() && gen.rng.random_bool(0.7) {
                 Some(user_projects[gen.rng.random_range(0..user_projects.len())])
@@ -104,8 +133,16 @@ pub async fn load(client: &mut Client, opts: &SeedOptions) -> Result<SeedCounts,
             };
             gen.todo(&mut buf, id, *user, project, parent, depth);
             if gen.rng.random_bool(0.05) {
-                row(&mut fbuf, &[Some(&gen.uuid().to_string()), Some(&id.to_string()), Some(&user.to_string()),
-                    Some(&format!("attachment-{}.pdf", gen.rng.random_range(0..1000))), Some(&gen.rng.random_range(1_000..5_000_000i64).to_string())]);
+                row(
+                    &mut fbuf,
+                    &[
+                        Some(&gen.uuid().to_string()),
+                        Some(&id.to_string()),
+                        Some(&user.to_string()),
+                        Some(&format!("attachment-{}.pdf", gen.rng.random_range(0..1000))),
+                        Some(&gen.rng.random_range(1_000..5_000_000i64).to_string()),
+                    ],
+                );
                 counts.files += 1;
             }
             level[depth].push(id);
@@ -124,7 +161,11 @@ pub async fn load(client: &mut Client, opts: &SeedOptions) -> Result<SeedCounts,
     Ok(counts)
 }
 
-async fn copy(tx: &tokio_postgres::Transaction<'_>, sql: &str, bufs: Vec<BytesMut>) -> Result<(), tokio_postgres::Error> {
+async fn copy(
+    tx: &tokio_postgres::Transaction<'_>,
+    sql: &str,
+    bufs: Vec<BytesMut>,
+) -> Result<(), tokio_postgres::Error> {
     let sink = tx.copy_in(sql).await?;
     let mut sink = Box::pin(sink);
     for b in bufs {
@@ -151,7 +192,15 @@ impl Generator<'_> {
         self.anchor - Duration::seconds(self.rng.random_range(60..days * 86_400))
     }
 
-    fn todo(&mut self, buf: &mut BytesMut, id: Uuid, user: Uuid, project: Option<Uuid>, parent: Option<Uuid>, depth: usize) {
+    fn todo(
+        &mut self,
+        buf: &mut BytesMut,
+        id: Uuid,
+        user: Uuid,
+        project: Option<Uuid>,
+        parent: Option<Uuid>,
+        depth: usize,
+    ) {
         let ai = depth > 0 && self.rng.random_bool(0.8);
         let title = if depth == 0 {
             TITLES[self.rng.random_range(0..TITLES.len())].to_string()
@@ -172,31 +221,38 @@ impl Generator<'_> {
         };
         let updated_at = completed_at.unwrap_or(created_at + Duration::seconds(self.rng.random_range(0..86_400)));
         let due = self.rng.random_bool(0.5).then(|| self.anchor + Duration::days(self.rng.random_range(-30..60)));
-        let tags: Vec<&str> = (0..self.rng.random_range(0..=3)).map(|_| TAGS[self.rng.random_range(0..TAGS.len())]).collect();
+        let tags: Vec<&str> =
+            (0..self.rng.random_range(0..=3)).map(|_| TAGS[self.rng.random_range(0..TAGS.len())]).collect();
         let metadata = match self.rng.random_range(0..10) {
             0..=2 => None,
             3..=6 => Some(format!(r#"{{"source": "web", "estimate_minutes": {}}}"#, self.rng.random_range(5..240))),
             7..=8 => Some(r#"{"source": "mobile", "reminder": true}"#.to_string()),
-            _ => Some(format!(r#"{{"source": "ai", "model": "gpt-4o-mini", "confidence": 0.{}}}"#, self.rng.random_range(10..99))),
+            _ => Some(format!(
+                r#"{{"source": "ai", "model": "gpt-4o-mini", "confidence": 0.{}}}"#,
+                self.rng.random_range(10..99)
+            )),
         };
         let tags = format!("{{{}}}", tags.join(","));
-        row(buf, &[
-            Some(&id.to_string()),
-            Some(&user.to_string()),
-            project.map(|p| p.to_string()).as_deref(),
-            parent.map(|p| p.to_string()).as_deref(),
-            Some(&title),
-            description.as_deref(),
-            Some(status),
-            Some(&self.rng.random_range(0..=5).to_string()),
-            due.map(ts).as_deref(),
-            Some(if ai { "t" } else { "f" }),
-            Some(&tags),
-            metadata.as_deref(),
-            Some(&ts(created_at)),
-            Some(&ts(updated_at)),
-            completed_at.map(ts).as_deref(),
-        ]);
+        row(
+            buf,
+            &[
+                Some(&id.to_string()),
+                Some(&user.to_string()),
+                project.map(|p| p.to_string()).as_deref(),
+                parent.map(|p| p.to_string()).as_deref(),
+                Some(&title),
+                description.as_deref(),
+                Some(status),
+                Some(&self.rng.random_range(0..=5).to_string()),
+                due.map(ts).as_deref(),
+                Some(if ai { "t" } else { "f" }),
+                Some(&tags),
+                metadata.as_deref(),
+                Some(&ts(created_at)),
+                Some(&ts(updated_at)),
+                completed_at.map(ts).as_deref(),
+            ],
+        );
     }
 }
 

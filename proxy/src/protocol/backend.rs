@@ -14,13 +14,28 @@ use super::{put_cstr, write_message, Cursor, ProtocolError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BackendMessage<'a> {
     /// An authentication request: its code and the code-specific data.
-    Authentication { code: i32, data: &'a [u8] },
-    BackendKeyData { pid: i32, secret: &'a [u8] },
+    Authentication {
+        code: i32,
+        data: &'a [u8],
+    },
+    BackendKeyData {
+        pid: i32,
+        secret: &'a [u8],
+    },
     /// Transaction status: `I` idle, `T` in a transaction, `E` in a failed one.
-    ReadyForQuery { status: u8 },
-    ErrorResponse { fields: Vec<(u8, &'a str)> },
-    ParameterStatus { name: &'a str, value: &'a str },
-    Other { tag: u8 },
+    ReadyForQuery {
+        status: u8,
+    },
+    ErrorResponse {
+        fields: Vec<(u8, &'a str)>,
+    },
+    ParameterStatus {
+        name: &'a str,
+        value: &'a str,
+    },
+    Other {
+        tag: u8,
+    },
 }
 
 /// Decodes the body of a backend message with `tag`.
@@ -43,9 +58,7 @@ pub fn decode(tag: u8, body: &[u8]) -> Result<BackendMessage<'_>, ProtocolError>
             }
             BackendMessage::ReadyForQuery { status }
         }
-        ERROR_RESPONSE => {
-            BackendMessage::ErrorResponse { fields: decode_fields(&mut c)? }
-        }
+        ERROR_RESPONSE => BackendMessage::ErrorResponse { fields: decode_fields(&mut c)? },
         PARAMETER_STATUS => BackendMessage::ParameterStatus { name: c.cstr()?, value: c.cstr()? },
         other => return Ok(BackendMessage::Other { tag: other }),
     };
@@ -160,7 +173,10 @@ mod tests {
 
     #[test]
     fn sasl_mechanism_lists_decode() {
-        assert_eq!(sasl_mechanisms(b"SCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0\0"), Ok(vec!["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"]));
+        assert_eq!(
+            sasl_mechanisms(b"SCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0\0"),
+            Ok(vec!["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"])
+        );
         assert!(sasl_mechanisms(b"SCRAM").is_err());
     }
 

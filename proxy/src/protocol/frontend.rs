@@ -9,18 +9,39 @@ use super::{Cursor, ProtocolError};
 /// A decoded frontend message borrowing from its body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FrontendMessage<'a> {
-    Query { sql: &'a str },
-    Parse { statement: &'a str, sql: &'a str, param_types: Vec<u32> },
+    Query {
+        sql: &'a str,
+    },
+    Parse {
+        statement: &'a str,
+        sql: &'a str,
+        param_types: Vec<u32>,
+    },
     /// Only the names are decoded; parameters stay raw for whoever needs them.
-    Bind { portal: &'a str, statement: &'a str, rest: &'a [u8] },
-    Describe { kind: u8, name: &'a str },
-    Execute { portal: &'a str, max_rows: i32 },
-    Close { kind: u8, name: &'a str },
+    Bind {
+        portal: &'a str,
+        statement: &'a str,
+        rest: &'a [u8],
+    },
+    Describe {
+        kind: u8,
+        name: &'a str,
+    },
+    Execute {
+        portal: &'a str,
+        max_rows: i32,
+    },
+    Close {
+        kind: u8,
+        name: &'a str,
+    },
     Sync,
     Flush,
     Terminate,
     /// A message the proxy does not decode.
-    Other { tag: u8 },
+    Other {
+        tag: u8,
+    },
 }
 
 /// Parse carries at most this many parameter types (PostgreSQL's own limit).

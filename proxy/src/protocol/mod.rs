@@ -67,7 +67,9 @@ impl Header {
 /// `Ok(None)` means fewer than five bytes are available. A length below four
 /// or one whose body exceeds `max_body` is an error.
 pub fn peek_header(buf: &[u8], max_body: usize) -> Result<Option<Header>, ProtocolError> {
-    let Some(head) = buf.get(..HEADER_LEN) else { return Ok(None) };
+    let Some(head) = buf.get(..HEADER_LEN) else {
+        return Ok(None);
+    };
     let len = i32::from_be_bytes([head[1], head[2], head[3], head[4]]);
     if len < 4 {
         return Err(ProtocolError::BadLength(i64::from(len)));
@@ -84,7 +86,9 @@ pub fn peek_header(buf: &[u8], max_body: usize) -> Result<Option<Header>, Protoc
 /// bytes are needed (and `buf` is left as it was, with room reserved for the
 /// rest of the message). The body never exceeds `max_body` bytes.
 pub fn split_frame(buf: &mut BytesMut, max_body: usize) -> Result<Option<Frame>, ProtocolError> {
-    let Some(header) = peek_header(buf, max_body)? else { return Ok(None) };
+    let Some(header) = peek_header(buf, max_body)? else {
+        return Ok(None);
+    };
     if buf.len() < header.frame_len() {
         buf.reserve(header.frame_len() - buf.len());
         return Ok(None);

@@ -19,18 +19,23 @@ pub const MAX_CANCEL_KEY_LEN: usize = 256;
 pub enum StartupPacket {
     SslRequest,
     GssEncRequest,
-    Cancel { pid: i32, secret: Bytes },
+    Cancel {
+        pid: i32,
+        secret: Bytes,
+    },
     /// A StartupMessage. `raw` is the whole packet as received, to forward.
-    Startup { version: u32, params: Vec<(String, String)>, raw: Bytes },
+    Startup {
+        version: u32,
+        params: Vec<(String, String)>,
+        raw: Bytes,
+    },
 }
 
 impl StartupPacket {
     /// The value of a startup parameter such as `user` or `database`.
     pub fn param(&self, name: &str) -> Option<&str> {
         match self {
-            StartupPacket::Startup { params, .. } => {
-                params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
-            }
+            StartupPacket::Startup { params, .. } => params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()),
             _ => None,
         }
     }
@@ -41,7 +46,9 @@ impl StartupPacket {
 /// (the server would refuse them too); minor versions pass through so the
 /// server can negotiate them.
 pub fn split_startup(buf: &mut BytesMut) -> Result<Option<StartupPacket>, ProtocolError> {
-    let Some(head) = buf.get(..4) else { return Ok(None) };
+    let Some(head) = buf.get(..4) else {
+        return Ok(None);
+    };
     let len = i32::from_be_bytes([head[0], head[1], head[2], head[3]]);
     if len < 8 || len as usize > MAX_STARTUP_LEN {
         return Err(ProtocolError::BadLength(i64::from(len)));

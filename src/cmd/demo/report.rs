@@ -90,7 +90,13 @@ impl DemoReport {
                 None => "not run",
             }
         );
-        let _ = writeln!(s, "workload: {} operations, {} errors; ledger {}", self.ops, self.errors, if self.ledger_clean { "exact" } else { "MISMATCH" });
+        let _ = writeln!(
+            s,
+            "workload: {} operations, {} errors; ledger {}",
+            self.ops,
+            self.errors,
+            if self.ledger_clean { "exact" } else { "MISMATCH" }
+        );
         let _ = writeln!(s, "\n{:<12} {:>9} {:>11} {:>8} {:>7}", "phase", "start s", "duration s", "ops", "errors");
         for (label, from, dur, ops, errors, first) in &self.phases {
             let _ = writeln!(s, "{label:<12} {from:>9.1} {dur:>11.1} {ops:>8} {errors:>7}");
@@ -140,7 +146,9 @@ async fn measure(client: &Client) -> anyhow::Result<Vec<Measurement>> {
         .query_opt("SELECT user_id::text FROM todos_active GROUP BY user_id ORDER BY count(*) DESC LIMIT 1", &[])
         .await?
         .map(|r| r.get(0));
-    let Some(user) = user else { return Ok(Vec::new()) };
+    let Some(user) = user else {
+        return Ok(Vec::new());
+    };
     let queries: [(&str, String, &str); 4] = [
         ("a user's todos (with the partition key)", format!("SELECT count(*) FROM todos_active WHERE user_id = '{user}' AND status = 'todo'"), "todos_active"),
         ("status only (no partition key)", "SELECT count(*) FROM todos_active WHERE status = 'todo'".to_string(), "todos_active"),
@@ -157,11 +165,17 @@ async fn measure(client: &Client) -> anyhow::Result<Vec<Measurement>> {
     ];
     let mut out = Vec::new();
     for (name, sql, table) in queries {
-        let plan: Vec<String> =
-            client.query(&format!("EXPLAIN (ANALYZE) {sql}"), &[]).await?.iter().map(|r| r.get::<_, String>(0)).collect();
+        let plan: Vec<String> = client
+            .query(&format!("EXPLAIN (ANALYZE) {sql}"), &[])
+            .await?
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect();
         let ms = plan
             .iter()
-            .find_map(|l| l.trim().strip_prefix("Execution Time: ").and_then(|v| v.trim_end_matches(" ms").parse().ok()))
+            .find_map(|l| {
+                l.trim().strip_prefix("Execution Time: ").and_then(|v| v.trim_end_matches(" ms").parse().ok())
+            })
             .unwrap_or(0.0);
         let partitions: Vec<String> = client
             .query("SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = $1::text::regclass", &[&table])
@@ -171,10 +185,8 @@ async fn measure(client: &Client) -> anyhow::Result<Vec<Measurement>> {
             .collect();
         // A partition counts when a plan line scans it by name (index names
         // begin with the partition's name too, so match whole words).
-        let scanned = partitions
-            .iter()
-            .filter(|p| plan.iter().any(|l| l.split_whitespace().any(|w| w == p.as_str())))
-            .count();
+        let scanned =
+            partitions.iter().filter(|p| plan.iter().any(|l| l.split_whitespace().any(|w| w == p.as_str()))).count();
         out.push(Measurement { name, sql, ms, partitions_scanned: scanned, partitions_total: partitions.len() });
     }
     Ok(out)
