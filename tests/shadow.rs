@@ -353,3 +353,46 @@ async fn text_format_parameters_are_compared_as_the_client_sent_them() {
     assert_eq!(row.get::<_, String>(1), "dual_write");
     assert_eq!((row.get::<_, i64>(2), row.get::<_, i64>(3)), (1, 1));
 }
+
+#[tokio::test]
+async fn the_config_file_sets_sample_rates_and_flags_override_it() {
+    let db = support::migrated_db().await;
+    let dir = std::env::temp_dir().join(format!("sy-shadow-config-{}-{}", std::process::id(), db.name));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let file = dir.join("switchyard.toml");
+    std::fs::write(&file, "[shadow]\nsample_rate = { dual_write = 1, read_new = 1 }\nworkers = 1\n").expect("write");
+    let file = file.to_string_lossy().into_owned();
+    let user: uuid::Uuid = db
+        .client
+        .query_one("INSERT INTO users (email) VALUES ('file@example.com') RETURNING id", &[])
+        .await
+        .expect("user")
+        .get(0);
+
+    // The file alone: every read of todos in dual_write is compared.
+    let port = free_port();
+    let proxy = spawn(&db, port, &["--config", &file]).await;
+    support::force_phase(&db, "dual_write").await;
+    support::wait_for_instances(&db).await;
+    let app = proxy.connect().await;
+    app.execute("INSERT INTO todos (user_id, title) VALUES ($1, 'a')", &[&user]).await.expect("todo");
+    for _ in 0..20 {
+        app.query(READ, &[&user]).await.expect("read");
+    }
+    queue_drained(port).await;
+    assert_eq!(outcome(port, "match").await, 20, "rate 1 from the file");
+    drop(app);
+    drop(proxy);
+
+    // A flag wins over the file.
+    let port = free_port();
+    let proxy = spawn(&db, port, &["--config", &file, "--shadow-sample-rate", "dual_write=0"]).await;
+    support::wait_for_instances(&db).await;
+    let app = proxy.connect().await;
+    for _ in 0..20 {
+        app.query(READ, &[&user]).await.expect("read");
+    }
+    queue_drained(port).await;
+    assert_eq!(outcomes(port).await, [0; 5], "--shadow-sample-rate overrides the file");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -123,6 +123,40 @@ pub struct Config {
     /// Worker threads, each with its own single-threaded runtime; 0 runs
     /// sessions on the caller's runtime.
     pub workers: usize,
+    /// The file's `[shadow]` section (validated); `switchyard serve` lays its
+    /// flags over it.
+    pub shadow: ShadowSettings,
+}
+
+/// Shadow-read settings from the configuration file's `[shadow]` section.
+/// Unset keys keep the defaults of [`crate::shadow::ShadowConfig::new`].
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowSettings {
+    /// Sample rate (0..=1) per phase name, e.g. `read_new = 0.1`.
+    #[serde(default)]
+    pub sample_rate: std::collections::BTreeMap<String, f64>,
+    /// Jobs waiting at most; beyond, they are dropped and counted.
+    pub queue: Option<usize>,
+    /// Side connections running shadow reads.
+    pub workers: Option<usize>,
+    /// Seconds between reads of `switchyard.shadow_settings`.
+    pub settings_poll: Option<f64>,
+}
+
+impl ShadowSettings {
+    /// The sample rates as `PHASE=RATE` strings, after checking each.
+    pub fn rates(&self) -> Result<Vec<String>, ConfigError> {
+        self.sample_rate
+            .iter()
+            .map(|(phase, rate)| {
+                let spec = format!("{phase}={rate}");
+                crate::shadow::parse_rate(&spec)
+                    .map(|_| spec)
+                    .map_err(|e| ConfigError::Invalid(format!("shadow.sample_rate.{phase}: {e}")))
+            })
+            .collect()
+    }
 }
 
 impl Config {
@@ -142,6 +176,7 @@ impl Config {
             log_format: LogFormat::Text,
             log_level: "info".into(),
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            shadow: ShadowSettings::default(),
         }
     }
 
@@ -196,6 +231,13 @@ impl Config {
         }
         if let Some(w) = args.workers.or(file.workers) {
             c.workers = w;
+        }
+        if let Some(shadow) = file.shadow {
+            shadow.rates()?;
+            if let Some(poll) = shadow.settings_poll {
+                secs(poll, "shadow.settings_poll")?;
+            }
+            c.shadow = shadow;
         }
         Ok(c)
     }
@@ -273,6 +315,7 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     log_level: Option<String>,
     workers: Option<usize>,
+    shadow: Option<ShadowSettings>,
 }
 
 impl FileConfig {
@@ -320,6 +363,37 @@ mod tests {
         assert_eq!(c.drain_timeout, Duration::from_millis(2500));
         std::fs::write(&path, "bogus = 1\n").expect("write");
         assert!(Config::load(&args).is_err(), "unknown keys are refused");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn the_shipped_example_file_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../switchyard.example.toml");
+        let c = Config::load(&ConfigArgs { config: Some(path), ..Default::default() }).expect("example loads");
+        assert_eq!(c.shadow.workers, Some(2));
+        assert_eq!(c.shadow.rates().expect("valid").len(), 3);
+    }
+
+    #[test]
+    fn the_shadow_section_is_read_and_checked() {
+        let dir = std::env::temp_dir().join(format!("sy-config-shadow-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let path = dir.join("switchyard.toml");
+        let args = ConfigArgs { config: Some(path.clone()), ..Default::default() };
+        std::fs::write(
+            &path,
+            "upstream = \"db:1\"\n[shadow]\nsample_rate = { read_new = 0.25, dual_write = 0 }\nworkers = 1\nqueue = 64\n",
+        )
+        .expect("write");
+        let c = Config::load(&args).expect("loads");
+        assert_eq!(c.shadow.workers, Some(1));
+        assert_eq!(c.shadow.queue, Some(64));
+        assert_eq!(c.shadow.rates().expect("valid"), vec!["dual_write=0".to_string(), "read_new=0.25".to_string()]);
+        for bad in ["sample_rate = { read_new = 1.5 }", "sample_rate = { reed_new = 0.1 }", "sampel_rate = 1"] {
+            std::fs::write(&path, format!("upstream = \"db:1\"\n[shadow]\n{bad}\n")).expect("write");
+            let err = Config::load(&args).expect_err(bad).to_string();
+            assert!(err.contains("shadow") || err.contains("sampel_rate"), "{bad}: {err}");
+        }
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -49,7 +49,7 @@ mod tls;
 mod upstream;
 
 pub use cancel::{CancelKey, CancelMap};
-pub use config::{Config, ConfigArgs, ConfigError, LogFormat, SslMode, Upstream};
+pub use config::{Config, ConfigArgs, ConfigError, LogFormat, ShadowSettings, SslMode, Upstream};
 pub use error::{ErrorSource, SessionError, UpstreamError};
 pub use intercept::{Interceptor, InterceptorFactory, PassThrough, SessionInfo, TxStatus, Verdict};
 pub use listener::{Proxy, ProxyError, ProxyHandle};

@@ -12,7 +12,7 @@ use switchyard_control::instances::Registration;
 use switchyard_control::watcher::{self, PhaseSnapshot, WatcherConfig};
 use switchyard_proxy::route::{EpochTracker, PhaseView, RouteContext};
 use switchyard_proxy::shadow::{ShadowConfig, ShadowSampler};
-use switchyard_proxy::{Config, ConfigArgs, LogFormat, Proxy};
+use switchyard_proxy::{Config, ConfigArgs, LogFormat, Proxy, ShadowSettings};
 use switchyard_rewriter::{check_catalog, CatalogColumns, MigrationSpec, Rewriter, DEFAULT_CACHE_CAPACITY};
 use tokio::signal::unix::{signal, SignalKind};
 use tracing_subscriber::layer::SubscriberExt;
@@ -35,8 +35,8 @@ pub struct Args {
     pub phase_poll_interval: f64,
     /// Shadow-read sample rate for a phase, PHASE=RATE with RATE in 0..1
     /// (repeatable; defaults: 0.01 in dual_write, read_new and write_new, 0
-    /// in legacy and new_only). Rows of switchyard.shadow_settings override
-    /// these at run time.
+    /// in legacy and new_only; the file's [shadow] sample_rate sits between).
+    /// Rows of switchyard.shadow_settings override these at run time.
     #[arg(
         long = "shadow-sample-rate",
         env = "SWITCHYARD_SHADOW_SAMPLE_RATE",
@@ -45,14 +45,15 @@ pub struct Args {
     )]
     pub shadow_sample_rate: Vec<String>,
     /// Shadow reads waiting at most; more are dropped (and counted), never waited for.
-    #[arg(long = "shadow-queue", env = "SWITCHYARD_SHADOW_QUEUE", default_value_t = 1024)]
-    pub shadow_queue: usize,
-    /// Side connections running shadow reads.
-    #[arg(long = "shadow-workers", env = "SWITCHYARD_SHADOW_WORKERS", default_value_t = 2)]
-    pub shadow_workers: usize,
-    /// How often switchyard.shadow_settings is re-read, in seconds.
-    #[arg(long = "shadow-settings-poll", default_value_t = 5.0)]
-    pub shadow_settings_poll: f64,
+    /// [default: 1024]
+    #[arg(long = "shadow-queue", env = "SWITCHYARD_SHADOW_QUEUE")]
+    pub shadow_queue: Option<usize>,
+    /// Side connections running shadow reads [default: 2].
+    #[arg(long = "shadow-workers", env = "SWITCHYARD_SHADOW_WORKERS")]
+    pub shadow_workers: Option<usize>,
+    /// How often switchyard.shadow_settings is re-read, in seconds [default: 5].
+    #[arg(long = "shadow-settings-poll", env = "SWITCHYARD_SHADOW_SETTINGS_POLL")]
+    pub shadow_settings_poll: Option<f64>,
     /// Also run the backfill in this process once the phase mirrors writes;
     /// with several instances, one leads (the backfill's advisory lock) and
     /// the others stand by.
@@ -67,7 +68,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     let control_url = args.database_url.clone().or_else(|| args.config.upstream.clone());
     let proxy = match control_url {
         Some(url) => {
-            let context = routing(&args, &with_user(&url), proxy.handle().metrics()).await?;
+            let context = routing(&args, &config.shadow, &with_user(&url), proxy.handle().metrics()).await?;
             if args.backfill {
                 tokio::spawn(backfill_when_mirroring(with_user(&url)));
             }
@@ -128,7 +129,12 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
 /// The rewriter, the phase watcher and the router's shared state. Checks the
 /// spec against the live catalog first: a column missing on either side is
 /// an error before any traffic flows.
-async fn routing(args: &Args, url: &str, metrics: Arc<switchyard_proxy::Metrics>) -> anyhow::Result<RouteContext> {
+async fn routing(
+    args: &Args,
+    file_shadow: &ShadowSettings,
+    url: &str,
+    metrics: Arc<switchyard_proxy::Metrics>,
+) -> anyhow::Result<RouteContext> {
     let spec = match &args.spec {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading the spec {}", path.display()))?;
@@ -146,13 +152,23 @@ async fn routing(args: &Args, url: &str, metrics: Arc<switchyard_proxy::Metrics>
         })
     };
     let registration = Registration::for_this_process();
+    // Defaults, then the file's [shadow] section, then flags and environment.
     let mut shadow = ShadowConfig::new(url);
+    for r in file_shadow.rates()? {
+        shadow.set_rate(&r).map_err(|e| anyhow::anyhow!("shadow.sample_rate: {e}"))?;
+    }
     for r in &args.shadow_sample_rate {
         shadow.set_rate(r).map_err(|e| anyhow::anyhow!("--shadow-sample-rate: {e}"))?;
     }
-    shadow.queue = args.shadow_queue;
-    shadow.workers = args.shadow_workers;
-    shadow.settings_poll = Duration::from_secs_f64(args.shadow_settings_poll.max(0.05));
+    if let Some(q) = args.shadow_queue.or(file_shadow.queue) {
+        shadow.queue = q;
+    }
+    if let Some(w) = args.shadow_workers.or(file_shadow.workers) {
+        shadow.workers = w;
+    }
+    if let Some(poll) = args.shadow_settings_poll.or(file_shadow.settings_poll) {
+        shadow.settings_poll = Duration::from_secs_f64(poll.max(0.05));
+    }
     shadow.instance_id = Some(registration.instance_id.to_string());
     let shadow = ShadowSampler::start(shadow, Arc::clone(&metrics), spec.clone());
     tracing::info!(instance = %registration.instance_id, table = %spec.legacy.table, "following the migration phase");
