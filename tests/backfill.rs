@@ -47,7 +47,7 @@ async fn wait_until(what: &str, limit: Duration, mut cond: impl AsyncFnMut() -> 
 
 #[tokio::test]
 async fn backfill_under_live_writes_through_the_proxy_leaves_no_difference() {
-    let db = seeded(300, 100).await;
+    let db = seeded(1000, 100).await;
     let proxy = support::spawn_proxy(&db).await;
     support::force_phase(&db, "dual_write").await;
     support::wait_for_instances(&db).await;
@@ -58,7 +58,7 @@ async fn backfill_under_live_writes_through_the_proxy_leaves_no_difference() {
     let mut client = db.connect().await;
     let done = backfill::run(&mut client, &BackfillConfig::default(), |_| {}).await.expect("backfill");
     assert!(done.completed);
-    assert!(done.rows_copied >= 30_000, "copied {}", done.rows_copied);
+    assert!(done.rows_copied >= 100_000, "copied {}", done.rows_copied);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let report = workload.stop_and_wait().await.expect("workload");
     assert_eq!(
@@ -69,6 +69,10 @@ async fn backfill_under_live_writes_through_the_proxy_leaves_no_difference() {
         report.operations.iter().map(|o| &o.first_errors).collect::<Vec<_>>()
     );
     assert!(report.total.ops > 0);
+    let ops = |name: &str| report.operations.iter().find(|o| o.op == name).map_or(0, |o| o.ops);
+    for name in ["create", "edit", "set_status", "complete", "delete"] {
+        assert!(ops(name) > 0, "the workload ran no {name} while the backfill ran: {}", report.render_text());
+    }
 
     assert_eq!(support::schemas_differ(&db.client).await, None);
     for schema in [Schema::Legacy, Schema::New] {
