@@ -8,7 +8,8 @@
 -- move to the switchyard schema and the public functions, same signatures,
 -- decide by bounds.
 --  * create_archive_partitions: when pg_partman manages todos_archived it
---    runs partman.run_maintenance for the set (its premake says how far
+--    moves rows out of the default partition (partman.partition_data_time)
+--    and runs partman.run_maintenance for the set (its premake says how far
 --    ahead); otherwise 0002's function, as before.
 --  * check_partition_health: 0004's checks, except that a month counts as
 --    covered when any partition's range holds all of it.
@@ -64,6 +65,8 @@ DECLARE
   v_before  integer;
   v_after   integer;
   v_log     bigint;
+  v_moved   bigint;
+  v_total_moved bigint := 0;
 BEGIN
   IF v_partman IS NULL THEN
     RETURN switchyard.create_archive_partitions_by_name(months_ahead, from_month);
@@ -80,10 +83,19 @@ BEGIN
   -- Our partitions are UTC months; pg_partman computes months in the
   -- session's time zone.
   PERFORM set_config('TimeZone', 'UTC', true);
+  -- Rows in the default partition first, into partitions of their months
+  -- (as 0002's function does): run_maintenance plans from the newest value
+  -- in the set and could not attach a month the default still holds rows of.
+  LOOP
+    EXECUTE format('SELECT %I.partition_data_time($1, p_batch_count => 12, p_analyze => false)', v_partman)
+      INTO v_moved USING 'public.todos_archived';
+    v_total_moved := v_total_moved + coalesce(v_moved, 0);
+    EXIT WHEN coalesce(v_moved, 0) = 0;
+  END LOOP;
   EXECUTE format('SELECT %I.run_maintenance($1)', v_partman) USING 'public.todos_archived';
   SELECT count(*) INTO v_after FROM switchyard.archive_partition_ranges();
   PERFORM switchyard.maintenance_finish(v_log, 'succeeded', greatest(v_after - v_before, 0),
-            jsonb_build_object('managed_by', 'pg_partman'));
+            jsonb_build_object('managed_by', 'pg_partman', 'rows_moved_from_default', v_total_moved));
   RETURN greatest(v_after - v_before, 0);
 END
 $$;

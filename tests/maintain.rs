@@ -219,3 +219,49 @@ async fn partman_takes_over_the_archive_partitions_and_maintenance_keeps_working
     let kept: i64 = db.client.query_one("SELECT count(*) FROM todos_archived", &[]).await.expect("count").get(0);
     assert_eq!(kept, 120, "this month's archive must stay");
 }
+
+#[tokio::test]
+async fn partman_adoption_keeps_the_default_partition_and_its_rows() {
+    let db = support::migrated_db().await;
+    active_rows(&db, 0, 0, 0).await;
+    // A row archived far beyond the monthly partitions sits in the default.
+    db.client
+        .batch_execute(
+            "INSERT INTO todos_archived (user_id, title, status, completed_at, archived_at)
+             VALUES ('00000000-0000-0000-0000-000000000001', 'far', 'done', now(), now() + interval '3 years')",
+        )
+        .await
+        .expect("row in the default partition");
+    let default_oid = "SELECT 'todos_archived_default'::regclass::oid";
+    let before: u32 = db.client.query_one(default_oid, &[]).await.expect("default").get(0);
+    // Months ahead as migrate made them: pg_partman has nothing to create.
+    let (code, out, err) =
+        switchyard(&["maintain", "daily", "--partman", "--months-ahead", "3", "--database-url", &db.url]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("pg_partman now manages todos_archived"), "{out}");
+    let after: u32 = db.client.query_one(default_oid, &[]).await.expect("default").get(0);
+    assert_eq!(after, before, "the same default partition, re-attached");
+    // The daily step moved the row into a partition of its month, as
+    // create_archive_partitions does without pg_partman.
+    let (in_default, its_partition): (i64, String) = {
+        let r = db
+            .client
+            .query_one(
+                "SELECT (SELECT count(*) FROM todos_archived_default),
+                        (SELECT tableoid::regclass::text FROM todos_archived WHERE title = 'far')",
+                &[],
+            )
+            .await
+            .expect("where the row is");
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(in_default, 0, "{out}");
+    assert!(its_partition.starts_with("todos_archived_p"), "{its_partition}");
+    let unhealthy: i64 = db
+        .client
+        .query_one("SELECT count(*) FROM check_partition_health() WHERE status <> 'OK'", &[])
+        .await
+        .expect("health")
+        .get(0);
+    assert_eq!(unhealthy, 0);
+}

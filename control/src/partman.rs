@@ -138,8 +138,13 @@ async fn adopt_in_transaction(tx: &Client, months_ahead: i32) -> Result<Vec<(Str
     // ours steps aside for the call: kept if no new default came, else its
     // rows (normally none) are routed through the parent and it is dropped.
     tx.batch_execute(
-        "ALTER TABLE public.todos_archived DETACH PARTITION public.todos_archived_default;
-         ALTER TABLE public.todos_archived_default RENAME TO todos_archived_default_adopting;",
+        "DO $$
+         BEGIN
+           IF to_regclass('public.todos_archived_default') IS NOT NULL THEN
+             ALTER TABLE public.todos_archived DETACH PARTITION public.todos_archived_default;
+             ALTER TABLE public.todos_archived_default RENAME TO todos_archived_default_adopting;
+           END IF;
+         END $$;",
     )
     .await?;
     tx.execute(
@@ -153,7 +158,9 @@ async fn adopt_in_transaction(tx: &Client, months_ahead: i32) -> Result<Vec<(Str
     tx.batch_execute(
         "DO $$
          BEGIN
-           IF to_regclass('public.todos_archived_default') IS NULL THEN
+           IF to_regclass('public.todos_archived_default_adopting') IS NULL THEN
+             NULL;  -- there was no default partition to keep
+           ELSIF to_regclass('public.todos_archived_default') IS NULL THEN
              ALTER TABLE public.todos_archived_default_adopting RENAME TO todos_archived_default;
              ALTER TABLE public.todos_archived ATTACH PARTITION public.todos_archived_default DEFAULT;
            ELSE
