@@ -3,6 +3,7 @@
 # pgbench) from the distribution's packages when they are missing.
 # Sourced by scripts/test and scripts/demo; safe to run on its own.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh"
 
 have_server() {
   [ -n "${SWITCHYARD_PG_BINDIR:-}" ] && [ -x "${SWITCHYARD_PG_BINDIR}/initdb" ] && return 0
@@ -11,15 +12,7 @@ have_server() {
 
 if ! have_server || ! command -v psql >/dev/null; then
   echo "PostgreSQL server binaries not found; installing them from the distribution's packages" >&2
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || { echo "need root or sudo to apt-get install postgresql" >&2; exit 1; }
-    SUDO="sudo"
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  # The server package, without letting it start a cluster of its own.
-  $SUDO apt-get install -y -qq --no-install-recommends postgresql postgresql-contrib postgresql-client >/dev/null
+  apt_install postgresql postgresql-contrib postgresql-client
   have_server || { echo "installing postgresql did not provide initdb" >&2; exit 1; }
 fi
 
@@ -30,14 +23,7 @@ PG_MAJOR=$(basename "$(dirname "$BINDIR")")
 SHAREDIR=$("$BINDIR/pg_config" --sharedir 2>/dev/null || echo "/usr/share/postgresql/$PG_MAJOR")
 if ! compgen -G "$SHAREDIR/extension/pg_partman.control" >/dev/null; then
   echo "pg_partman not found for PostgreSQL $PG_MAJOR; installing postgresql-$PG_MAJOR-partman" >&2
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || { echo "need root or sudo to apt-get install postgresql-$PG_MAJOR-partman" >&2; exit 1; }
-    SUDO="sudo"
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get install -y -qq --no-install-recommends "postgresql-$PG_MAJOR-partman" >/dev/null \
-    || { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends "postgresql-$PG_MAJOR-partman" >/dev/null; }
+  apt_install "postgresql-$PG_MAJOR-partman"
   compgen -G "$SHAREDIR/extension/pg_partman.control" >/dev/null \
     || { echo "installing postgresql-$PG_MAJOR-partman did not provide pg_partman" >&2; exit 1; }
 fi
