@@ -225,6 +225,7 @@ async fn psycopg2_in_legacy_passes_everything_through_untouched() {
     assert_eq!(seen["updated_in_tx"], 4, "{seen}");
     assert_eq!(seen["after_rollback"], json!([3, 0]), "the rolled-back insert and update are gone");
     assert_eq!(seen["duplicate"]["pgcode"], "23505", "PostgreSQL's own errors pass through: {seen}");
+    assert_eq!(seen["todo_ids"].as_array().map(Vec::len), Some(2), "{seen}");
     assert_eq!(seen["comment"], Value::Null, "nothing is refused in legacy: {seen}");
     assert_eq!(seen["usable"], true);
     py.finish().await;
@@ -284,7 +285,11 @@ async fn psycopg2_in_dual_write_mirrors_writes_reports_rowcounts_and_gets_refusa
         refusal_is_0a000(refusal, sql);
         assert_eq!(refusal["count_after"], 2, "{sql}: nothing of it ran, and the connection answers after rollback");
     }
-    assert_eq!(seen["refused"].as_object().map(|m| m.len()), Some(3));
+    assert_eq!(
+        seen["refused"].as_object().map(|m| m.len()),
+        Some(4),
+        "TRUNCATE, ALTER TABLE, COPY FROM STDIN, a named cursor"
+    );
     refusal_is_0a000(&seen["in_tx"], "TRUNCATE inside a transaction");
     assert_eq!(seen["aborted"]["pgcode"], "25P02", "the refusal aborts the transaction block: {seen}");
     refusal_is_0a000(&seen["autocommit"], "TRUNCATE in autocommit");
@@ -374,6 +379,11 @@ fn assert_asyncpg_round(seen: &Value, phase: &str, rows_after: i64) {
     assert_eq!(seen["deleted_in_tx"], 1, "{phase}");
     refusal_is_0a000(&seen["truncate"], &format!("{phase}: TRUNCATE todos"));
     assert_eq!(seen["usable"], 42, "{phase}: the connection answers after the refusals");
+    assert_eq!(
+        (&seen["paged"], &seen["paged_distinct"]),
+        (&json!(rows_after), &json!(rows_after)),
+        "{phase}: a cursor (a portal read 7 rows at a time) sees every row once"
+    );
 }
 
 #[tokio::test]

@@ -79,6 +79,12 @@ async def writes(conn, user, phase):
         conn.fetch("SELECT id FROM todos WHERE user_id = $1 ORDER BY created_at LIMIT 1 FOR UPDATE", user)
     )
     seen["usable"] = await conn.fetchval("SELECT $1::int + 1", 41)
+
+    # A cursor is a protocol-level portal read in pages (Execute with a row limit).
+    async with conn.transaction():
+        paged = [r["id"] async for r in conn.cursor("SELECT id FROM todos WHERE user_id = $1", user, prefetch=7)]
+    seen["paged"] = len(paged)
+    seen["paged_distinct"] = len(set(paged))
     seen["read"] = await read(conn)
     return seen
 

@@ -118,6 +118,13 @@ def dual_write(conn, user):
         cur.execute("SELECT count(*) FROM todos")
         refused[sql]["count_after"] = cur.fetchone()[0]
 
+    # A named (server-side) cursor is DECLARE ... CURSOR, refused over todos.
+    named = conn.cursor(name="stream_todos")
+    refused["named cursor"] = error_of(lambda: named.execute("SELECT id, title FROM todos"))
+    conn.rollback()
+    cur.execute("SELECT count(*) FROM todos")
+    refused["named cursor"]["count_after"] = cur.fetchone()[0]
+
     # Inside a transaction: the refusal aborts it, like any failed statement,
     # and the write before it is rolled back with it.
     cur.execute("INSERT INTO todos (user_id, title) VALUES (%s, 'before the refusal')", (user,))
