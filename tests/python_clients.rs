@@ -335,6 +335,15 @@ async fn psycopg3_prepared_pipelined_and_binary_traffic_keeps_both_schemas_equal
         refusal_is_0a000(&seen["refused"], &format!("{phase}: TRUNCATE through the extended protocol"));
         assert_eq!(seen["binary_format"], 1, "{phase}: the binary cursor got binary columns");
         assert_eq!(seen["refused"]["usable"], 42, "{phase}: the connection answers after the refusal");
+        refusal_is_0a000(&seen["refused"]["in_pipeline"], &format!("{phase}: TRUNCATE in the middle of a pipeline"));
+        let n = 8 * (k as i64 + 1);
+        assert_eq!(seen["copied_select"], n, "{phase}: COPY (SELECT ... FROM todos) TO STDOUT gives every row");
+        if phase == "dual_write" {
+            assert_eq!(seen["refused"]["copy_table"], Value::Null, "dual_write: COPY todos TO is served from legacy");
+            assert_eq!(seen["refused"]["copied_table"], n);
+        } else {
+            refusal_is_0a000(&seen["refused"]["copy_table"], &format!("{phase}: COPY todos TO (the table form)"));
+        }
         // psycopg's own statements (the proxy adds its replans for a phase under names of its own).
         let prepared: Vec<&str> = seen["prepared"]
             .as_array()
@@ -354,11 +363,10 @@ async fn psycopg3_prepared_pipelined_and_binary_traffic_keeps_both_schemas_equal
         }
         assert_in_step(&db, &seen["read"], &format!("{phase}: text read")).await;
         assert_in_step(&db, &seen["read_binary"], &format!("{phase}: binary read")).await;
-        let n = 8 * (k as i64 + 1);
         assert_eq!(
             counts(&db).await,
             (n, n, 0),
-            "{phase}: 10 inserted and 2 deleted per phase; the rolled-back pipeline left nothing"
+            "{phase}: 10 inserted and 2 deleted per phase; the rolled-back pipeline and the refused one left nothing"
         );
     }
     py.finish().await;
@@ -378,6 +386,7 @@ fn assert_asyncpg_round(seen: &Value, phase: &str, rows_after: i64) {
     assert_eq!(seen["updated_in_tx"], rows_after + 1, "{phase}: UPDATE n inside the rolled-back transaction");
     assert_eq!(seen["deleted_in_tx"], 1, "{phase}");
     refusal_is_0a000(&seen["truncate"], &format!("{phase}: TRUNCATE todos"));
+    refusal_is_0a000(&seen["copy_in"], &format!("{phase}: copy_records_to_table (COPY todos FROM STDIN, binary)"));
     assert_eq!(seen["usable"], 42, "{phase}: the connection answers after the refusals");
     assert_eq!(
         (&seen["paged"], &seen["paged_distinct"]),

@@ -78,6 +78,9 @@ async def writes(conn, user, phase):
     seen["locking_read"] = await sqlstate_of(
         conn.fetch("SELECT id FROM todos WHERE user_id = $1 ORDER BY created_at LIMIT 1 FOR UPDATE", user)
     )
+    seen["copy_in"] = await sqlstate_of(
+        conn.copy_records_to_table("todos", records=[(user, "copied")], columns=["user_id", "title"])
+    )
     seen["usable"] = await conn.fetchval("SELECT $1::int + 1", 41)
 
     # A cursor is a protocol-level portal read in pages (Execute with a row limit).

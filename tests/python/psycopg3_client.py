@@ -74,6 +74,11 @@ def writes(conn, user, phase):
     binary.execute(f"SELECT {TODO_COLUMNS} FROM todos WHERE user_id = %s", (user,))
     seen["read_binary"] = canonical_rows(binary.fetchall())
     seen["binary_format"] = binary.pgresult.fformat(0) if binary.pgresult is not None else None
+    lines = b""
+    with conn.cursor().copy("COPY (SELECT id, title FROM todos) TO STDOUT") as copy:
+        for data in copy:
+            lines += bytes(data)
+    seen["copied_select"] = lines.count(b"\n")
     # psycopg deallocates its statements on a rollback, so `conn` only commits:
     # what it prepared in one phase is executed by name in the next ones.
     seen["prepared"] = [
@@ -93,6 +98,22 @@ def rollback_and_refusal(side, user, phase):
     refused = sqlstate_of(lambda: side.execute("TRUNCATE todos")) or {}
     side.rollback()
     refused["usable"] = side.execute("SELECT %s::int + 1", (41,)).fetchone()[0]
+    side.rollback()
+
+    # A refusal in the middle of a pipeline: the statements around it do not run either.
+    def piped():
+        with side.pipeline():
+            side.execute(INSERT, (user, f"{phase} before the refusal", 0, [], None))
+            side.execute("TRUNCATE todos")
+            side.execute(INSERT, (user, f"{phase} after the refusal", 0, [], None))
+    refused["in_pipeline"] = sqlstate_of(piped)
+    side.rollback()
+
+    # COPY todos TO (the table form) is served from legacy only while reads are.
+    def copy_table():
+        with side.cursor().copy("COPY todos (id) TO STDOUT") as copy:
+            refused["copied_table"] = sum(bytes(data).count(b"\n") for data in copy)
+    refused["copy_table"] = sqlstate_of(copy_table)
     side.rollback()
     return refused
 
