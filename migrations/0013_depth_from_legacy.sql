@@ -21,13 +21,30 @@
 --    disagrees with its parent's in one hash join over the new tables (about
 --    a second per million rows) and fixes those subtrees.
 --
--- switchyard.backfill_todos copies one keyset batch in set-based
+-- switchyard.backfill_todos copies one keyset batch of a key range in set-based
 -- statements: copies already present (mirrored since dual_write began) are
 -- found by range scans of each partition's primary key over the batch's id
 -- range, not by probing every partition per row.
 --
 -- write_new and new_only keep 0010/0012's todos_new_written, which computes
 -- depth from the new tables: by then the backfill is complete.
+
+-- The backfill's key ranges (`switchyard backfill --jobs N` splits the uuid
+-- space into N of them, copied side by side on N connections), each with its
+-- own checkpoint. backfill_progress keeps the totals and the completion.
+CREATE TABLE switchyard.backfill_ranges (
+  table_name  text NOT NULL REFERENCES switchyard.backfill_progress (table_name) ON DELETE CASCADE,
+  range_no    integer NOT NULL CHECK (range_no >= 0),
+  after_key   uuid NOT NULL,
+  upto_key    uuid NOT NULL,
+  last_key    uuid,
+  rows_copied bigint NOT NULL DEFAULT 0 CHECK (rows_copied >= 0),
+  done        boolean NOT NULL DEFAULT false,
+  PRIMARY KEY (table_name, range_no),
+  CHECK (after_key < upto_key)
+);
+COMMENT ON TABLE switchyard.backfill_ranges IS
+  'Key ranges of a backfill, each copied from after_key (exclusive) to upto_key (inclusive) with its own checkpoint';
 
 -- The depth of each given row image in the legacy hierarchy: 0 for a root,
 -- else the number of ancestors. A broken or cyclic chain (legacy allows a
@@ -158,16 +175,17 @@ AS $$
   SELECT max(d) FROM up
 $$;
 
--- One backfill batch: the next max_rows legacy rows after `after` in key
--- order, locked FOR SHARE, copied into the new tables. Returns how many rows
--- the batch held and its last key (NULL when there were none left).
+-- One backfill batch: the next max_rows legacy rows after `after` and up to
+-- `upto` in key order, locked FOR SHARE, copied into the new tables. Returns
+-- how many rows the batch held and its last key (NULL when there were none
+-- left in the range).
 --
 -- Cost per row is close to a plain INSERT ... SELECT: the lock statement
 -- reads only keys; rows that already have a copy (the proxy mirrored them
 -- since dual_write began) are found by one primary-key range scan per
 -- partition and go through upsert_todos_new; the rest are inserted straight
 -- from legacy, depth computed in the same statement.
-CREATE FUNCTION switchyard.backfill_todos(after uuid, max_rows integer, OUT copied bigint, OUT last_id uuid)
+CREATE FUNCTION switchyard.backfill_todos(after uuid, upto uuid, max_rows integer, OUT copied bigint, OUT last_id uuid)
 LANGUAGE plpgsql
 SET search_path = public, pg_temp
 SET jit = off
@@ -179,7 +197,8 @@ DECLARE
 BEGIN
   -- A concurrent write of these rows waits for this transaction, then
   -- mirrors its newer image over ours.
-  batch := ARRAY(SELECT t.id FROM todos t WHERE t.id > after ORDER BY t.id LIMIT max_rows FOR SHARE OF t);
+  batch := ARRAY(SELECT t.id FROM todos t WHERE t.id > after AND t.id <= upto
+                 ORDER BY t.id LIMIT max_rows FOR SHARE OF t);
   copied := cardinality(batch);
   IF copied = 0 THEN
     RETURN;
@@ -219,8 +238,8 @@ BEGIN
   ON CONFLICT (id, user_id) DO NOTHING;
 END
 $$;
-COMMENT ON FUNCTION switchyard.backfill_todos(uuid, integer) IS
-  'One backfill batch: the next max_rows legacy todos after the key, locked FOR SHARE and upserted into the new tables';
+COMMENT ON FUNCTION switchyard.backfill_todos(uuid, uuid, integer) IS
+  'One backfill batch: the next max_rows legacy todos in (after, upto], locked FOR SHARE and upserted into the new tables';
 
 -- Run by the backfill in the transaction that marks it complete, when every
 -- legacy row has a copy: rows whose depth disagrees with their parent's

@@ -238,3 +238,62 @@ async fn reparenting_while_rows_are_still_missing_leaves_every_depth_right_once_
     assert_eq!(support::schemas_differ(&db.client).await, None);
     drop(proxy);
 }
+
+#[tokio::test]
+async fn two_jobs_copy_their_own_key_ranges_side_by_side_and_resume_after_a_kill() {
+    let db = seeded(200, 100).await;
+    let proxy = support::spawn_proxy(&db).await;
+    support::force_phase(&db, "dual_write").await;
+    support::wait_for_instances(&db).await;
+    let workload = switchyard_workload::start(WorkloadConfig::new(proxy.url(), 2)).await.expect("start workload");
+
+    let args = ["--jobs", "2", "--batch-size", "300", "--max-batch-ms", "0", "--sleep-ms", "5"];
+    let mut child = backfill_cli(&db, &args);
+    wait_until("a few batches are in", Duration::from_secs(60), async || progress(&db).await.0 >= 3_000).await;
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    let ranges: Vec<(i32, i64, bool)> = db
+        .client
+        .query("SELECT range_no, rows_copied, done FROM switchyard.backfill_ranges ORDER BY range_no", &[])
+        .await
+        .expect("ranges")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(ranges.len(), 2, "{ranges:?}");
+    assert!(ranges.iter().all(|&(_, rows, _)| rows > 0), "both jobs copied side by side: {ranges:?}");
+    let (at_kill, completed) = progress(&db).await;
+    assert!(!completed && at_kill < 20_000, "killed too late to test a resume ({at_kill})");
+
+    let started = Instant::now();
+    let out = loop {
+        let out = backfill_cli(&db, &args).wait_with_output().expect("resume");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.success()
+            || !stderr.contains("another backfill is running")
+            || started.elapsed() > Duration::from_secs(20)
+        {
+            break out;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = workload.stop_and_wait().await.expect("workload");
+    assert_eq!(report.errors(), 0, "{}", report.render_text());
+    let (rows, completed) = progress(&db).await;
+    assert!(completed);
+    let per_range: i64 = db
+        .client
+        .query_one("SELECT sum(rows_copied)::int8 FROM switchyard.backfill_ranges WHERE done", &[])
+        .await
+        .expect("ranges")
+        .get(0);
+    assert_eq!(rows, per_range, "the total is the sum of the ranges");
+    assert!(rows >= 20_000, "every legacy row at the start was copied once at least ({rows})");
+    assert_eq!(support::schemas_differ(&db.client).await, None);
+    for schema in [Schema::Legacy, Schema::New] {
+        let check = report.ledger.check(&db.client, schema).await.expect("ledger check");
+        assert!(check.is_clean(), "{schema:?}: {check:?}");
+    }
+    drop(proxy);
+}

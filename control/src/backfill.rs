@@ -12,6 +12,8 @@
 //! mirrored by the proxy (the phase is dual_write or later), so the backfill
 //! only has to reach the end of the key range as it stood, not chase it.
 
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio_postgres::error::SqlState;
@@ -45,6 +47,11 @@ pub struct BackfillConfig {
     /// mirroring phase (its writes would not reach the new schema).
     pub ignore_instances: bool,
     pub instance_liveness: Duration,
+    /// Key ranges copied side by side, each job on its own connection
+    /// (opened from `database_url`). Fixed when a backfill starts; a resumed
+    /// run works through the ranges that are left.
+    pub jobs: usize,
+    pub database_url: Option<String>,
 }
 
 impl Default for BackfillConfig {
@@ -59,6 +66,8 @@ impl Default for BackfillConfig {
             restart: false,
             ignore_instances: false,
             instance_liveness: Duration::from_secs(30),
+            jobs: 1,
+            database_url: None,
         }
     }
 }
@@ -187,87 +196,232 @@ async fn run_locked(
         report(&p);
         return Ok(p);
     }
-    if p.last_key.is_some() {
-        tracing::info!(rows = p.rows_copied, last_key = ?p.last_key, "resuming the backfill from its checkpoint");
+    let ranges = key_ranges(client, cfg, p.last_key).await?;
+    if p.rows_copied > 0 {
+        tracing::info!(rows = p.rows_copied, ranges = ranges.len(), "resuming the backfill from its checkpoints");
     }
-    // One batch: lock, copy, depth (migration 0013). A plain lower bound keeps
-    // the primary-key range scan in a generic plan.
-    let copy_batch = client.prepare("SELECT copied, last_id FROM switchyard.backfill_todos($1, $2)").await?;
-    let mut rng_state: u64 = std::process::id() as u64 | 1;
-    loop {
-        if paused(client, &cfg.table).await? || replica_lagging(client, cfg.max_replica_lag).await? {
-            if !p.paused {
-                p.paused = true;
-                report(&p);
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            continue;
+    let jobs = cfg.jobs.clamp(1, ranges.len().max(1));
+    let queue = Arc::new(Mutex::new(VecDeque::from(ranges)));
+    if jobs == 1 {
+        copy_ranges(client, cfg, &queue, &mut |e| p.apply(e, report)).await?;
+    } else {
+        let url = cfg.database_url.as_deref().ok_or_else(|| {
+            BackfillError::Control(ControlError::Postgres(
+                "--jobs above 1 needs a database URL to open connections".into(),
+            ))
+        })?;
+        let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+        let mut workers = tokio::task::JoinSet::new();
+        for _ in 0..jobs {
+            let (mut worker, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+            tokio::spawn(connection);
+            worker.batch_execute("SET jit = off").await?;
+            let (cfg, queue, events) = (cfg.clone(), Arc::clone(&queue), events.clone());
+            workers.spawn(async move {
+                copy_ranges(&mut worker, &cfg, &queue, &mut |e| {
+                    let _ = events.send(e);
+                })
+                .await
+            });
         }
-        p.paused = false;
-        let started = Instant::now();
-        let tx = client.transaction().await?;
-        tx.batch_execute(&format!("SET LOCAL lock_timeout = '{}ms'", cfg.lock_timeout.as_millis().max(1))).await?;
-        // Uuid::nil() rather than NULL: `$1 IS NULL OR id > $1` would scan and
-        // sort the table every batch.
-        let from = p.last_key.unwrap_or(Uuid::nil());
-        let batch_size = i32::try_from(p.batch_size).unwrap_or(i32::MAX);
-        let batch = match tx.query_one(&copy_batch, &[&from, &batch_size]).await {
-            Ok(row) => row,
-            Err(e)
-                if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE)
-                    || e.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED) =>
-            {
-                drop(tx);
-                p.lock_retries += 1;
-                metrics::counter!("switchyard_backfill_lock_retries_total").increment(1);
-                rng_state ^= rng_state << 13;
-                rng_state ^= rng_state >> 7;
-                rng_state ^= rng_state << 17;
-                let jitter = Duration::from_millis(20 + rng_state % 200);
-                tracing::debug!(retry_in = ?jitter, "backfill batch hit lock_timeout; retrying");
-                tokio::time::sleep(jitter).await;
+        drop(events);
+        loop {
+            tokio::select! {
+                Some(e) = received.recv() => p.apply(e, report),
+                finished = workers.join_next() => match finished {
+                    None => break,
+                    Some(Ok(Ok(()))) => {}
+                    Some(Ok(Err(e))) => return Err(e),
+                    Some(Err(e)) => {
+                        return Err(BackfillError::Control(ControlError::Postgres(format!("a backfill job failed: {e}"))))
+                    }
+                },
+            }
+        }
+        while let Ok(e) = received.try_recv() {
+            p.apply(e, report);
+        }
+    }
+    let tx = client.transaction().await?;
+    // Depths left stale by re-parenting while rows were still missing, fixed
+    // now that every row is present (migration 0013).
+    let repaired: i64 = tx.query_one("SELECT switchyard.repair_depths()", &[]).await?.get(0);
+    if repaired > 0 {
+        tracing::info!(repaired, "depth recomputed below todos re-parented during the backfill");
+    }
+    tx.execute(
+        "UPDATE switchyard.backfill_progress SET completed = true, finished_at = now(), updated_at = now()
+         WHERE table_name = $1",
+        &[&cfg.table],
+    )
+    .await?;
+    tx.commit().await?;
+    p.completed = true;
+    report(&p);
+    tracing::info!(rows = p.rows_copied, batches = p.batches, "backfill complete");
+    Ok(p)
+}
+
+/// One key range of the backfill: legacy ids in (after, upto].
+#[derive(Debug, Clone, PartialEq)]
+struct KeyRange {
+    no: i32,
+    upto: Uuid,
+    /// Where copying resumes (the range's lower bound at first).
+    cursor: Uuid,
+}
+
+/// What a job reports to the run.
+enum Event {
+    Batch { rows: i64, last_key: Uuid, batch_size: i64 },
+    Paused,
+    LockRetry,
+}
+
+impl Progress {
+    fn apply(&mut self, event: Event, report: &mut impl FnMut(&Progress)) {
+        match event {
+            Event::Batch { rows, last_key, batch_size } => {
+                self.rows_copied += rows;
+                self.batches += 1;
+                self.last_key = Some(last_key);
+                self.batch_size = batch_size;
+                self.paused = false;
+            }
+            Event::Paused if self.paused => return,
+            Event::Paused => self.paused = true,
+            Event::LockRetry => {
+                self.lock_retries += 1;
+                return;
+            }
+        }
+        report(self);
+    }
+}
+
+/// The ranges still to copy, made on the first run: `cfg.jobs` equal slices
+/// of the uuid space (one when a checkpoint from a single-cursor run exists).
+async fn key_ranges(
+    client: &Client,
+    cfg: &BackfillConfig,
+    legacy_cursor: Option<Uuid>,
+) -> Result<Vec<KeyRange>, BackfillError> {
+    let existing: i64 = client
+        .query_one("SELECT count(*) FROM switchyard.backfill_ranges WHERE table_name = $1", &[&cfg.table])
+        .await?
+        .get(0);
+    if existing == 0 {
+        let bounds = split_key_space(if legacy_cursor.is_some() { 1 } else { cfg.jobs.max(1) });
+        for (no, (after, upto)) in bounds.into_iter().enumerate() {
+            client
+                .execute(
+                    "INSERT INTO switchyard.backfill_ranges (table_name, range_no, after_key, upto_key, last_key)
+                     VALUES ($1, $2, $3, $4, $5)",
+                    &[&cfg.table, &(no as i32), &after, &upto, &legacy_cursor],
+                )
+                .await?;
+        }
+    }
+    let rows = client
+        .query(
+            "SELECT range_no, upto_key, coalesce(last_key, after_key) FROM switchyard.backfill_ranges
+             WHERE table_name = $1 AND NOT done ORDER BY range_no",
+            &[&cfg.table],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| KeyRange { no: r.get(0), upto: r.get(1), cursor: r.get(2) }).collect())
+}
+
+/// `n` contiguous ranges (after, upto] covering every uuid but the nil one.
+pub fn split_key_space(n: usize) -> Vec<(Uuid, Uuid)> {
+    let n = n.max(1) as u128;
+    let step = u128::MAX / n;
+    (0..n)
+        .map(|k| {
+            let after = k * step;
+            let upto = if k + 1 == n { u128::MAX } else { (k + 1) * step };
+            (Uuid::from_u128(after), Uuid::from_u128(upto))
+        })
+        .collect()
+}
+
+/// Copies ranges taken from `queue` until it is empty, batch by batch, each
+/// batch one transaction with its checkpoint.
+async fn copy_ranges(
+    client: &mut Client,
+    cfg: &BackfillConfig,
+    queue: &Mutex<VecDeque<KeyRange>>,
+    emit: &mut impl FnMut(Event),
+) -> Result<(), BackfillError> {
+    let copy_batch = client.prepare("SELECT copied, last_id FROM switchyard.backfill_todos($1, $2, $3)").await?;
+    let mut rng_state: u64 = std::process::id() as u64 | 1;
+    let mut batch_size = cfg.batch_size.max(1);
+    loop {
+        let next =
+            queue.lock().map_err(|_| ControlError::Postgres("backfill range queue poisoned".into()))?.pop_front();
+        let Some(mut range) = next else { return Ok(()) };
+        loop {
+            if paused(client, &cfg.table).await? || replica_lagging(client, cfg.max_replica_lag).await? {
+                emit(Event::Paused);
+                tokio::time::sleep(Duration::from_millis(250)).await;
                 continue;
             }
-            Err(e) => return Err(e.into()),
-        };
-        let n: i64 = batch.get(0);
-        if n == 0 {
-            // Depths left stale by re-parenting while rows were still missing,
-            // fixed now that every row is present (migration 0013).
-            let repaired: i64 = tx.query_one("SELECT switchyard.repair_depths()", &[]).await?.get(0);
-            if repaired > 0 {
-                tracing::info!(repaired, "depth recomputed below todos re-parented during the backfill");
+            let started = Instant::now();
+            let tx = client.transaction().await?;
+            tx.batch_execute(&format!("SET LOCAL lock_timeout = '{}ms'", cfg.lock_timeout.as_millis().max(1))).await?;
+            let size = i32::try_from(batch_size).unwrap_or(i32::MAX);
+            let batch = match tx.query_one(&copy_batch, &[&range.cursor, &range.upto, &size]).await {
+                Ok(row) => row,
+                Err(e)
+                    if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE)
+                        || e.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED) =>
+                {
+                    drop(tx);
+                    emit(Event::LockRetry);
+                    metrics::counter!("switchyard_backfill_lock_retries_total").increment(1);
+                    rng_state ^= rng_state << 13;
+                    rng_state ^= rng_state >> 7;
+                    rng_state ^= rng_state << 17;
+                    let jitter = Duration::from_millis(20 + rng_state % 200);
+                    tracing::debug!(retry_in = ?jitter, "backfill batch hit lock_timeout; retrying");
+                    tokio::time::sleep(jitter).await;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let n: i64 = batch.get(0);
+            if n == 0 {
+                tx.execute(
+                    "UPDATE switchyard.backfill_ranges SET done = true WHERE table_name = $1 AND range_no = $2",
+                    &[&cfg.table, &range.no],
+                )
+                .await?;
+                tx.commit().await?;
+                break;
             }
+            let last: Uuid = batch.get(1);
             tx.execute(
-                "UPDATE switchyard.backfill_progress SET completed = true, finished_at = now(), updated_at = now() WHERE table_name = $1",
-                &[&cfg.table],
+                "UPDATE switchyard.backfill_ranges SET last_key = $3, rows_copied = rows_copied + $4
+                 WHERE table_name = $1 AND range_no = $2",
+                &[&cfg.table, &range.no, &last, &n],
+            )
+            .await?;
+            tx.execute(
+                "UPDATE switchyard.backfill_progress SET last_key = $2, rows_copied = rows_copied + $3,
+                        batches = batches + 1, updated_at = now() WHERE table_name = $1",
+                &[&cfg.table, &last, &n],
             )
             .await?;
             tx.commit().await?;
-            p.completed = true;
-            report(&p);
-            tracing::info!(rows = p.rows_copied, batches = p.batches, "backfill complete");
-            return Ok(p);
-        }
-        let last: Option<Uuid> = batch.get(1);
-        tx.execute(
-            "UPDATE switchyard.backfill_progress SET last_key = $2, rows_copied = rows_copied + $3, batches = batches + 1,
-                    updated_at = now() WHERE table_name = $1",
-            &[&cfg.table, &last, &n],
-        )
-        .await?;
-        tx.commit().await?;
-        p.last_key = last;
-        p.rows_copied += n;
-        p.batches += 1;
-        metrics::counter!("switchyard_backfill_rows_total").increment(n as u64);
-        let took = started.elapsed();
-        if let Some(target) = cfg.max_batch {
-            p.batch_size = adapt_batch_size(p.batch_size, took, target);
-        }
-        report(&p);
-        if !cfg.sleep.is_zero() {
-            tokio::time::sleep(cfg.sleep).await;
+            range.cursor = last;
+            metrics::counter!("switchyard_backfill_rows_total").increment(n as u64);
+            emit(Event::Batch { rows: n, last_key: last, batch_size });
+            if let Some(target) = cfg.max_batch {
+                batch_size = adapt_batch_size(batch_size, started.elapsed(), target);
+            }
+            if !cfg.sleep.is_zero() {
+                tokio::time::sleep(cfg.sleep).await;
+            }
         }
     }
 }
@@ -311,6 +465,20 @@ pub async fn set_paused(client: &Client, table: &str, paused: bool) -> Result<bo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_key_space_splits_into_contiguous_ranges() {
+        assert_eq!(split_key_space(1), vec![(Uuid::nil(), Uuid::max())]);
+        let four = split_key_space(4);
+        assert_eq!(four.len(), 4);
+        assert_eq!(four[0].0, Uuid::nil());
+        assert_eq!(four[3].1, Uuid::max());
+        for w in four.windows(2) {
+            assert_eq!(w[0].1, w[1].0, "each range starts where the last one ended");
+            assert!(w[0].0 < w[0].1);
+        }
+        assert_eq!(four[2].0.to_string(), "7fffffff-ffff-ffff-ffff-fffffffffffe");
+    }
 
     #[test]
     fn batch_size_adapts_toward_the_target_time() {

@@ -54,6 +54,10 @@ pub struct RunArgs {
     /// Forget the checkpoint and start over.
     #[arg(long)]
     pub restart: bool,
+    /// Key ranges copied side by side, each on its own connection; fixed
+    /// when the backfill starts (a resumed run finishes the ranges left).
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
     /// Start even if a live proxy instance is still in legacy.
     #[arg(long)]
     pub ignore_instances: bool,
@@ -96,6 +100,8 @@ async fn run_backfill(a: RunArgs) -> anyhow::Result<u8> {
         max_replica_lag: a.max_replica_lag,
         restart: a.restart,
         ignore_instances: a.ignore_instances,
+        jobs: a.jobs.max(1),
+        database_url: Some(url.clone()),
         ..BackfillConfig::default()
     };
     let started = Instant::now();
