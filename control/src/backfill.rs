@@ -212,10 +212,15 @@ async fn run_locked(
         })?;
         let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
         let mut workers = tokio::task::JoinSet::new();
-        for _ in 0..jobs {
+        for job in 0..jobs {
             let (mut worker, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
             tokio::spawn(connection);
-            worker.batch_execute("SET jit = off").await?;
+            worker
+                .batch_execute(&format!(
+                    "SET jit = off; SET application_name = 'switchyard backfill pid {} job {job}'",
+                    std::process::id()
+                ))
+                .await?;
             let (cfg, queue, events) = (cfg.clone(), Arc::clone(&queue), events.clone());
             workers.spawn(async move {
                 copy_ranges(&mut worker, &cfg, &queue, &mut |e| {
