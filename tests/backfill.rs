@@ -290,6 +290,14 @@ async fn two_jobs_copy_their_own_key_ranges_side_by_side_and_resume_after_a_kill
         .get(0);
     assert_eq!(rows, per_range, "the total is the sum of the ranges");
     assert!(rows >= 20_000, "every legacy row at the start was copied once at least ({rows})");
+    let status = Command::new(support::switchyard_bin())
+        .args(["status", "--json", "--database-url", &db.url])
+        .output()
+        .expect("switchyard status");
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status --json");
+    let ranges = status["backfill"]["ranges"].as_array().expect("ranges in status");
+    assert_eq!(ranges.len(), 2, "{status}");
+    assert!(ranges.iter().all(|r| r["done"] == true), "{status}");
     assert_eq!(support::schemas_differ(&db.client).await, None);
     for schema in [Schema::Legacy, Schema::New] {
         let check = report.ledger.check(&db.client, schema).await.expect("ledger check");

@@ -26,6 +26,13 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             &[&args.table],
         )
         .await?;
+    // Key ranges of a `backfill --jobs N` run (one for a single job).
+    let ranges = client
+        .query(
+            "SELECT range_no, rows_copied, done FROM switchyard.backfill_ranges WHERE table_name = $1 ORDER BY range_no",
+            &[&args.table],
+        )
+        .await?;
     let legacy_rows: i64 = client
         .query_one("SELECT coalesce(reltuples, 0)::int8 FROM pg_class WHERE oid = to_regclass($1)", &[&args.table])
         .await
@@ -60,6 +67,9 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             "started_at": b.get::<_, chrono::DateTime<chrono::Utc>>(5).to_rfc3339(),
             "finished_at": b.get::<_, Option<chrono::DateTime<chrono::Utc>>>(6).map(|t| t.to_rfc3339()),
             "legacy_rows_estimate": legacy_rows,
+            "ranges": ranges.iter().map(|r| json!({
+                "range_no": r.get::<_, i32>(0), "rows_copied": r.get::<_, i64>(1), "done": r.get::<_, bool>(2),
+            })).collect::<Vec<_>>(),
         })),
         "last_verify": verify.as_ref().map(|v| json!({
             "started_at": v.get::<_, chrono::DateTime<chrono::Utc>>(0).to_rfc3339(),
@@ -118,6 +128,10 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
                 if b.get::<_, bool>(2) { ", complete" } else { "" },
                 if b.get::<_, bool>(3) { ", PAUSED" } else { "" }
             );
+            if ranges.len() > 1 {
+                let done = ranges.iter().filter(|r| r.get::<_, bool>(2)).count();
+                println!("  {} key ranges, {} done", ranges.len(), done);
+            }
         }
     }
     match &verify {
