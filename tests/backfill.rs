@@ -267,7 +267,11 @@ async fn two_jobs_copy_their_own_key_ranges_side_by_side_and_resume_after_a_kill
 
     let started = Instant::now();
     let out = loop {
-        let out = backfill_cli(&db, &args).wait_with_output().expect("resume");
+        // Waited for off the runtime: the workload's sessions run on it, and a
+        // blocked runtime would leave them in open transactions the backfill
+        // then waits for.
+        let resume = backfill_cli(&db, &args);
+        let out = tokio::task::spawn_blocking(move || resume.wait_with_output()).await.expect("join").expect("resume");
         let stderr = String::from_utf8_lossy(&out.stderr);
         if out.status.success()
             || !stderr.contains("another backfill is running")

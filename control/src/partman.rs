@@ -36,6 +36,8 @@ pub enum PartmanError {
         "archive partition {name} does not cover one whole UTC month ({bounds}); pg_partman manages monthly ranges only"
     )]
     NotMonthly { name: String, bounds: String },
+    #[error("pg_partman {0} is installed; --partman supports the 4.x series (its naming and create_parent)")]
+    UnsupportedVersion(String),
     #[error("pg_partman does not manage todos_archived in this database (adopt it with `switchyard maintain daily --partman`)")]
     NotManaging,
     #[error(transparent)]
@@ -95,10 +97,20 @@ async fn adopt_in_transaction(tx: &Client, months_ahead: i32) -> Result<Vec<(Str
          CREATE EXTENSION IF NOT EXISTS pg_partman SCHEMA partman;",
     )
     .await?;
-    let schema: String = tx
-        .query_one("SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_partman'", &[])
-        .await?
-        .get(0);
+    let (schema, version): (String, String) = {
+        let row = tx
+            .query_one(
+                "SELECT n.nspname::text, e.extversion FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+                 WHERE e.extname = 'pg_partman'",
+                &[],
+            )
+            .await?;
+        (row.get(0), row.get(1))
+    };
+    // 5.x renamed its partition suffixes and changed create_parent's types.
+    if !version.starts_with("4.") {
+        return Err(PartmanError::UnsupportedVersion(version));
+    }
     let schema = quote_ident(&schema);
     let children = tx
         .query(
