@@ -73,9 +73,23 @@ async fn spawn(db: &support::TestDb, metrics_port: u16, extra: &[&str]) -> suppo
     support::spawn_proxy_with(db, &args).await
 }
 
+/// These tests start from empty tables, so there is nothing to backfill: the
+/// backfill is recorded as complete (in dual_write the proxy compares reads
+/// only once it is; see the test of that below).
+async fn backfill_done(db: &support::TestDb) {
+    db.client
+        .execute(
+            "INSERT INTO switchyard.backfill_progress (table_name, completed, finished_at) VALUES ('todos', true, now())",
+            &[],
+        )
+        .await
+        .expect("record the backfill as complete");
+}
+
 #[tokio::test]
 async fn sampled_reads_match_under_load_and_a_corruption_is_reported() {
     let db = support::migrated_db().await;
+    backfill_done(&db).await;
     let port = free_port();
     let proxy =
         spawn(&db, port, &["--shadow-sample-rate", "dual_write=1,read_new=1", "--shadow-queue", "1000000"]).await;
@@ -177,6 +191,7 @@ fn tokio_util_stop() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
 #[tokio::test]
 async fn a_full_queue_drops_and_counts_while_clients_get_every_answer() {
     let db = support::migrated_db().await;
+    backfill_done(&db).await;
     let port = free_port();
     let proxy =
         spawn(&db, port, &["--shadow-sample-rate", "dual_write=1", "--shadow-queue", "1", "--shadow-workers", "1"])
@@ -225,6 +240,7 @@ async fn a_full_queue_drops_and_counts_while_clients_get_every_answer() {
 #[tokio::test]
 async fn the_sample_rate_changes_at_run_time_through_the_control_schema() {
     let db = support::migrated_db().await;
+    backfill_done(&db).await;
     let port = free_port();
     let proxy = spawn(&db, port, &["--shadow-sample-rate", "dual_write=0", "--shadow-settings-poll", "0.2"]).await;
     support::force_phase(&db, "dual_write").await;
@@ -320,6 +336,7 @@ async fn text_format_read(port: u16, db: &str, sql: &str, params: &[&str]) -> us
 #[tokio::test]
 async fn text_format_parameters_are_compared_as_the_client_sent_them() {
     let db = support::migrated_db().await;
+    backfill_done(&db).await;
     let port = free_port();
     let proxy = spawn(&db, port, &["--shadow-sample-rate", "dual_write=1"]).await;
     support::force_phase(&db, "dual_write").await;
@@ -357,6 +374,7 @@ async fn text_format_parameters_are_compared_as_the_client_sent_them() {
 #[tokio::test]
 async fn the_config_file_sets_sample_rates_and_flags_override_it() {
     let db = support::migrated_db().await;
+    backfill_done(&db).await;
     let dir = std::env::temp_dir().join(format!("sy-shadow-config-{}-{}", std::process::id(), db.name));
     std::fs::create_dir_all(&dir).expect("mkdir");
     let file = dir.join("switchyard.toml");
@@ -395,4 +413,43 @@ async fn the_config_file_sets_sample_rates_and_flags_override_it() {
     queue_drained(port).await;
     assert_eq!(outcomes(port).await, [0; 5], "--shadow-sample-rate overrides the file");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn in_dual_write_reads_are_compared_only_once_the_backfill_has_completed() {
+    // Legacy rows the backfill has not copied: a comparison could only
+    // report them missing in new. Such reads count as skipped until then.
+    let db = support::migrated_db().await;
+    let user: uuid::Uuid = db
+        .client
+        .query_one("INSERT INTO users (email) VALUES ('early@example.com') RETURNING id", &[])
+        .await
+        .expect("user")
+        .get(0);
+    db.client
+        .execute("INSERT INTO todos (user_id, title) VALUES ($1, 'before dual_write')", &[&user])
+        .await
+        .expect("legacy row");
+    let port = free_port();
+    let proxy = spawn(&db, port, &["--shadow-sample-rate", "dual_write=1", "--shadow-settings-poll", "0.2"]).await;
+    support::force_phase(&db, "dual_write").await;
+    support::wait_for_instances(&db).await;
+    let app = proxy.connect().await;
+    for _ in 0..10 {
+        assert_eq!(app.query(READ, &[&user]).await.expect("read").len(), 1);
+    }
+    queue_drained(port).await;
+    assert_eq!(outcome(port, "mismatch").await, 0, "no difference reported for rows not copied yet");
+    assert_eq!(metric(port, "switchyard_shadow_skipped_total{reason=\"backfill_incomplete\"}").await, 10);
+
+    let mut client = db.connect().await;
+    let done = switchyard_control::backfill::run(&mut client, &Default::default(), |_| {}).await.expect("backfill");
+    assert!(done.completed);
+    let app = &app;
+    wait_for("reads to be compared after the backfill", || async move {
+        app.query(READ, &[&user]).await.expect("read");
+        outcome(port, "match").await > 0
+    })
+    .await;
+    assert_eq!(outcome(port, "mismatch").await, 0);
 }

@@ -73,7 +73,7 @@ pub struct Metrics {
     /// Shadow reads by outcome, indexed like [`SHADOW_OUTCOMES`].
     shadow: [AtomicU64; SHADOW_OUTCOMES.len()],
     /// Skipped shadow reads by reason, indexed like [`crate::shadow::SKIP_REASONS`].
-    shadow_skipped: [AtomicU64; 5],
+    shadow_skipped: [AtomicU64; crate::shadow::SKIP_REASONS.len()],
     /// Shadow reads waiting in the queue.
     shadow_queue: AtomicI64,
 }

@@ -21,7 +21,7 @@
 //!   (capped by a trigger) with the first differing rows each way.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -206,6 +206,11 @@ pub struct ShadowSampler {
     configured: [f64; 5],
     tx: mpsc::Sender<ShadowJob>,
     metrics: Arc<Metrics>,
+    /// Whether the backfill has completed (polled with the settings). Until
+    /// it has, the new tables lack rows legacy has, so a comparison in
+    /// dual_write would report a difference that is only the copy not being
+    /// done yet: such reads are counted as skipped instead.
+    backfill_complete: AtomicBool,
 }
 
 impl ShadowSampler {
@@ -217,6 +222,7 @@ impl ShadowSampler {
             configured: config.rates,
             tx,
             metrics: Arc::clone(&metrics),
+            backfill_complete: AtomicBool::new(false),
         });
         let rx = Arc::new(Mutex::new(rx));
         let spec = Arc::new(spec);
@@ -224,7 +230,7 @@ impl ShadowSampler {
         for _ in 0..config.workers.max(1) {
             tokio::spawn(worker(Arc::clone(&rx), Arc::clone(&config), Arc::clone(&metrics), Arc::clone(&spec)));
         }
-        tokio::spawn(poll_settings(Arc::downgrade(&sampler), Arc::clone(&config)));
+        tokio::spawn(poll_settings(Arc::downgrade(&sampler), Arc::clone(&config), spec.legacy.table.clone()));
         sampler
     }
 
@@ -241,6 +247,10 @@ impl ShadowSampler {
 
     /// Queues a job, or drops and counts it when the queue is full. Never waits.
     pub fn offer(&self, job: ShadowJob) {
+        if job.phase == Phase::DualWrite && !self.backfill_complete.load(Relaxed) {
+            self.metrics.shadow_skipped("backfill_incomplete");
+            return;
+        }
         match self.tx.try_send(job) {
             Ok(()) => self.metrics.shadow_queued(1),
             Err(_) => self.metrics.shadow_outcome("dropped"),
@@ -272,7 +282,7 @@ async fn connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Er
 
 /// Re-reads `switchyard.shadow_settings` (rows override the configured
 /// rates; no rows or no table: the configured rates) until the sampler goes.
-async fn poll_settings(sampler: std::sync::Weak<ShadowSampler>, config: Arc<ShadowConfig>) {
+async fn poll_settings(sampler: std::sync::Weak<ShadowSampler>, config: Arc<ShadowConfig>, table: String) {
     let mut client: Option<tokio_postgres::Client> = None;
     loop {
         if sampler.strong_count() == 0 {
@@ -291,14 +301,26 @@ async fn poll_settings(sampler: std::sync::Weak<ShadowSampler>, config: Arc<Shad
                 }
                 Err(e) => tracing::debug!(error = %e, "shadow settings not read"),
             }
+            let done = c
+                .query_opt("SELECT completed FROM switchyard.backfill_progress WHERE table_name = $1", &[&table])
+                .await;
+            if let (Ok(done), Some(s)) = (done, sampler.upgrade()) {
+                s.backfill_complete.store(done.is_some_and(|r| r.get::<_, bool>(0)), Relaxed);
+            }
         }
         tokio::time::sleep(config.settings_poll).await;
     }
 }
 
 /// Why a read was not compared (labels of `switchyard_shadow_skipped_total`).
-pub const SKIP_REASONS: &[&str] =
-    &["limit_without_total_order", "volatile_function", "locking_read", "type_without_equality", "not_comparable"];
+pub const SKIP_REASONS: &[&str] = &[
+    "limit_without_total_order",
+    "volatile_function",
+    "locking_read",
+    "type_without_equality",
+    "not_comparable",
+    "backfill_incomplete",
+];
 
 enum Outcome {
     Match,
