@@ -41,33 +41,22 @@ BACKFILL_ARGS=${BACKFILL_ARGS:-}
 PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target-bench}
 
-if [ -z "${SWITCHYARD_BIN:-}" ]; then
-  cargo build --release --quiet --bin switchyard
-  SWITCHYARD_BIN=$CARGO_TARGET_DIR/release/switchyard
-fi
-SY=$SWITCHYARD_BIN
-
 source bench/lib.sh
+bench_binary
 
-WORK=$(mktemp -d /tmp/switchyard-bench-backfill.XXXXXX)
-chmod 755 "$WORK"
-[ "$(id -u)" = 0 ] && chown postgres: "$WORK"
+WORK=$(bench_workdir backfill)
 PORT=$(free_port)
 URL="postgres://postgres@127.0.0.1:$PORT/bench"
 SY_PID=""; BF_PID=""
 cleanup() {
   for p in $BF_PID $SY_PID; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   if [ -n "${KEEP:-}" ]; then echo "kept: $URL (data in $WORK)" >&2; return; fi
-  as_pg "$PG_BINDIR/pg_ctl" stop -m immediate -D "$WORK/data" >/dev/null 2>&1 || true
+  stop_cluster "$WORK"
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-as_pg "$PG_BINDIR/initdb" -A trust -U postgres -E UTF8 --locale=C --no-sync -D "$WORK/data" >/dev/null
-cat >>"$WORK/data/postgresql.conf" <<EOF
-port = $PORT
-listen_addresses = '127.0.0.1'
-unix_socket_directories = '$WORK'
+start_cluster "$WORK" "$PORT" <<EOF
 max_connections = 100
 shared_buffers = 1GB
 fsync = off
@@ -76,7 +65,6 @@ full_page_writes = off
 max_wal_size = 8GB
 track_functions = pl
 EOF
-as_pg "$PG_BINDIR/pg_ctl" start -w -t 60 -D "$WORK/data" -l "$WORK/postgres.log" >/dev/null
 psql -X -q "postgres://postgres@127.0.0.1:$PORT/postgres" -c "CREATE DATABASE bench"
 psql_() { psql -X -q -v ON_ERROR_STOP=1 "$URL" "$@"; }
 

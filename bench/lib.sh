@@ -17,3 +17,37 @@ wait_port() {
 
 # User + system CPU ticks used so far by process $1.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# A scratch directory under /tmp the postgres user can write: bench_workdir NAME.
+bench_workdir() {
+  local dir
+  dir=$(mktemp -d "/tmp/switchyard-bench-$1.XXXXXX")
+  chmod 755 "$dir"
+  if [ "$(id -u)" = 0 ]; then chown postgres: "$dir"; fi
+  echo "$dir"
+}
+
+# A throwaway cluster in DIR/data on loopback PORT, started: start_cluster DIR
+# PORT, with the benchmark's own postgresql.conf lines on stdin. Uses
+# $PG_BINDIR.
+start_cluster() {
+  as_pg "$PG_BINDIR/initdb" -A trust -U postgres -E UTF8 --locale=C --no-sync -D "$1/data" >/dev/null
+  {
+    printf "port = %s\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\n" "$2" "$1"
+    cat
+  } >>"$1/data/postgresql.conf"
+  as_pg "$PG_BINDIR/pg_ctl" start -w -t 60 -D "$1/data" -l "$1/postgres.log" >/dev/null
+}
+
+# Stops the cluster start_cluster made in DIR, at once.
+stop_cluster() { as_pg "$PG_BINDIR/pg_ctl" stop -m immediate -D "$1/data" >/dev/null 2>&1 || true; }
+
+# The release binary the benchmark runs: $SWITCHYARD_BIN, or one built into
+# $CARGO_TARGET_DIR. Sets SY.
+bench_binary() {
+  if [ -z "${SWITCHYARD_BIN:-}" ]; then
+    cargo build --release --quiet --bin switchyard
+    SWITCHYARD_BIN=$CARGO_TARGET_DIR/release/switchyard
+  fi
+  SY=$SWITCHYARD_BIN
+}

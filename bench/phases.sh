@@ -43,32 +43,21 @@ SETUPS=${SETUPS:-direct legacy dual_write read_new write_new trigger}
 PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target-bench}
 
-if [ -z "${SWITCHYARD_BIN:-}" ]; then
-  cargo build --release --quiet --bin switchyard
-  SWITCHYARD_BIN=$CARGO_TARGET_DIR/release/switchyard
-fi
-SY=$SWITCHYARD_BIN
-
 source bench/lib.sh
+bench_binary
 
-WORK=$(mktemp -d /tmp/switchyard-bench-phases.XXXXXX)
-chmod 755 "$WORK"
-[ "$(id -u)" = 0 ] && chown postgres: "$WORK"
+WORK=$(bench_workdir phases)
 PORT=$(free_port)
 BASE="postgres://postgres@127.0.0.1:$PORT"
 SY_PID=""
 cleanup() {
   if [ -n "$SY_PID" ]; then kill "$SY_PID" 2>/dev/null || true; wait "$SY_PID" 2>/dev/null || true; fi
-  as_pg "$PG_BINDIR/pg_ctl" stop -m immediate -D "$WORK/data" >/dev/null 2>&1 || true
+  stop_cluster "$WORK"
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-as_pg "$PG_BINDIR/initdb" -A trust -U postgres -E UTF8 --locale=C --no-sync -D "$WORK/data" >/dev/null
-cat >>"$WORK/data/postgresql.conf" <<EOF
-port = $PORT
-listen_addresses = '127.0.0.1'
-unix_socket_directories = '$WORK'
+start_cluster "$WORK" "$PORT" <<EOF
 max_connections = 200
 shared_buffers = 512MB
 fsync = off
@@ -77,7 +66,6 @@ full_page_writes = off
 max_wal_size = 4GB
 track_functions = pl
 EOF
-as_pg "$PG_BINDIR/pg_ctl" start -w -t 60 -D "$WORK/data" -l "$WORK/postgres.log" >/dev/null
 psql_() { local db=$1; shift; psql -X -q -v ON_ERROR_STOP=1 "$BASE/$db" "$@"; }
 
 echo "== template: $((USERS * PER_USER)) legacy todos, migrated, backfilled" >&2

@@ -42,26 +42,20 @@ fi
 if [ -n "${REUSE_URL:-}" ]; then URL=$REUSE_URL; fi
 source bench/lib.sh
 
-WORK=$(mktemp -d /tmp/switchyard-bench-verify.XXXXXX)
-chmod 755 "$WORK"
-[ "$(id -u)" = 0 ] && chown postgres: "$WORK"
+WORK=$(bench_workdir verify)
 psql_() { psql -X -q -v ON_ERROR_STOP=1 "$URL" "$@"; }
 COLS="id, user_id, project_id, parent_todo_id, title, description, status, priority, due_date, ai_generated, tags, metadata, created_at, updated_at, completed_at"
 if [ -z "${REUSE_URL:-}" ]; then
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 URL="postgres://postgres@127.0.0.1:$PORT/bench"
 cleanup() {
   if [ -n "${KEEP:-}" ]; then echo "kept: $URL (data in $WORK)"; return; fi
-  as_pg "$PG_BINDIR/pg_ctl" stop -m immediate -D "$WORK/data" >/dev/null 2>&1 || true
+  stop_cluster "$WORK"
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-as_pg "$PG_BINDIR/initdb" -A trust -U postgres -E UTF8 --locale=C --no-sync -D "$WORK/data" >/dev/null
-cat >>"$WORK/data/postgresql.conf" <<EOF
-port = $PORT
-listen_addresses = '127.0.0.1'
-unix_socket_directories = '$WORK'
+start_cluster "$WORK" "$PORT" <<EOF
 shared_buffers = 1GB
 fsync = off
 synchronous_commit = off
@@ -69,7 +63,6 @@ full_page_writes = off
 max_wal_size = 8GB
 autovacuum = off
 EOF
-as_pg "$PG_BINDIR/pg_ctl" start -w -t 60 -D "$WORK/data" -l "$WORK/postgres.log" >/dev/null
 
 psql -X -q "postgres://postgres@127.0.0.1:$PORT/postgres" -c "CREATE DATABASE bench"
 

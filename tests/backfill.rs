@@ -45,6 +45,27 @@ async fn wait_until(what: &str, limit: Duration, mut cond: impl AsyncFnMut() -> 
     }
 }
 
+/// Runs the backfill CLI again after a kill, until it gets the runner lock:
+/// the killed process's backend may hold it a moment longer, and the rerun
+/// says who holds it. Waited for off the runtime: a workload's sessions may
+/// run on it, and a blocked runtime would leave them in open transactions the
+/// backfill then waits for.
+async fn resume_after_kill(db: &support::TestDb, args: &[&str]) -> std::process::Output {
+    let started = Instant::now();
+    loop {
+        let resume = backfill_cli(db, args);
+        let out = tokio::task::spawn_blocking(move || resume.wait_with_output()).await.expect("join").expect("resume");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.success()
+            || !stderr.contains("another backfill is running")
+            || started.elapsed() > Duration::from_secs(20)
+        {
+            return out;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test]
 async fn backfill_under_live_writes_through_the_proxy_leaves_no_difference() {
     let db = seeded(1000, 100).await;
@@ -93,21 +114,7 @@ async fn a_killed_backfill_resumes_from_its_checkpoint_and_redoes_nothing_commit
     let (at_kill, completed) = progress(&db).await;
     assert!(!completed && at_kill < 20_000, "killed too late to test a resume ({at_kill})");
 
-    // The killed process's backend may hold the runner lock a moment longer;
-    // the rerun says who holds it, and is simply repeated.
-    let started = Instant::now();
-    let out = loop {
-        let out =
-            backfill_cli(&db, &["--batch-size", "200", "--max-batch-ms", "0"]).wait_with_output().expect("resume");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if out.status.success()
-            || !stderr.contains("another backfill is running")
-            || started.elapsed() > Duration::from_secs(20)
-        {
-            break out;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let out = resume_after_kill(&db, &["--batch-size", "200", "--max-batch-ms", "0"]).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let (rows, completed) = progress(&db).await;
     assert!(completed);
@@ -265,22 +272,7 @@ async fn two_jobs_copy_their_own_key_ranges_side_by_side_and_resume_after_a_kill
     let (at_kill, completed) = progress(&db).await;
     assert!(!completed && at_kill < 20_000, "killed too late to test a resume ({at_kill})");
 
-    let started = Instant::now();
-    let out = loop {
-        // Waited for off the runtime: the workload's sessions run on it, and a
-        // blocked runtime would leave them in open transactions the backfill
-        // then waits for.
-        let resume = backfill_cli(&db, &args);
-        let out = tokio::task::spawn_blocking(move || resume.wait_with_output()).await.expect("join").expect("resume");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if out.status.success()
-            || !stderr.contains("another backfill is running")
-            || started.elapsed() > Duration::from_secs(20)
-        {
-            break out;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let out = resume_after_kill(&db, &args).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report = workload.stop_and_wait().await.expect("workload");
     assert_eq!(report.errors(), 0, "{}", report.render_text());

@@ -151,7 +151,7 @@ async fn run_locked(
     report: &mut impl FnMut(&Progress),
 ) -> Result<Progress, BackfillError> {
     let phase = state::current(client, &cfg.table).await?.phase;
-    if !matches!(phase, Phase::DualWrite | Phase::ReadNew | Phase::WriteNew) {
+    if !phase.writes_both() {
         return Err(BackfillError::WrongPhase(phase));
     }
     if !cfg.ignore_instances {

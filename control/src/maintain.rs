@@ -84,7 +84,7 @@ pub async fn run(
         )
         .await?
         .get(0);
-    let steps: Vec<(String, String)> = match procedure {
+    let mut steps: Vec<(String, String)> = match procedure {
         Procedure::Daily => vec![
             ("analyze".into(), "ANALYZE todos_active; ANALYZE todos_archived; ANALYZE ai_todo_interactions".into()),
             ("create_archive_partitions".into(), String::new()),
@@ -104,7 +104,6 @@ pub async fn run(
             steps
         }
     };
-    let mut steps = steps;
     if cfg.partman {
         steps.insert(0, ("partman_adopt".into(), String::new()));
     }
@@ -182,16 +181,11 @@ async fn run_step(
         "drop_old_archive_partitions"
             if crate::partman::managing_schema(client).await.map_err(|e| e.to_string())?.is_some() =>
         {
-            let phase: Option<String> = client
-                .query_opt("SELECT phase FROM switchyard.migration_state WHERE table_name = 'todos'", &[])
-                .await
-                .map_err(pg)?
-                .map(|r| r.get(0));
-            let mirroring = matches!(phase.as_deref(), Some("dual_write" | "read_new" | "write_new"));
-            if mirroring && !cfg.force_drop {
+            // The guard drop_old_archive_partitions() applies in SQL.
+            let phase = crate::state::current(client, "todos").await.map_err(|e| e.to_string())?.phase;
+            if phase.writes_both() && !cfg.force_drop {
                 return Err(format!(
-                    "todos is in phase {}, where legacy still holds the archived rows; dropping them would make the two schemas differ (wait for new_only, or pass --force-drop)",
-                    phase.unwrap_or_default()
+                    "todos is in phase {phase}, where legacy still holds the archived rows; dropping them would make the two schemas differ (wait for new_only, or pass --force-drop)"
                 ));
             }
             let after = cfg.drop_after.unwrap_or_default();

@@ -38,6 +38,12 @@ impl Phase {
     pub fn writes_new(self) -> bool {
         matches!(self, Phase::WriteNew | Phase::NewOnly)
     }
+
+    /// Every write reaches both schemas: legacy stays complete and the new
+    /// tables follow it (or the other way round in write_new).
+    pub fn writes_both(self) -> bool {
+        matches!(self, Phase::DualWrite | Phase::ReadNew | Phase::WriteNew)
+    }
 }
 
 impl std::fmt::Display for Phase {
