@@ -465,6 +465,30 @@ fn switchyard_rewrite_check_reports_every_phase() {
     assert_eq!(lines[2]["plans"]["new_only"]["action"], "refuse");
 }
 
+#[test]
+fn switchyard_rewrite_takes_sql_that_starts_with_a_comment() {
+    let (code, out) = rewrite_cli(&["--phase", "dual_write", "--sql", "-- note\nSELECT 1"], None);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("action: passthrough"), "{out}");
+    let (code, out) =
+        rewrite_cli(&["--phase", "dual_write", "--json", "--sql", "-- note\nDELETE FROM todos WHERE id = $1"], None);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
+    assert_eq!(v["action"], "rewrite");
+    assert_eq!(v["result"]["command_tag"], "delete");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("queries.sql");
+    std::fs::write(
+        &path,
+        "-- the app's queries\nUPDATE todos SET title = $1 WHERE id = $2;\n-- health check\nSELECT 1;\n",
+    )
+    .expect("write");
+    let (code, out) = rewrite_cli(&["--check", &path.to_string_lossy()], None);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("2 statements"), "{out}");
+    assert!(out.contains("dual_write passthrough     1  rewrite     1  refuse     0"), "{out}");
+}
+
 #[tokio::test]
 async fn a_locking_read_in_write_new_locks_the_row_in_the_new_tables() {
     let rw = Rewriter::with_default_spec();

@@ -38,8 +38,9 @@ pub struct Args {
     /// Print one JSON object (or, with --check, one per statement).
     #[arg(long)]
     json: bool,
-    /// The statement, instead of FILE or stdin.
-    #[arg(long, value_name = "TEXT", conflicts_with = "file")]
+    /// The statement, instead of FILE or stdin. It may begin with a `--`
+    /// comment: the value is taken as SQL, never as a flag.
+    #[arg(long, value_name = "TEXT", conflicts_with = "file", allow_hyphen_values = true)]
     sql: Option<String>,
     /// Read many statements (one per line, or `;`-separated) and report, per
     /// phase, which pass through, which are rewritten and which are refused.
