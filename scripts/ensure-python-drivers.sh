@@ -3,7 +3,8 @@
 # drivers that tests/python_clients.rs runs through the proxy: psycopg 3
 # (psycopg[binary]), psycopg2 (psycopg2-binary) and asyncpg, from PyPI.
 # Quick when they are already installed (it only tries the imports).
-# Installs python3-venv with apt-get when `python3 -m venv` is missing.
+# Installs python3 (minimal systems have none) and python3-venv with apt-get
+# when they are missing.
 # Sourced by scripts/test; safe to run on its own.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh"
@@ -13,7 +14,10 @@ PY_DRIVERS_VENV="$PY_DRIVERS_REPO/.venv-tests"
 PY_DRIVERS_IMPORTS="import psycopg, psycopg2, asyncpg"
 
 if ! { [ -x "$PY_DRIVERS_VENV/bin/python" ] && "$PY_DRIVERS_VENV/bin/python" -c "$PY_DRIVERS_IMPORTS" 2>/dev/null; }; then
-  command -v python3 >/dev/null || { echo "python3 not found: install python3 (apt-get install python3)" >&2; exit 1; }
+  if ! command -v python3 >/dev/null; then
+    echo "python3 not found; installing python3 and python3-venv from the distribution's packages" >&2
+    apt_install python3 python3-venv
+  fi
   # A venv without pip (Debian's python3 without python3-venv fails half way) is made again.
   if ! { [ -x "$PY_DRIVERS_VENV/bin/python" ] && "$PY_DRIVERS_VENV/bin/python" -m pip --version >/dev/null 2>&1; }; then
     echo "creating $PY_DRIVERS_VENV" >&2

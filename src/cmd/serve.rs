@@ -305,7 +305,13 @@ fn init_logging(config: &Config) -> anyhow::Result<FilterHandle> {
         LogFormat::Json => {
             registry.with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr)).try_init()
         }
-        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr)).try_init(),
+        LogFormat::Text => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(super::logging::colour_stderr()),
+            )
+            .try_init(),
     };
     result.context("installing the logger")?;
     Ok(handle)

@@ -1,28 +1,23 @@
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::{assert_alive, connect, describe, shared_upstream, sqlstate, try_connect};
-use crate::support;
+use crate::support::{self, child::Sig, ChildGuard};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
-async fn wait_listening(port: u16, child: &mut Child) {
+async fn wait_listening(port: u16, child: &mut ChildGuard) {
     for _ in 0..200 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
             return;
         }
-        assert!(child.try_wait().expect("wait").is_none(), "switchyard serve exited early");
+        assert!(child.child().try_wait().expect("wait").is_none(), "switchyard serve exited early");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("switchyard serve did not listen on {port}");
-}
-
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill").arg(format!("-{sig}")).arg(child.id().to_string()).status().expect("kill");
-    assert!(ok.success());
 }
 
 #[tokio::test]
@@ -40,13 +35,15 @@ async fn serve_reads_its_file_reloads_on_sighup_and_drains_on_sigterm() {
         std::fs::write(&file, text).expect("write config");
     };
     write_config(1);
-    let mut child = Command::new(support::switchyard_bin())
-        .args(["serve", "--config"])
-        .arg(&file)
-        .args(["--log-format", "json", "--upstream-sslmode", "disable"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn switchyard serve");
+    let mut child = ChildGuard::new(
+        Command::new(support::switchyard_bin())
+            .args(["serve", "--config"])
+            .arg(&file)
+            .args(["--log-format", "json", "--upstream-sslmode", "disable"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn switchyard serve"),
+    );
     wait_listening(port, &mut child).await;
     let url = format!("postgres://postgres@127.0.0.1:{port}/{}", db.name);
     let first = connect(&url).await;
@@ -54,7 +51,7 @@ async fn serve_reads_its_file_reloads_on_sighup_and_drains_on_sigterm() {
     assert_eq!(sqlstate(&err).as_deref(), Some("53300"), "{}", describe(&err));
 
     write_config(2);
-    signal(&child, "HUP");
+    child.signal(Sig::SIGHUP);
     let mut second = None;
     for _ in 0..100 {
         if let Ok(c) = try_connect(&url).await {
@@ -68,13 +65,8 @@ async fn serve_reads_its_file_reloads_on_sighup_and_drains_on_sigterm() {
     assert_alive(&second).await;
 
     let asked = Instant::now();
-    signal(&child, "TERM");
-    let status = tokio::task::spawn_blocking(move || {
-        let status = child.wait().expect("wait");
-        (status, child.stderr.take())
-    })
-    .await
-    .expect("wait task");
+    let stderr = child.child().stderr.take();
+    let status = tokio::task::spawn_blocking(move || (child.terminate(), stderr)).await.expect("wait task");
     assert!(status.0.success(), "exit status {:?}", status.0);
     assert!(asked.elapsed() < Duration::from_secs(10), "drained within the 1 s drain timeout (plus closing)");
     assert!(first.simple_query("SELECT 1").await.is_err(), "sessions are closed after the drain");

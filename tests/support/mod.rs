@@ -4,6 +4,9 @@
 
 use tokio_postgres::Client;
 
+pub mod child;
+pub use child::ChildGuard;
+
 /// A database of its own for one test.
 pub struct TestDb {
     pub name: String,
@@ -70,10 +73,11 @@ pub fn switchyard_bin() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_BIN_EXE_switchyard"))
 }
 
-/// A `switchyard serve` process in front of a test database, killed on drop.
+/// A `switchyard serve` process in front of a test database, killed on drop
+/// (also when the test panics).
 pub struct ProxyProcess {
     pub port: u16,
-    child: std::process::Child,
+    child: ChildGuard,
     /// The database the proxy's clients connect to.
     pub db_name: String,
 }
@@ -88,17 +92,10 @@ impl ProxyProcess {
         connect(&self.url()).await
     }
 
-    /// Sends SIGTERM and waits for the process to exit.
-    pub fn terminate(mut self) -> std::process::ExitStatus {
-        let _ = std::process::Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
-        self.child.wait().expect("wait for switchyard serve")
-    }
-}
-
-impl Drop for ProxyProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// Sends SIGTERM and waits for the process to exit (SIGKILL and a panic
+    /// when it does not within the grace period).
+    pub fn terminate(self) -> std::process::ExitStatus {
+        self.child.terminate()
     }
 }
 
@@ -125,7 +122,7 @@ pub async fn spawn_proxy_with(db: &TestDb, extra: &[&str]) -> ProxyProcess {
         .stdin(std::process::Stdio::null())
         .spawn()
         .expect("spawn switchyard serve");
-    let proxy = ProxyProcess { port, child, db_name: db.name.clone() };
+    let proxy = ProxyProcess { port, child: ChildGuard::new(child), db_name: db.name.clone() };
     for _ in 0..200 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
             return proxy;
