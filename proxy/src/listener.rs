@@ -14,7 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::rustls::ServerConfig;
-use tracing::{debug, info, warn, Instrument};
+use tracing::{debug, error, info, warn, Instrument};
 
 use crate::cancel::{send_cancel, CancelMap};
 use crate::config::Config;
@@ -93,7 +93,9 @@ impl Inner {
 
 /// A bound, not yet running, proxy.
 pub struct Proxy {
-    listener: TcpListener,
+    /// Kept as a std listener until `run`, so it can be cloned for workers
+    /// and still served on the caller's runtime if no worker starts.
+    listener: std::net::TcpListener,
     metrics_listener: Option<TcpListener>,
     inner: Arc<Inner>,
     workers: usize,
@@ -108,8 +110,8 @@ pub struct ProxyHandle {
 impl Proxy {
     /// Binds the client (and metrics) listeners and prepares TLS.
     pub async fn bind(config: Config) -> Result<Proxy, ProxyError> {
-        let listener = TcpListener::bind(config.listen)
-            .await
+        let listener = std::net::TcpListener::bind(config.listen)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
             .map_err(|source| ProxyError::Bind { addr: config.listen, source })?;
         let metrics_listener = match config.metrics_listen {
             Some(addr) => Some(TcpListener::bind(addr).await.map_err(|source| ProxyError::Bind { addr, source })?),
@@ -163,10 +165,12 @@ impl Proxy {
     pub async fn run(self) {
         let Proxy { listener, metrics_listener, inner, workers } = self;
         let http = metrics_listener.map(|l| tokio::spawn(crate::http::serve(l, Arc::clone(&inner))));
-        if workers == 0 {
-            accept_loop(listener, Arc::clone(&inner)).await;
-        } else {
-            run_workers(listener, &inner, workers).await;
+        let unserved = if workers == 0 { Some(listener) } else { run_workers(listener, &inner, workers).await };
+        if let Some(listener) = unserved {
+            match TcpListener::from_std(listener) {
+                Ok(l) => accept_loop(l, Arc::clone(&inner)).await,
+                Err(e) => error!(error = %e, "cannot listen on this runtime; the proxy stops"),
+            }
         }
         if let Some(h) = http {
             h.abort();
@@ -175,15 +179,14 @@ impl Proxy {
     }
 }
 
-/// Runs `n` worker threads, each accepting from a clone of `listener`.
-async fn run_workers(listener: TcpListener, inner: &Arc<Inner>, n: usize) {
-    let std_listener = match listener.into_std() {
-        Ok(l) => l,
-        Err(e) => {
-            warn!(error = %e, "cannot hand the listener to workers; serving on this runtime");
-            return;
-        }
-    };
+/// Runs `n` worker threads, each accepting from a clone of `listener`, until
+/// they have drained. Gives the listener back when no worker could start, so
+/// the caller serves on its own runtime instead of stopping.
+async fn run_workers(
+    std_listener: std::net::TcpListener,
+    inner: &Arc<Inner>,
+    n: usize,
+) -> Option<std::net::TcpListener> {
     let mut done = Vec::with_capacity(n);
     for i in 0..n {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -212,10 +215,15 @@ async fn run_workers(listener: TcpListener, inner: &Arc<Inner>, n: usize) {
             Err(e) => warn!(error = %e, "cannot start a worker thread"),
         }
     }
+    if done.is_empty() {
+        warn!("no worker started; serving on this runtime");
+        return Some(std_listener);
+    }
     drop(std_listener);
     for rx in done {
         let _ = rx.await;
     }
+    None
 }
 
 /// Accepts clients until shutdown, then drains this loop's sessions.
