@@ -1,4 +1,4 @@
-//! The seam where a later rewriter plugs in: a client message the
+//! The seam where the router (`route.rs`) plugs in: a client message the
 //! interceptor asked for is delivered whole, before it is forwarded, and the
 //! interceptor decides what goes upstream instead. Messages it did not ask
 //! for are streamed through without being buffered or decoded.

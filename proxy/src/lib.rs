@@ -1,11 +1,14 @@
 //! # switchyard-proxy
 //!
 //! The PostgreSQL wire-protocol proxy that applications connect to instead
-//! of PostgreSQL. For now it is a transparent, hardened passthrough: one
-//! upstream connection per client (session mode), authentication relayed
-//! (trust, password, md5, SCRAM-SHA-256) so the proxy never holds users'
-//! passwords, cancel requests mapped through proxy-owned keys, TLS on both
-//! sides, and a seam ([`Interceptor`]) where the statement rewriter plugs in.
+//! of PostgreSQL: one upstream connection per client (session mode),
+//! authentication relayed (trust, password, md5, SCRAM-SHA-256) so the proxy
+//! never holds users' passwords, cancel requests mapped through proxy-owned
+//! keys, TLS on both sides. Traffic that cannot touch the migrated table is
+//! forwarded as raw bytes; the rest goes through an [`Interceptor`], which in
+//! `switchyard serve` is the router (`route`): it plans each statement with
+//! the rewriter for the session's phase, and the response fix-up (`fixup`)
+//! gives the client back the replies its own statement would have had.
 //!
 //! ## Layout
 //! - [`protocol`]: the wire protocol as pure functions over buffers
@@ -14,7 +17,10 @@
 //! - `startup`: SSL negotiation and the authentication relay;
 //! - `session`: the steady-state forwarding loop, generic over
 //!   `AsyncRead + AsyncWrite`;
-//! - `upstream`, `tls`, `cancel`, `config`, `metrics`, `error`.
+//! - `intercept`: the [`Interceptor`] seam; `route`: the router behind it;
+//!   `fixup`: replies restored to what the client's statement would get;
+//! - `shadow`: sampled reads compared on side connections, off the client's path;
+//! - `upstream`, `tls`, `cancel`, `config`, `metrics`, `http`, `error`.
 //!
 //! ## Example
 //! ```no_run
