@@ -23,6 +23,7 @@ use std::collections::VecDeque;
 
 use bytes::{BufMut, BytesMut};
 
+use crate::protocol::bind::BindParams;
 use crate::protocol::{tags, write_message};
 
 /// What a rewritten statement's answer must be turned into.
@@ -302,25 +303,7 @@ fn rows_in_tag(body: &[u8]) -> Option<u64> {
 /// Whether the result columns of a Bind (its body after portal and
 /// statement names) are requested in binary, for a one-column result.
 pub fn bind_wants_binary_results(rest: &[u8]) -> bool {
-    fn i16_at(b: &[u8], at: usize) -> Option<i16> {
-        Some(i16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?))
-    }
-    fn parse(rest: &[u8]) -> Option<bool> {
-        let nfmt = usize::try_from(i16_at(rest, 0)?).ok()?;
-        let mut at = 2 + 2 * nfmt;
-        let nparams = usize::try_from(i16_at(rest, at)?).ok()?;
-        at += 2;
-        for _ in 0..nparams {
-            let len = i32::from_be_bytes(rest.get(at..at + 4)?.try_into().ok()?);
-            at += 4 + usize::try_from(len).unwrap_or(0);
-        }
-        let nres = i16_at(rest, at)?;
-        if nres < 1 {
-            return Some(false);
-        }
-        Some(i16_at(rest, at + 2)? == 1)
-    }
-    parse(rest).unwrap_or(false)
+    BindParams::decode(rest).is_ok_and(|b| b.result_format(0) == 1)
 }
 
 #[cfg(test)]

@@ -328,6 +328,26 @@ impl Router {
         Verdict::Forward
     }
 
+    /// A write whose rows the client does not see answers with one hidden
+    /// `sy_count` row, on which a row limit (pgjdbc sends 1 for statements
+    /// it expects no rows from) would suspend the portal where PostgreSQL
+    /// completes the client's own statement with its command tag. The limit
+    /// is dropped for it: a data-modifying statement runs to completion on
+    /// its first Execute anyway. Writes with RETURNING keep the client's
+    /// limit: their rows are the client's own, and PostgreSQL suspends and
+    /// continues them from its stored result exactly as for the original.
+    fn on_execute(&mut self, portal: &str, max_rows: i32) -> Verdict {
+        let shape = self.portals.get(portal).copied().flatten();
+        self.shadow_execute(portal);
+        self.fixer.expect(Expect::Execute(shape));
+        if max_rows == 0 || !shape.is_some_and(|s| s.hide_rows) {
+            return Verdict::Forward;
+        }
+        let mut out = BytesMut::with_capacity(portal.len() + 10);
+        execute_to_completion(&mut out, portal);
+        Verdict::Replace(out)
+    }
+
     fn on_close(&mut self, kind: u8, name: &str) -> Verdict {
         if kind == b'P' {
             self.portals.remove(name);
@@ -363,10 +383,7 @@ impl Router {
             put_cstr(b, REFUSAL_STATEMENT.as_bytes());
             b.put_slice(&[0, 0, 0, 0, 0, 0]);
         });
-        write_message(out, tags::EXECUTE, |b| {
-            put_cstr(b, b"");
-            b.put_i32(0);
-        });
+        execute_to_completion(out, "");
         self.fixer.expect(Expect::Completion { swallow: true });
         self.fixer.expect(Expect::Completion { swallow: true });
         self.fixer.expect(Expect::Completion { swallow: true });
@@ -426,12 +443,7 @@ impl Router {
             FrontendMessage::Parse { statement, sql, param_types } => self.on_parse(statement, sql, param_types, info),
             FrontendMessage::Bind { portal, statement, rest } => self.on_bind(portal, statement, rest, info),
             FrontendMessage::Describe { kind, name } => self.on_describe(*kind, name),
-            FrontendMessage::Execute { portal, .. } => {
-                let shape = self.portals.get(*portal).copied().flatten();
-                self.shadow_execute(portal);
-                self.fixer.expect(Expect::Execute(shape));
-                Verdict::Forward
-            }
+            FrontendMessage::Execute { portal, max_rows } => self.on_execute(portal, *max_rows),
             FrontendMessage::Close { kind, name } => self.on_close(*kind, name),
             FrontendMessage::Sync => {
                 self.phase_for(info);
@@ -539,10 +551,19 @@ fn parse_message(out: &mut BytesMut, name: &str, sql: &str, param_types: &[u32])
     write_message(out, tags::PARSE, |b| {
         put_cstr(b, name.as_bytes());
         put_cstr(b, sql.as_bytes());
-        b.put_i16(param_types.len() as i16);
+        // Decoded from a u16 count, so it fits.
+        b.put_u16(u16::try_from(param_types.len()).unwrap_or(u16::MAX));
         for t in param_types {
             b.put_u32(*t);
         }
+    });
+}
+
+/// Execute of `portal` with no row limit.
+fn execute_to_completion(out: &mut BytesMut, portal: &str) {
+    write_message(out, tags::EXECUTE, |b| {
+        put_cstr(b, portal.as_bytes());
+        b.put_i32(0);
     });
 }
 

@@ -30,6 +30,7 @@ use switchyard_rewriter::{Action, CommandTag, MigrationSpec, Phase, Plan};
 use tokio::sync::{mpsc, Mutex};
 use tokio_postgres::types::{to_sql_checked, Format, IsNull, ToSql, Type};
 
+use crate::protocol::bind::BindParams;
 use crate::Metrics;
 
 /// Every phase, indexed like the sampler's rates.
@@ -123,45 +124,13 @@ impl Param {
 /// The parameter values of a Bind message body after its portal and
 /// statement names (`rest`), or None when malformed.
 pub fn params_from_bind(rest: &[u8]) -> Option<Vec<Param>> {
-    let mut b = rest;
-    fn i16_(b: &mut &[u8]) -> Option<i16> {
-        let (h, t) = b.split_first_chunk::<2>()?;
-        *b = t;
-        Some(i16::from_be_bytes(*h))
-    }
-    let nfmt = usize::try_from(i16_(&mut b)?).ok()?;
-    let mut formats = Vec::with_capacity(nfmt);
-    for _ in 0..nfmt {
-        formats.push(i16_(&mut b)?);
-    }
-    let n = usize::try_from(i16_(&mut b)?).ok()?;
-    if nfmt > 1 && nfmt != n {
-        return None;
-    }
-    let mut params = Vec::with_capacity(n);
-    for i in 0..n {
-        let (h, t) = b.split_first_chunk::<4>()?;
-        b = t;
-        let len = i32::from_be_bytes(*h);
-        let value = if len < 0 {
-            None
-        } else {
-            let len = len as usize;
-            if b.len() < len {
-                return None;
-            }
-            let (v, t) = b.split_at(len);
-            b = t;
-            Some(Bytes::copy_from_slice(v))
-        };
-        let format = match nfmt {
-            0 => 0,
-            1 => formats[0],
-            _ => formats[i],
-        };
-        params.push(Param { format, value });
-    }
-    Some(params)
+    let bind = BindParams::decode(rest).ok()?;
+    let params = bind
+        .values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Param { format: bind.param_format(i), value: v.map(Bytes::copy_from_slice) });
+    Some(params.collect())
 }
 
 /// A read to compare (or to count as skipped).

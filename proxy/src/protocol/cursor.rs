@@ -40,6 +40,11 @@ impl<'a> Cursor<'a> {
         Ok(i16::from_be_bytes([b[0], b[1]]))
     }
 
+    pub fn u16(&mut self) -> Result<u16, ProtocolError> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+
     pub fn i32(&mut self) -> Result<i32, ProtocolError> {
         let b = self.take(4)?;
         Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))

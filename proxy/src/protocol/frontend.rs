@@ -44,9 +44,6 @@ pub enum FrontendMessage<'a> {
     },
 }
 
-/// Parse carries at most this many parameter types (PostgreSQL's own limit).
-const MAX_PARAMS: usize = u16::MAX as usize;
-
 /// Decodes the body of a frontend message with `tag`.
 pub fn decode(tag: u8, body: &[u8]) -> Result<FrontendMessage<'_>, ProtocolError> {
     let mut c = Cursor::new(body);
@@ -55,11 +52,9 @@ pub fn decode(tag: u8, body: &[u8]) -> Result<FrontendMessage<'_>, ProtocolError
         PARSE => {
             let statement = c.cstr()?;
             let sql = c.cstr()?;
-            let n = c.i16()?;
-            if n < 0 || n as usize > MAX_PARAMS {
-                return Err(ProtocolError::Invalid { what: "parameter count" });
-            }
-            let mut param_types = Vec::with_capacity(n as usize);
+            // Unsigned, as PostgreSQL reads it: up to 65,535 parameters.
+            let n = c.u16()?;
+            let mut param_types = Vec::with_capacity(usize::from(n));
             for _ in 0..n {
                 param_types.push(c.u32()?);
             }
@@ -110,6 +105,17 @@ mod tests {
         assert_eq!(decode(QUERY, b"SELECT 1"), Err(ProtocolError::UnterminatedString));
         assert!(decode(EXECUTE, b"\0\0\0").is_err());
         assert!(decode(SYNC, b"x").is_err());
-        assert!(decode(PARSE, b"\0q\0\xff\xff").is_err());
+        assert!(decode(PARSE, b"\0q\0\xff\xff").is_err(), "65,535 types announced, none sent");
+    }
+
+    #[test]
+    fn parse_counts_parameter_types_unsigned() {
+        let mut body = b"s\0SELECT 1\0".to_vec();
+        body.extend_from_slice(&40_000u16.to_be_bytes());
+        body.extend(std::iter::repeat([0, 0, 0, 23]).take(40_000).flatten());
+        match decode(PARSE, &body) {
+            Ok(FrontendMessage::Parse { param_types, .. }) => assert_eq!(param_types.len(), 40_000),
+            other => panic!("expected a Parse, got {other:?}"),
+        }
     }
 }

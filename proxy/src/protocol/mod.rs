@@ -9,6 +9,7 @@
 //! [`ProtocolError`] instead of panicking: the input comes from the network.
 
 pub mod backend;
+pub mod bind;
 mod cursor;
 pub mod frontend;
 pub mod startup;

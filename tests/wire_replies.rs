@@ -1,0 +1,29 @@
+//! What real drivers see of the proxy's answers, message by message, through
+//! the real `switchyard serve` in every phase against a direct twin database:
+//! the messages the client libraries of the other suites hide (Execute row
+//! limits and PortalSuspended, every ErrorResponse field, RowDescription's
+//! table OIDs, BackendKeyData, parameter counts above 32,767) are compared
+//! here with a raw protocol client.
+
+mod support;
+
+#[path = "rewriter/fixture.rs"]
+#[allow(dead_code)]
+mod fixture;
+
+#[path = "wire_phases/common.rs"]
+#[allow(dead_code)]
+mod common;
+
+#[path = "wire_replies/raw.rs"]
+#[allow(dead_code)]
+mod raw;
+
+/// pgjdbc's Execute row limits: writes keep their command tags, RETURNING
+/// rows suspend and continue as on PostgreSQL.
+#[path = "wire_replies/row_limits.rs"]
+mod row_limits;
+
+/// Parse and Bind with up to 65,535 parameters, routed and passed through.
+#[path = "wire_replies/many_parameters.rs"]
+mod many_parameters;
