@@ -27,3 +27,7 @@ mod row_limits;
 /// Parse and Bind with up to 65,535 parameters, routed and passed through.
 #[path = "wire_replies/many_parameters.rs"]
 mod many_parameters;
+
+/// The backend process id clients are told, NOTIFY's, and cancel through the proxy.
+#[path = "wire_replies/backend_pid.rs"]
+mod backend_pid;

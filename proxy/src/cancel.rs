@@ -1,16 +1,17 @@
 //! Query cancellation across the proxy
 //! (<https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-CANCELING-REQUESTS>).
 //!
-//! Each client gets the proxy's own BackendKeyData, random, mapped here to
-//! the key its upstream backend sent. A CancelRequest to the proxy is looked
-//! up and forwarded with the upstream's key over a new upstream connection,
-//! so a client can only cancel its own query, and upstream keys never leave
-//! the proxy.
+//! Each client is told its upstream backend's real process id, so
+//! `pg_backend_pid()`, the PID in its own NOTIFY messages and the server's
+//! logs agree with what its driver reports, but a secret of the proxy's own,
+//! random, mapped here to the secret the upstream sent. A CancelRequest to
+//! the proxy is looked up and forwarded with the upstream's key over a new
+//! upstream connection, so a client can only cancel its own query, and
+//! upstream secrets never leave the proxy.
 
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -25,40 +26,42 @@ pub struct CancelKey {
     pub secret: Bytes,
 }
 
-/// Proxy keys to upstream keys, for every live session.
+/// Proxy keys to upstream keys, for every live session, by process id.
+/// A process id is normally one session's, but a new session may reuse it
+/// before the old one's mapping is dropped: each keeps its own secret.
 #[derive(Debug, Default)]
 pub struct CancelMap {
-    map: DashMap<i32, (Bytes, CancelKey)>,
+    map: DashMap<i32, Vec<(Bytes, CancelKey)>>,
 }
 
 impl CancelMap {
     /// Registers a session whose upstream key is `upstream` and returns the
-    /// proxy key to give its client; the mapping lives as long as the guard.
+    /// proxy key to give its client (the upstream's process id, a secret of
+    /// the proxy's); the mapping lives as long as the guard.
     pub fn register(self: &Arc<Self>, upstream: CancelKey) -> CancelRegistration {
         let secret_len = upstream.secret.len().max(4);
-        loop {
-            let pid = rand::random::<i32>() & 0x7fff_ffff;
-            if pid == 0 {
-                continue;
-            }
-            if let Entry::Vacant(v) = self.map.entry(pid) {
-                let secret: Vec<u8> = (0..secret_len).map(|_| rand::random::<u8>()).collect();
-                let secret = Bytes::from(secret);
-                v.insert((secret.clone(), upstream));
-                return CancelRegistration { map: Arc::clone(self), key: CancelKey { pid, secret } };
-            }
-        }
+        let secret: Bytes = (0..secret_len).map(|_| rand::random::<u8>()).collect::<Vec<u8>>().into();
+        let pid = upstream.pid;
+        self.map.entry(pid).or_default().push((secret.clone(), upstream));
+        CancelRegistration { map: Arc::clone(self), key: CancelKey { pid, secret } }
     }
 
     /// The upstream key for a proxy key, if the proxy key is valid.
     pub fn lookup(&self, pid: i32, secret: &[u8]) -> Option<CancelKey> {
         let entry = self.map.get(&pid)?;
-        let (expected, upstream) = entry.value();
-        constant_time_eq(expected, secret).then(|| upstream.clone())
+        // Every candidate is compared, in constant time each.
+        let mut found = None;
+        for (expected, upstream) in entry.value() {
+            if constant_time_eq(expected, secret) {
+                found = Some(upstream.clone());
+            }
+        }
+        found
     }
 
+    /// The number of live sessions registered.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.map.iter().map(|e| e.value().len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -86,7 +89,11 @@ impl CancelRegistration {
 
 impl Drop for CancelRegistration {
     fn drop(&mut self) {
-        self.map.map.remove(&self.key.pid);
+        let secret = &self.key.secret;
+        self.map.map.remove_if_mut(&self.key.pid, |_, sessions| {
+            sessions.retain(|(s, _)| s != secret);
+            sessions.is_empty()
+        });
     }
 }
 
@@ -114,10 +121,28 @@ mod tests {
         let upstream = CancelKey { pid: 77, secret: Bytes::from_static(b"abcd") };
         let reg = map.register(upstream.clone());
         let key = reg.proxy_key().clone();
-        assert_eq!(map.lookup(key.pid, &key.secret), Some(upstream));
+        assert_eq!(key.pid, 77, "the client is told the server's process id");
+        assert_ne!(key.secret, upstream.secret, "but not the server's secret");
+        assert_eq!(map.lookup(key.pid, &key.secret), Some(upstream.clone()));
         assert_eq!(map.lookup(key.pid, b"wrong"), None);
+        assert_eq!(map.lookup(key.pid, &upstream.secret), None);
         drop(reg);
         assert_eq!(map.lookup(key.pid, &key.secret), None);
+        assert!(map.is_empty());
+    }
+
+    #[test]
+    fn a_reused_process_id_keeps_each_sessions_secret() {
+        let map = Arc::new(CancelMap::default());
+        let old = CancelKey { pid: 9, secret: Bytes::from_static(b"old!") };
+        let new = CancelKey { pid: 9, secret: Bytes::from_static(b"new!") };
+        let (old_reg, new_reg) = (map.register(old.clone()), map.register(new.clone()));
+        assert_eq!(map.len(), 2);
+        let new_key = new_reg.proxy_key().clone();
+        assert_eq!(map.lookup(9, &old_reg.proxy_key().secret), Some(old));
+        drop(old_reg);
+        assert_eq!(map.lookup(9, &new_key.secret), Some(new));
+        drop(new_reg);
         assert!(map.is_empty());
     }
 }

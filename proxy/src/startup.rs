@@ -9,7 +9,7 @@
 //! removes `-PLUS` SASL mechanisms from the server's offer, because channel
 //! binding binds to the TLS connection the server sees, which is the
 //! proxy's, not the client's. And it replaces the server's BackendKeyData
-//! with a key of its own (see [`crate::cancel`]).
+//! secret with one of its own, keeping its process id (see [`crate::cancel`]).
 
 use std::sync::Arc;
 

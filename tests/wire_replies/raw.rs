@@ -247,3 +247,18 @@ pub fn row_description(body: &[u8]) -> Vec<Field> {
         })
         .collect()
 }
+
+/// Sends a CancelRequest for `key` to `url`'s host, as libpq does.
+pub async fn cancel(url: &str, key: &(i32, Vec<u8>)) {
+    let rest = url.split_once('@').map_or(url, |(_, r)| r);
+    let addr = rest.split('/').next().unwrap_or(rest);
+    let mut stream = TcpStream::connect(addr).await.expect("connect to cancel");
+    let mut packet = Vec::new();
+    packet.put_i32(12 + key.1.len() as i32);
+    packet.put_i32(80_877_102);
+    packet.put_i32(key.0);
+    packet.put_slice(&key.1);
+    stream.write_all(&packet).await.expect("cancel request");
+    // The server answers by closing the connection.
+    let _ = stream.read(&mut [0u8; 16]).await;
+}
