@@ -88,13 +88,37 @@ impl SessionError {
             SessionError::Io(ErrorSource::Upstream(_)) | SessionError::UpstreamClosed => {
                 fatal("08006", "connection to the upstream server was lost".into())
             }
-            SessionError::Upstream(e) => fatal("08001", format!("could not connect to the upstream server: {e}")),
+            // The address, OS error and TLS detail stay in the log: a client
+            // that has not authenticated yet must not learn the topology.
+            SessionError::Upstream(_) => fatal("08001", "could not connect to the database server".into()),
             SessionError::TooManyClients(_) => fatal("53300", "sorry, too many clients already".into()),
             SessionError::Shutdown => fatal("57P01", "terminating connection due to administrator command".into()),
             SessionError::Io(ErrorSource::Client(_))
             | SessionError::ClientTls(_)
             | SessionError::UnexpectedTls
             | SessionError::StartupTimeout => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_connect_failures_tell_the_client_nothing_of_the_upstream() {
+        let failures = [
+            UpstreamError::Connect { addr: "10.1.2.3:5432".into(), source: io::ErrorKind::ConnectionRefused.into() },
+            UpstreamError::Timeout { addr: "10.1.2.3:5432".into(), millis: 5000 },
+            UpstreamError::Tls(io::Error::other("invalid peer certificate: UnknownIssuer")),
+            UpstreamError::ServerName("db.internal".into()),
+        ];
+        for failure in failures {
+            let internal = failure.to_string();
+            let (severity, code, message) =
+                SessionError::Upstream(failure).client_facing().expect("the client is told something");
+            assert_eq!((severity, code), (Severity::Fatal, "08001"));
+            assert_eq!(message, "could not connect to the database server", "for {internal}");
         }
     }
 }

@@ -215,6 +215,9 @@ async fn an_unreachable_upstream_gives_08001_promptly() {
     let started = Instant::now();
     let err = try_connect(&proxy.url("x")).await.expect_err("refused");
     assert_eq!(sqlstate(&err).as_deref(), Some("08001"), "{}", describe(&err));
+    let told = describe(&err);
+    assert!(!told.contains(&free.to_string()) && !told.contains("127.0.0.1"), "the address leaked: {told}");
+    assert!(!told.to_lowercase().contains("refused"), "the OS error leaked: {told}");
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
 }
 
