@@ -540,11 +540,21 @@ fn shape_of(plan: &Plan, binary_count: bool) -> Option<Shape> {
     (tag.is_some() || plan.result.hide_rows).then_some(Shape { tag, hide_rows: plan.result.hide_rows, binary_count })
 }
 
-/// A `DO` block raising SQLSTATE 0A000 with the plan's reason.
+/// A `DO` block raising SQLSTATE 0A000 with the plan's reason. The reason
+/// may quote the client's statement, so it goes in an `E''` literal (which
+/// means the same whatever `standard_conforming_strings` says) inside a
+/// dollar-quoted body whose tag the literal does not contain.
 pub fn refusal_sql(plan: &Plan) -> String {
     let reason = plan.reason.as_deref().unwrap_or("switchyard cannot run this statement safely during the migration");
-    let literal = reason.replace('\'', "''").replace("$sy_refusal$", "$ sy_refusal $");
-    format!("DO $sy_refusal$ BEGIN RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = '{literal}'; END $sy_refusal$")
+    let literal = format!("E'{}'", reason.replace('\\', "\\\\").replace('\'', "''"));
+    let mut tag = String::from("$sy_refusal$");
+    for n in 1.. {
+        if !literal.contains(&tag) {
+            break;
+        }
+        tag = format!("$sy_refusal{n}$");
+    }
+    format!("DO {tag} BEGIN RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = {literal}; END {tag}")
 }
 
 fn parse_message(out: &mut BytesMut, name: &str, sql: &str, param_types: &[u32]) {
@@ -579,12 +589,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn refusals_quote_their_reason() {
-        let plan = Plan::refuse("can't TRUNCATE todos; it's $sy_refusal$ tricky");
+    fn refusals_quote_their_reason_as_an_escape_literal_under_a_fresh_tag() {
+        let plan = Plan::refuse(r"can't TRUNCATE todos; \' it's $sy_refusal$ tricky");
         let sql = refusal_sql(&plan);
         assert!(sql.contains("ERRCODE = '0A000'"));
-        assert!(sql.contains("can''t TRUNCATE todos; it''s $ sy_refusal $ tricky"), "{sql}");
-        assert_eq!(sql.matches("$sy_refusal$").count(), 2);
+        assert!(sql.contains(r"MESSAGE = E'can''t TRUNCATE todos; \\'' it''s $sy_refusal$ tricky';"), "{sql}");
+        assert!(sql.starts_with("DO $sy_refusal1$ ") && sql.ends_with(" END $sy_refusal1$"), "{sql}");
+        assert_eq!(sql.matches("$sy_refusal1$").count(), 2);
     }
 
     #[test]
