@@ -65,15 +65,15 @@ impl WatcherConfig {
 pub fn spawn(config: WatcherConfig) -> (watch::Receiver<PhaseSnapshot>, tokio::task::JoinHandle<()>) {
     let (tx, rx) = watch::channel(PhaseSnapshot::default());
     let handle = tokio::spawn(async move {
-        let mut backoff = Duration::from_millis(200);
+        let mut backoff = Backoff::default();
         let mut warned_missing = false;
         loop {
-            match watch_once(&config, &tx, &mut warned_missing).await {
+            let mut connected = false;
+            match watch_once(&config, &tx, &mut warned_missing, &mut connected).await {
                 Ok(()) => return, // every receiver is gone
                 Err(e) => {
                     tracing::warn!(error = %e, "phase watcher lost its connection; keeping phase {} and retrying", tx.borrow().phase);
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    tokio::time::sleep(backoff.after_failure(connected)).await;
                 }
             }
         }
@@ -81,11 +81,43 @@ pub fn spawn(config: WatcherConfig) -> (watch::Receiver<PhaseSnapshot>, tokio::t
     (rx, handle)
 }
 
-/// One connection's lifetime: LISTEN, then refresh on notifications and ticks.
+/// How long to wait before reconnecting: doubling while connecting fails,
+/// back to the start once a connection has worked, so a watcher that lost a
+/// healthy connection reconnects at once rather than after the cap.
+#[derive(Debug, Clone, Copy)]
+struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(200);
+    const MAX: Duration = Duration::from_secs(5);
+
+    /// The pause after a failure; `connected` says whether the connection
+    /// that failed had been established.
+    fn after_failure(&mut self, connected: bool) -> Duration {
+        if connected {
+            self.next = Self::FIRST;
+        }
+        let pause = self.next;
+        self.next = (self.next * 2).min(Self::MAX);
+        pause
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff { next: Self::FIRST }
+    }
+}
+
+/// One connection's lifetime: LISTEN, then refresh on notifications and
+/// ticks. Sets `connected` once the connection is up (LISTEN done).
 async fn watch_once(
     config: &WatcherConfig,
     tx: &watch::Sender<PhaseSnapshot>,
     warned_missing: &mut bool,
+    connected: &mut bool,
 ) -> Result<(), ControlError> {
     let (client, mut connection) = tokio_postgres::connect(&config.database_url, NoTls).await?;
     let (notify_tx, mut notify_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -108,6 +140,7 @@ async fn watch_once(
     });
     let _abort_driver = AbortOnDrop(driver);
     client.batch_execute("LISTEN switchyard_migration_state").await?;
+    *connected = true;
     let mut registered = false;
     let mut poll = tokio::time::interval(config.poll_interval);
     let mut beat = tokio::time::interval(config.heartbeat_interval);
@@ -178,5 +211,19 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reconnect_backoff_doubles_to_its_cap_and_restarts_after_a_working_connection() {
+        let mut b = Backoff::default();
+        let failing: Vec<u128> = (0..7).map(|_| b.after_failure(false).as_millis()).collect();
+        assert_eq!(failing, [200, 400, 800, 1600, 3200, 5000, 5000]);
+        assert_eq!(b.after_failure(true), Backoff::FIRST, "a connection that worked resets the backoff");
+        assert_eq!(b.after_failure(false).as_millis(), 400);
     }
 }
