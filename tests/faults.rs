@@ -7,3 +7,7 @@ mod support;
 /// A refusal stays a refusal whatever the refused statement holds.
 #[path = "faults/refusals.rs"]
 mod refusals;
+
+/// A proxy serves statements touching todos only under a phase it has read.
+#[path = "faults/phase.rs"]
+mod phase;

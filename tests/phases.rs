@@ -119,7 +119,7 @@ async fn walk_to_write_new(db: &mut support::TestDb) {
     state::move_phase(&mut db.client, &request(Phase::WriteNew)).await.expect("to write_new");
 }
 
-fn watch(db: &support::TestDb) -> (tokio::sync::watch::Receiver<watcher::PhaseSnapshot>, tokio::task::JoinHandle<()>) {
+fn watch(db: &support::TestDb) -> (watcher::PhaseReceiver, tokio::task::JoinHandle<()>) {
     watcher::spawn(WatcherConfig {
         database_url: db.url.clone(),
         table: "todos".into(),
@@ -128,14 +128,18 @@ fn watch(db: &support::TestDb) -> (tokio::sync::watch::Receiver<watcher::PhaseSn
         poll_interval: Duration::from_secs(30),
         heartbeat_interval: Duration::from_secs(30),
         acknowledge: None,
+        trust: Duration::from_secs(60),
     })
 }
 
-async fn wait_for(rx: &mut tokio::sync::watch::Receiver<watcher::PhaseSnapshot>, phase: Phase) {
-    tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|s| s.phase == phase && s.from_database))
-        .await
-        .unwrap_or_else(|_| panic!("instance did not reach {phase}"))
-        .expect("watcher alive");
+async fn wait_for(rx: &mut watcher::PhaseReceiver, phase: Phase) {
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        rx.wait_for(|s| s.is_some_and(|s| s.phase == phase && s.from_database)),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("instance did not reach {phase}"))
+    .expect("watcher alive");
 }
 
 #[tokio::test]
@@ -217,9 +221,12 @@ async fn the_cli_shows_sets_refuses_and_reports_status() {
 #[tokio::test]
 async fn without_a_control_schema_an_instance_runs_in_legacy() {
     let db = support::legacy_db().await;
-    let (rx, _t) = watch(&db);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let s = *rx.borrow();
+    let (mut rx, _t) = watch(&db);
+    let s = tokio::time::timeout(Duration::from_secs(10), rx.wait_for(Option::is_some))
+        .await
+        .expect("the watcher reads the database")
+        .expect("watcher alive")
+        .expect("read");
     assert_eq!(s.phase, Phase::Legacy);
     assert!(!s.from_database);
     let err = state::current(&db.client, "todos").await.expect_err("no control schema");

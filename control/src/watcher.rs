@@ -7,12 +7,19 @@
 //! the epoch in `proxy_instances`, so `phase set new_only` can tell that every
 //! instance has moved. With no control schema yet it publishes `legacy`
 //! (plain passthrough) and keeps looking.
+//!
+//! The channel holds `None` until the phase has been read, and again once
+//! the last read is older than [`WatcherConfig::trust`]: a flip may have
+//! happened unseen, and the guards that wait for instances stop waiting for
+//! one whose heartbeat is old (docs/architecture.md, "Not knowing the phase").
 
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 use crate::error::ControlError;
@@ -25,7 +32,7 @@ use crate::state;
 pub struct PhaseSnapshot {
     pub phase: Phase,
     pub epoch: i64,
-    /// False until the control schema has been read (legacy by default).
+    /// False while the database has no control schema (then legacy).
     pub from_database: bool,
 }
 
@@ -50,6 +57,10 @@ pub struct WatcherConfig {
     pub heartbeat_interval: Duration,
     /// What to acknowledge; `None` acknowledges what was published.
     pub acknowledge: Option<Acknowledge>,
+    /// How long a phase read stays good without a fresh read; keep it well
+    /// below the liveness window `phase set` and the backfill count
+    /// instances in (their heartbeats stop with the reads).
+    pub trust: Duration,
 }
 
 impl WatcherConfig {
@@ -61,24 +72,78 @@ impl WatcherConfig {
     }
 }
 
-/// Starts the watcher; the receiver always holds the latest phase.
-pub fn spawn(config: WatcherConfig) -> (watch::Receiver<PhaseSnapshot>, tokio::task::JoinHandle<()>) {
-    let (tx, rx) = watch::channel(PhaseSnapshot::default());
+/// The watcher's channel: the latest phase, `None` while it is not known.
+pub type PhaseReceiver = watch::Receiver<Option<PhaseSnapshot>>;
+type PhaseSender = watch::Sender<Option<PhaseSnapshot>>;
+
+/// Starts the watcher; the receiver holds the latest phase once read.
+pub fn spawn(config: WatcherConfig) -> (PhaseReceiver, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = watch::channel(None);
     let handle = tokio::spawn(async move {
         let mut backoff = Backoff::default();
         let mut warned_missing = false;
+        let fresh = Freshness::new(config.trust);
         loop {
             let mut connected = false;
-            match watch_once(&config, &tx, &mut warned_missing, &mut connected).await {
+            let session = watch_once(&config, &tx, &fresh, &mut warned_missing, &mut connected);
+            match fresh.expire_during(&tx, session).await {
                 Ok(()) => return, // every receiver is gone
                 Err(e) => {
-                    tracing::warn!(error = %e, "phase watcher lost its connection; keeping phase {} and retrying", tx.borrow().phase);
-                    tokio::time::sleep(backoff.after_failure(connected)).await;
+                    let phase = tx.borrow().map_or("not known".to_string(), |s| s.phase.to_string());
+                    tracing::warn!(error = %e, "phase watcher lost its connection; phase {phase}, retrying");
+                    let pause = backoff.after_failure(connected);
+                    fresh.expire_during(&tx, tokio::time::sleep(pause)).await;
                 }
             }
         }
     });
     (rx, handle)
+}
+
+/// When the phase was last read, and how long that read is trusted.
+struct Freshness {
+    trust: Duration,
+    read_at: Mutex<Option<Instant>>,
+}
+
+impl Freshness {
+    fn new(trust: Duration) -> Freshness {
+        Freshness { trust, read_at: Mutex::new(None) }
+    }
+
+    fn mark_read(&self) {
+        if let Ok(mut r) = self.read_at.lock() {
+            *r = Some(Instant::now());
+        }
+    }
+
+    fn expires_at(&self) -> Option<Instant> {
+        self.read_at.lock().ok().and_then(|r| *r).map(|at| at + self.trust)
+    }
+
+    /// Runs `work`, withdrawing the published phase (`None`) if the last
+    /// read grows older than the trust meanwhile.
+    async fn expire_during<F: Future>(&self, tx: &PhaseSender, work: F) -> F::Output {
+        tokio::pin!(work);
+        loop {
+            let deadline = self.expires_at().filter(|_| tx.borrow().is_some());
+            let expiry = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                out = &mut work => return out,
+                () = expiry => {
+                    if self.expires_at().is_some_and(|at| at <= Instant::now()) {
+                        tracing::warn!(trust = ?self.trust, "the phase has not been read for longer than it is trusted: statements touching the table wait until it is read again");
+                        tx.send_replace(None);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// How long to wait before reconnecting: doubling while connecting fails,
@@ -115,7 +180,8 @@ impl Default for Backoff {
 /// ticks. Sets `connected` once the connection is up (LISTEN done).
 async fn watch_once(
     config: &WatcherConfig,
-    tx: &watch::Sender<PhaseSnapshot>,
+    tx: &PhaseSender,
+    fresh: &Freshness,
     warned_missing: &mut bool,
     connected: &mut bool,
 ) -> Result<(), ControlError> {
@@ -156,12 +222,13 @@ async fn watch_once(
                 if n.is_none() {
                     return Err(ControlError::Postgres("the LISTEN connection closed".into()));
                 }
-                refresh(&client, config, tx, warned_missing, &mut registered).await?;
+                refresh(&client, config, tx, fresh, warned_missing, &mut registered).await?;
             }
-            _ = poll.tick() => refresh(&client, config, tx, warned_missing, &mut registered).await?,
+            _ = poll.tick() => refresh(&client, config, tx, fresh, warned_missing, &mut registered).await?,
             _ = beat.tick() => {
-                if registered {
-                    let s = config.acknowledged(*tx.borrow());
+                let published = *tx.borrow();
+                if let (true, Some(s)) = (registered, published) {
+                    let s = config.acknowledged(s);
                     instances::heartbeat(&client, &config.registration, s.phase, s.epoch).await?;
                 }
             }
@@ -172,17 +239,19 @@ async fn watch_once(
 async fn refresh(
     client: &tokio_postgres::Client,
     config: &WatcherConfig,
-    tx: &watch::Sender<PhaseSnapshot>,
+    tx: &PhaseSender,
+    fresh: &Freshness,
     warned_missing: &mut bool,
     registered: &mut bool,
 ) -> Result<(), ControlError> {
     match state::current(client, &config.table).await {
         Ok(s) => {
             let snapshot = PhaseSnapshot { phase: s.phase, epoch: s.epoch, from_database: true };
-            let changed = *tx.borrow() != snapshot;
+            fresh.mark_read();
+            let changed = *tx.borrow() != Some(snapshot);
             if changed {
                 tracing::info!(phase = %s.phase, epoch = s.epoch, table = %config.table, "phase now in effect for new transactions");
-                tx.send_replace(snapshot);
+                tx.send_replace(Some(snapshot));
             }
             let first = !*registered;
             if first {
@@ -196,6 +265,10 @@ async fn refresh(
             Ok(())
         }
         Err(ControlError::NotMigrated) | Err(ControlError::UnknownTable(_)) => {
+            fresh.mark_read();
+            if tx.borrow().is_none() {
+                tx.send_replace(Some(PhaseSnapshot::default()));
+            }
             if !*warned_missing {
                 tracing::info!("no Switchyard control schema in the database yet: running in legacy (passthrough); run `switchyard migrate` to begin");
                 *warned_missing = true;

@@ -48,6 +48,9 @@ pub enum Verdict {
     /// Send these bytes (zero or more complete frontend messages) upstream
     /// in place of the message.
     Replace(BytesMut),
+    /// Not yet: the session holds the message (and what follows it) until
+    /// [`Interceptor::poll_ready`] is ready, then delivers it again.
+    Wait,
 }
 
 /// Sees the client messages whose tags it names, before they go upstream.
@@ -79,6 +82,12 @@ pub trait Interceptor: Send {
     /// said so) and says what the client gets.
     fn on_backend(&mut self, _tag: u8, _body: &[u8]) -> Fix {
         Fix::Forward
+    }
+
+    /// After [`Verdict::Wait`]: ready when the held message may be delivered
+    /// again. The upstream's answers keep flowing meanwhile.
+    fn poll_ready(&mut self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        std::task::Poll::Ready(())
     }
 }
 

@@ -46,6 +46,7 @@ mod http;
 mod intercept;
 mod listener;
 mod metrics;
+pub mod phase_gate;
 pub mod protocol;
 pub mod route;
 mod session;

@@ -28,6 +28,7 @@ use tokio::sync::watch;
 
 use crate::fixup::{bind_wants_binary_results, Expect, Fix, ResponseFixer, Shape, TagKind};
 use crate::intercept::{Interceptor, SessionInfo, TxStatus, Verdict};
+use crate::phase_gate::{PhaseGate, PHASE_UNKNOWN_MESSAGE, PHASE_UNKNOWN_SQLSTATE};
 use crate::protocol::frontend::FrontendMessage;
 use crate::protocol::{put_cstr, tags, write_message};
 
@@ -79,7 +80,10 @@ impl EpochTracker {
 pub struct RouteContext {
     pub rewriter: Arc<Rewriter>,
     pub metrics: Arc<crate::Metrics>,
-    pub phase: watch::Receiver<PhaseView>,
+    /// `None` while the phase is not known (see [`PhaseGate`]).
+    pub phase: watch::Receiver<Option<PhaseView>>,
+    /// How long a statement touching the table waits for an unknown phase.
+    pub phase_wait: std::time::Duration,
     pub tracker: Arc<EpochTracker>,
     /// Shadow reads (design §5); None: off.
     pub shadow: Option<Arc<crate::shadow::ShadowSampler>>,
@@ -121,6 +125,7 @@ pub struct Router {
     ctx: RouteContext,
     /// The phase held by the current transaction.
     held: Option<PhaseView>,
+    gate: PhaseGate,
     statements: HashMap<String, Statement>,
     /// Portal name -> how its Execute's answer is fixed.
     portals: HashMap<String, Option<Shape>>,
@@ -136,6 +141,7 @@ pub struct Router {
 impl Router {
     pub fn new(ctx: RouteContext) -> Router {
         Router {
+            gate: PhaseGate::new(ctx.phase.clone(), ctx.phase_wait),
             ctx,
             held: None,
             statements: HashMap::new(),
@@ -155,26 +161,64 @@ impl Router {
     }
 
     /// The phase for a request: re-read at a transaction's start, else held.
-    fn phase_for(&mut self, info: &SessionInfo) -> Phase {
+    /// `None` while it is not known and the transaction holds none yet.
+    fn phase_for(&mut self, info: &SessionInfo) -> Option<Phase> {
         let starting = info.tx_status == TxStatus::Idle
             && info.requests_in_flight == 0
             && self.fixer.is_idle()
             && !self.extended_open;
-        match self.held {
-            Some(v) if !starting => v.phase,
-            _ => {
-                let v = *self.ctx.phase.borrow();
-                if let Some(old) = self.held.replace(v) {
-                    self.ctx.tracker.leave(old.epoch);
-                }
-                self.ctx.tracker.enter(v);
-                v.phase
+        if starting {
+            if let Some(old) = self.held.take() {
+                self.ctx.tracker.leave(old.epoch);
             }
+        }
+        if self.held.is_none() {
+            // Nothing of this transaction has run under a phase yet, so it
+            // may take the one published now.
+            let v = self.gate.current()?;
+            self.ctx.tracker.enter(v);
+            self.held = Some(v);
+        }
+        self.held.map(|v| v.phase)
+    }
+
+    /// The phase to plan a statement under. While the phase is not known,
+    /// one that does not touch the table runs as in legacy (nothing of it
+    /// depends on the phase); one that does (`touches`) waits, then is refused.
+    fn statement_phase(&mut self, info: &SessionInfo, touches: impl FnOnce(&Self) -> bool) -> Result<Phase, NoPhase> {
+        if let Some(phase) = self.phase_for(info) {
+            return Ok(phase);
+        }
+        if !touches(self) {
+            return Ok(Phase::Legacy);
+        }
+        if self.gate.should_wait() {
+            Err(NoPhase::Wait)
+        } else {
+            Err(NoPhase::Refuse)
         }
     }
 
+    /// Whether any statement of `sql` touches the table. In read_new every
+    /// statement that does, read or write, is rewritten or refused.
+    fn touches_table(&self, sql: &str) -> bool {
+        !self.ctx.rewriter.is_fast_passthrough(sql)
+            && switchyard_rewriter::lex::split_query(sql)
+                .iter()
+                .any(|s| self.ctx.rewriter.plan(Phase::ReadNew, s).action != Action::Passthrough)
+    }
+
     fn on_query(&mut self, sql: &str, info: &SessionInfo) -> Verdict {
-        let phase = self.phase_for(info);
+        let phase = match self.statement_phase(info, |r| r.touches_table(sql)) {
+            Ok(phase) => phase,
+            Err(NoPhase::Wait) => return Verdict::Wait,
+            Err(NoPhase::Refuse) => {
+                self.fixer.expect(Expect::Query(VecDeque::from([None])));
+                let mut out = BytesMut::new();
+                write_message(&mut out, tags::QUERY, |b| put_cstr(b, phase_unknown_sql().as_bytes()));
+                return Verdict::Replace(out);
+            }
+        };
         if phase == Phase::Legacy || self.ctx.rewriter.is_fast_passthrough(sql) {
             self.fixer.expect(Expect::Query(VecDeque::new()));
             return Verdict::Forward;
@@ -206,16 +250,23 @@ impl Router {
     }
 
     fn on_parse(&mut self, name: &str, sql: &str, param_types: &[u32], info: &SessionInfo) -> Verdict {
-        let phase = self.phase_for(info);
+        let phase = self.statement_phase(info, |r| r.touches_table(sql));
+        if let Err(NoPhase::Wait) = phase {
+            return Verdict::Wait;
+        }
         let mut out = BytesMut::new();
         // A re-Parse of a name replaces what the proxy made for it.
         if let Some(old) = self.statements.remove(name) {
             self.close_variants(&old, name, &mut out);
         }
+        let Ok(phase) = phase else {
+            self.refuse(&phase_unknown_sql(), &mut out);
+            return Verdict::Replace(out);
+        };
         let plan = self.plan(phase, sql);
         match plan.action {
             Action::Refuse => {
-                self.refuse(&plan, &mut out);
+                self.refuse(&refusal_sql(&plan), &mut out);
                 return Verdict::Replace(out);
             }
             Action::Passthrough if out.is_empty() => {
@@ -263,7 +314,18 @@ impl Router {
     }
 
     fn on_bind(&mut self, portal: &str, statement: &str, rest: &[u8], info: &SessionInfo) -> Verdict {
-        let phase = self.phase_for(info);
+        let phase =
+            self.statement_phase(info, |r| r.statements.get(statement).is_some_and(|s| r.touches_table(&s.sql)));
+        let phase = match phase {
+            Ok(phase) => phase,
+            Err(NoPhase::Wait) => return Verdict::Wait,
+            Err(NoPhase::Refuse) => {
+                self.portals.remove(portal);
+                let mut out = BytesMut::new();
+                self.refuse(&phase_unknown_sql(), &mut out);
+                return Verdict::Replace(out);
+            }
+        };
         let binary = bind_wants_binary_results(rest);
         self.shadow_portals.remove(portal);
         let Some(stmt) = self.statements.get_mut(statement) else {
@@ -282,7 +344,7 @@ impl Router {
                 self.ctx.metrics.routed(action_label(plan.action));
                 if plan.action == Action::Refuse {
                     self.portals.remove(portal);
-                    self.refuse(&plan, &mut out);
+                    self.refuse(&refusal_sql(&plan), &mut out);
                     return Verdict::Replace(out);
                 }
                 let sent = if plan.action == Action::Rewrite { plan.sql.clone() } else { stmt.sql.clone() };
@@ -370,14 +432,14 @@ impl Router {
     }
 
     /// Sends, in place of the refused message, a statement that makes
-    /// PostgreSQL raise the refusal: Close, Parse, Bind, Execute of a `DO`
-    /// block under the proxy's own statement name, whose three completions
-    /// the client does not see. Not the unnamed statement: the client may
-    /// still use its own (Bind to "" after the refusal's Sync).
-    fn refuse(&mut self, plan: &Plan, out: &mut BytesMut) {
+    /// PostgreSQL raise the refusal (`raise`, a `DO` block): Close, Parse,
+    /// Bind, Execute of it under the proxy's own statement name, whose three
+    /// completions the client does not see. Not the unnamed statement: the
+    /// client may still use its own (Bind to "" after the refusal's Sync).
+    fn refuse(&mut self, raise: &str, out: &mut BytesMut) {
         // Closing a statement that does not exist is no error.
         close_message(out, b'S', REFUSAL_STATEMENT);
-        parse_message(out, REFUSAL_STATEMENT, &refusal_sql(plan), &[]);
+        parse_message(out, REFUSAL_STATEMENT, raise, &[]);
         write_message(out, tags::BIND, |b| {
             put_cstr(b, b"");
             put_cstr(b, REFUSAL_STATEMENT.as_bytes());
@@ -417,6 +479,10 @@ impl Interceptor for Router {
 
     fn backend_wants(&self, tag: u8) -> bool {
         tag == tags::READY_FOR_QUERY || self.fixer.wants(tag)
+    }
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        self.gate.poll_ready(cx)
     }
 
     fn on_backend(&mut self, tag: u8, body: &[u8]) -> Fix {
@@ -540,13 +606,30 @@ fn shape_of(plan: &Plan, binary_count: bool) -> Option<Shape> {
     (tag.is_some() || plan.result.hide_rows).then_some(Shape { tag, hide_rows: plan.result.hide_rows, binary_count })
 }
 
-/// A `DO` block raising SQLSTATE 0A000 with the plan's reason. The reason
-/// may quote the client's statement, so it goes in an `E''` literal (which
-/// means the same whatever `standard_conforming_strings` says) inside a
-/// dollar-quoted body whose tag the literal does not contain.
+/// Why the router has no phase for a statement that needs one.
+enum NoPhase {
+    /// Hold the message until the phase is read or the wait runs out.
+    Wait,
+    Refuse,
+}
+
+/// A `DO` block raising SQLSTATE 0A000 with the plan's reason.
 pub fn refusal_sql(plan: &Plan) -> String {
     let reason = plan.reason.as_deref().unwrap_or("switchyard cannot run this statement safely during the migration");
-    let literal = format!("E'{}'", reason.replace('\\', "\\\\").replace('\'', "''"));
+    raise_sql(switchyard_rewriter::REFUSAL_SQLSTATE, reason)
+}
+
+/// A `DO` block raising SQLSTATE 57P03: the phase is not known.
+fn phase_unknown_sql() -> String {
+    raise_sql(PHASE_UNKNOWN_SQLSTATE, PHASE_UNKNOWN_MESSAGE)
+}
+
+/// A `DO` block raising `sqlstate` with `message`. The message may quote the
+/// client's statement, so it goes in an `E''` literal (which means the same
+/// whatever `standard_conforming_strings` says) inside a dollar-quoted body
+/// whose tag the literal does not contain.
+fn raise_sql(sqlstate: &str, message: &str) -> String {
+    let literal = format!("E'{}'", message.replace('\\', "\\\\").replace('\'', "''"));
     let mut tag = String::from("$sy_refusal$");
     for n in 1.. {
         if !literal.contains(&tag) {
@@ -554,7 +637,7 @@ pub fn refusal_sql(plan: &Plan) -> String {
         }
         tag = format!("$sy_refusal{n}$");
     }
-    format!("DO {tag} BEGIN RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = {literal}; END {tag}")
+    format!("DO {tag} BEGIN RAISE EXCEPTION USING ERRCODE = '{sqlstate}', MESSAGE = {literal}; END {tag}")
 }
 
 fn parse_message(out: &mut BytesMut, name: &str, sql: &str, param_types: &[u32]) {

@@ -89,6 +89,9 @@ struct Half {
     needs_flush: bool,
     /// Holds bytes read before the session started, not yet scanned.
     fresh: bool,
+    /// The message at `ready` was answered with [`Verdict::Wait`]: nothing
+    /// more is read or scanned until the inspector is ready.
+    waiting: bool,
 }
 
 #[derive(Debug)]
@@ -118,6 +121,10 @@ trait Inspect {
     fn header(&mut self, h: Header, st: &mut State) -> bool;
     /// Sees a whole message that `header` asked for.
     fn frame(&mut self, tag: u8, body: &[u8], st: &mut State) -> Result<Verdict, ProtocolError>;
+    /// After a [`Verdict::Wait`]: ready when the held message may be seen again.
+    fn poll_ready(&mut self, _cx: &mut Context<'_>, _st: &mut State) -> Poll<()> {
+        Poll::Ready(())
+    }
 }
 
 struct ClientInspect {
@@ -146,6 +153,10 @@ impl Inspect for ClientInspect {
         let message = frontend::decode(tag, body)?;
         let info = SessionInfo { tx_status: st.tx_status, requests_in_flight: st.pending.len() };
         Ok(st.interceptor.on_message(&message, body, &info))
+    }
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>, st: &mut State) -> Poll<()> {
+        st.interceptor.poll_ready(cx)
     }
 }
 
@@ -215,7 +226,7 @@ impl State {
 /// marking what may be written.
 fn scan(half: &mut Half, insp: &mut impl Inspect, st: &mut State) -> Result<(), ProtocolError> {
     loop {
-        if half.replace.is_some() {
+        if half.replace.is_some() || half.waiting {
             return Ok(());
         }
         let avail = half.buf.len() - half.ready;
@@ -250,6 +261,12 @@ fn scan(half: &mut Half, insp: &mut impl Inspect, st: &mut State) -> Result<(), 
         match insp.frame(h.tag, body, st)? {
             Verdict::Forward => half.ready += h.frame_len(),
             Verdict::Replace(bytes) => half.replace = Some(Replacement { skip: h.frame_len(), bytes, written: 0 }),
+            Verdict::Wait => {
+                // Seen again, whole, once the inspector is ready.
+                half.held = Some(h);
+                half.waiting = true;
+                return Ok(());
+            }
         }
     }
 }
@@ -321,6 +338,12 @@ where
             ready!(Pin::new(&mut *writer).poll_flush(cx)).map_err(write_err)?;
             half.needs_flush = false;
             st.flush_metrics(metrics);
+        }
+        if half.waiting {
+            ready!(insp.poll_ready(cx, st));
+            half.waiting = false;
+            scan(half, insp, st).map_err(proto_err)?;
+            continue;
         }
         if half.buf.capacity() - half.buf.len() < MIN_READ {
             half.buf.reserve(READ_CHUNK);

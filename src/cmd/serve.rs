@@ -33,6 +33,16 @@ pub struct Args {
     /// How often to re-read the phase when no notification arrives, in seconds.
     #[arg(long, default_value_t = 1.0)]
     pub phase_poll_interval: f64,
+    /// How long a phase read stays trusted without a fresh one, in seconds;
+    /// then statements touching the table wait for the phase. Keep it well
+    /// below `phase set --instance-liveness` (30 s by default).
+    #[arg(long, default_value_t = 10.0, env = "SWITCHYARD_PHASE_TRUST")]
+    pub phase_trust: f64,
+    /// How long a statement touching the table waits for a phase not known
+    /// (not read yet, or no longer trusted) before it is refused with
+    /// SQLSTATE 57P03, in seconds.
+    #[arg(long, default_value_t = 5.0, env = "SWITCHYARD_PHASE_WAIT")]
+    pub phase_wait: f64,
     /// Shadow-read sample rate for a phase, PHASE=RATE with RATE in 0..1
     /// (repeatable; defaults: 0.01 in dual_write, read_new and write_new, 0
     /// in legacy and new_only; the file's [shadow] sample_rate sits between).
@@ -179,13 +189,15 @@ async fn routing(
         poll_interval: Duration::from_secs_f64(args.phase_poll_interval.max(0.05)),
         heartbeat_interval: Duration::from_secs(2),
         acknowledge: Some(acknowledge),
+        trust: Duration::from_secs_f64(args.phase_trust.max(0.1)),
     });
-    let (tx, phase) = tokio::sync::watch::channel(PhaseView { phase: switchyard_rewriter::Phase::Legacy, epoch: 0 });
+    // Not known until the watcher has read it: sessions do not guess.
+    let (tx, phase) = tokio::sync::watch::channel(None);
     let mut snapshots = snapshots;
     tokio::spawn(async move {
         loop {
             let s = *snapshots.borrow_and_update();
-            tx.send_replace(PhaseView { phase: s.phase, epoch: s.epoch });
+            tx.send_replace(s.map(|s| PhaseView { phase: s.phase, epoch: s.epoch }));
             if snapshots.changed().await.is_err() {
                 return;
             }
@@ -195,6 +207,7 @@ async fn routing(
         rewriter: Arc::new(Rewriter::new(spec, DEFAULT_CACHE_CAPACITY)),
         metrics,
         phase,
+        phase_wait: Duration::from_secs_f64(args.phase_wait.max(0.0)),
         tracker,
         shadow: Some(shadow),
     })
