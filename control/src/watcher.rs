@@ -126,13 +126,10 @@ impl Freshness {
     async fn expire_during<F: Future>(&self, tx: &PhaseSender, work: F) -> F::Output {
         tokio::pin!(work);
         loop {
+            // Nothing to withdraw yet: look again after a trust period (a
+            // read may have been published meanwhile).
             let deadline = self.expires_at().filter(|_| tx.borrow().is_some());
-            let expiry = async {
-                match deadline {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
+            let expiry = tokio::time::sleep_until(deadline.unwrap_or_else(|| Instant::now() + self.trust));
             tokio::select! {
                 out = &mut work => return out,
                 () = expiry => {
