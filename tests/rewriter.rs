@@ -229,14 +229,88 @@ async fn twin_pair() -> (support::TestDb, support::TestDb) {
     (twin, db)
 }
 
+/// Upserts by id of archived, active and new todos: the conflict target is
+/// the legacy key wherever the row lives in the new tables.
+fn upsert_forms() -> Vec<Form> {
+    use V::*;
+    vec![
+        form(
+            "upsert of an archived todo with DO NOTHING does nothing",
+            "INSERT INTO todos (id, user_id, title) VALUES ($1, $2, 'again') ON CONFLICT (id) DO NOTHING RETURNING id, status",
+            vec![Id(t(6)), Id(u(U1))],
+        ),
+        form(
+            "ON CONFLICT DO NOTHING without a target skips an archived todo and inserts a new one",
+            "INSERT INTO todos (id, user_id, title) VALUES ($1, $2, 'again'), ($3, $2, 'fresh') ON CONFLICT DO NOTHING",
+            vec![Id(t(5)), Id(u(U1)), Id(t(60))],
+        ),
+        form(
+            "upsert of an archived todo whose DO UPDATE WHERE rejects it changes nothing",
+            "INSERT INTO todos (id, user_id, title) VALUES ($1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title WHERE todos.priority > 100 RETURNING *",
+            vec![Id(t(6)), Id(u(U1)), Text("nope")],
+        ),
+        form(
+            "upsert of an archived todo updates it in the archive, still done",
+            "INSERT INTO todos AS t (id, user_id, title) VALUES ($1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, description = t.description || ' (again)' RETURNING *",
+            vec![Id(t(6)), Id(u(U1)), Text("Old subtask (upserted)")],
+        ),
+        form(
+            "upsert of an archived todo without RETURNING counts the updated row",
+            "INSERT INTO todos (id, user_id, title, priority) VALUES ($1, $2, 'x', 4) \
+             ON CONFLICT (id) DO UPDATE SET priority = EXCLUDED.priority WHERE todos.status = 'done'",
+            vec![Id(t(5)), Id(u(U1))],
+        ),
+        form(
+            "upsert of an active todo proposed under another user updates the owner's row",
+            "INSERT INTO todos (id, user_id, title) VALUES ($1, $2, 'other user') \
+             ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title RETURNING id, user_id, title",
+            vec![Id(t(4)), Id(u(U1))],
+        ),
+        form(
+            "upsert reopening an archived todo moves it to todos_active, beside a new row",
+            "INSERT INTO todos (id, user_id, title, status) VALUES ($1, $2, 'reopened', 'todo'), ($3, $2, 'brand new', 'todo') \
+             ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, completed_at = NULL \
+             RETURNING id, title, status, completed_at, updated_at",
+            vec![Id(t(6)), Id(u(U1)), Id(t(61))],
+        ),
+        form(
+            "upsert proposing one id twice fails as on legacy",
+            "INSERT INTO todos (id, user_id, title) VALUES ($1, $2, 'a'), ($1, $2, 'b') \
+             ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title",
+            vec![Id(t(5)), Id(u(U1))],
+        ),
+        form(
+            "upsert with a NULL title fails before the conflict check",
+            "INSERT INTO todos (id, user_id, title) VALUES ($1, $2, NULL) ON CONFLICT (id) DO UPDATE SET priority = 1",
+            vec![Id(t(5)), Id(u(U1))],
+        ),
+        form(
+            "upsert of new and active ids by id",
+            "INSERT INTO todos (id, user_id, title, priority) VALUES ($1, $2, 'upsert new', 1), ($3, $2, 'upsert active', 8) \
+             ON CONFLICT (id) DO UPDATE SET priority = todos.priority + EXCLUDED.priority RETURNING id, title, priority",
+            vec![Id(t(62)), Id(u(U1)), Id(t(1))],
+        ),
+    ]
+}
+
 async fn every_write_form_keeps_both_schemas_equal(phase: Phase) {
+    run_forms_against_twin(phase, forms()).await;
+}
+
+async fn every_upsert_by_id_keeps_both_schemas_equal(phase: Phase) {
+    run_forms_against_twin(phase, upsert_forms()).await;
+}
+
+async fn run_forms_against_twin(phase: Phase, forms: Vec<Form>) {
     let rw = Rewriter::with_default_spec();
     let (twin, db) = twin_pair().await;
     let archived: i64 = db.client.query_one("SELECT count(*) FROM todos_archived", &[]).await.expect("count").get(0);
     assert_eq!(archived, 2, "the fixture archives t5 and t6");
     let legacy_kept = phase != Phase::NewOnly;
     let (mut nt, mut nd) = (Norm::new(), Norm::new());
-    for f in forms().iter().filter(|f| !f.skip.contains(&phase)) {
+    for f in forms.iter().filter(|f| !f.skip.contains(&phase)) {
         let at = format!("{phase}: {}", f.name);
         // Describe: same parameter types; same columns unless the proxy hides them.
         let plan = rw.plan(phase, f.sql);
@@ -280,6 +354,41 @@ async fn write_new_applies_every_write_form_to_the_new_tables_and_mirrors_to_leg
 #[tokio::test]
 async fn new_only_applies_every_write_form_to_the_new_tables() {
     every_write_form_keeps_both_schemas_equal(Phase::NewOnly).await;
+}
+
+#[tokio::test]
+async fn dual_write_upserts_by_id_as_legacy_does() {
+    every_upsert_by_id_keeps_both_schemas_equal(Phase::DualWrite).await;
+}
+
+#[tokio::test]
+async fn read_new_upserts_by_id_as_legacy_does() {
+    every_upsert_by_id_keeps_both_schemas_equal(Phase::ReadNew).await;
+}
+
+#[tokio::test]
+async fn write_new_upserts_by_id_across_todos_active_and_todos_archived() {
+    every_upsert_by_id_keeps_both_schemas_equal(Phase::WriteNew).await;
+}
+
+#[tokio::test]
+async fn new_only_upserts_by_id_across_todos_active_and_todos_archived() {
+    every_upsert_by_id_keeps_both_schemas_equal(Phase::NewOnly).await;
+}
+
+#[test]
+fn an_upsert_moving_a_todo_to_another_user_or_id_is_refused_on_the_new_tables() {
+    let rw = Rewriter::with_default_spec();
+    for set in ["user_id = EXCLUDED.user_id", "id = gen_random_uuid()"] {
+        let sql =
+            format!("INSERT INTO todos (id, user_id, title) VALUES ($1, $2, 'x') ON CONFLICT (id) DO UPDATE SET {set}");
+        for phase in [Phase::WriteNew, Phase::NewOnly] {
+            let plan = rw.plan(phase, &sql);
+            assert_eq!(plan.action, Action::Refuse, "{phase}: {sql}");
+            assert!(plan.reason.as_deref().unwrap_or("").contains("ON CONFLICT DO UPDATE SET"), "{:?}", plan.reason);
+        }
+        assert_eq!(rw.plan(Phase::DualWrite, &sql).action, Action::Rewrite, "legacy takes it in dual_write");
+    }
 }
 
 /// Reads as applications write them, with their parameters.

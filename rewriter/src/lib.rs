@@ -33,8 +33,10 @@ pub mod plan;
 pub mod planner;
 pub mod read;
 pub mod refuse;
+mod set_list;
 pub mod spec;
 pub mod splice;
+mod upsert;
 pub mod write;
 
 use std::sync::Arc;

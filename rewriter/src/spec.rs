@@ -233,6 +233,12 @@ impl MigrationSpec {
         format!("{}.{}", self.mirror.schema, self.mirror.sink)
     }
 
+    /// `schema.view` of the rows an INSERT ... ON CONFLICT proposes
+    /// (migration 0015): legacy columns and defaults, stores nothing.
+    pub fn proposed_view(&self) -> String {
+        format!("{}.{}_proposed", self.mirror.schema, self.legacy.table)
+    }
+
     /// The legacy row type, `schema.table`.
     pub fn legacy_type(&self) -> String {
         format!("{}.{}", self.legacy.schema, self.legacy.table)

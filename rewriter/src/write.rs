@@ -19,28 +19,30 @@
 //! both `todos_active` and `todos_archived` (UPDATE, DELETE; active first in
 //! the text, so its lock is taken first, per the archival lock protocol), the
 //! legacy `updated_at` trigger is emulated with `updated_at = now()`, and
-//! `ON CONFLICT (id)` becomes `ON CONFLICT (id, user_id)`.
+//! `ON CONFLICT` is split by where the conflicting id lives (`upsert`).
 
 use crate::classify::{Analysis, DmlKind, Site};
 use crate::lex::{self, Kind, Token};
 use crate::plan::{Action, CommandTag, Phase, Plan, ResultShape};
 use crate::read;
+use crate::set_list;
 use crate::spec::MigrationSpec;
 use crate::splice::{render, Edit};
+use crate::upsert;
 
 /// A write the rewriter cannot plan: the construct, for the refusal message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unsupported(pub String);
 
-fn unsupported(s: impl Into<String>) -> Unsupported {
+pub(crate) fn unsupported(s: impl Into<String>) -> Unsupported {
     Unsupported(s.into())
 }
 
-struct Ctx<'a> {
-    src: &'a str,
-    toks: Vec<Token>,
+pub(crate) struct Ctx<'a> {
+    pub src: &'a str,
+    pub toks: Vec<Token>,
     depth: Vec<i32>,
-    spec: &'a MigrationSpec,
+    pub spec: &'a MigrationSpec,
     phase: Phase,
 }
 
@@ -68,11 +70,11 @@ impl Ctx<'_> {
         out
     }
 
-    fn word(&self, i: usize, kw: &str) -> bool {
+    pub(crate) fn word(&self, i: usize, kw: &str) -> bool {
         self.toks.get(i).is_some_and(|t| t.is_word(self.src, kw))
     }
 
-    fn text(&self, i: usize) -> &str {
+    pub(crate) fn text(&self, i: usize) -> &str {
         self.toks.get(i).map_or("", |t| t.text(self.src))
     }
 }
@@ -193,7 +195,7 @@ pub fn plan_writes(sql: &str, a: &Analysis, spec: &MigrationSpec, phase: Phase) 
 }
 
 /// Splits a list at top-level commas, trimming each item.
-fn split_list(s: &str) -> Vec<String> {
+pub(crate) fn split_list(s: &str) -> Vec<String> {
     let toks = lex::tokens(s);
     let depth = lex::depths(&toks);
     let mut out = Vec::new();
@@ -237,6 +239,11 @@ fn rewrite_site(cx: &Ctx<'_>, site: &Site, k: usize, reads: &[Edit]) -> Result<S
         return Ok(SiteOut { ctes: format!("{rows} AS ({body})"), rows, returning, alias });
     }
     // New-schema targets.
+    if site.kind == DmlKind::Insert && site.on_conflict {
+        if let Some(ctes) = upsert::rewrite(cx, &toks, site, k, reads, &alias, &row_list)? {
+            return Ok(SiteOut { ctes, rows, returning, alias });
+        }
+    }
     if let Some(touch) = &spec.legacy.touch_on_update {
         let set_kw = match site.kind {
             DmlKind::Update => toks.iter().find(|(i, d)| *d == 0 && cx.word(*i, "set")).map(|(i, _)| *i),
@@ -249,9 +256,6 @@ fn rewrite_site(cx: &Ctx<'_>, site: &Site, k: usize, reads: &[Edit]) -> Result<S
         if let Some(set) = set_kw {
             edits.extend(touch_edits(cx, &toks, set, site.end, touch)?);
         }
-    }
-    if site.kind == DmlKind::Insert && site.on_conflict {
-        edits.extend(conflict_edits(cx, &toks)?);
     }
     edits.push(returning_edit);
     let target = |table: &str| {
@@ -323,86 +327,25 @@ fn reopening(
     let Some(set) = toks.iter().find(|(i, d)| *d == 0 && cx.word(*i, "set")).map(|(i, _)| *i) else {
         return Ok(None);
     };
-    let top: Vec<usize> = toks.iter().filter(|(i, d)| *d == 0 && *i > set).map(|(i, _)| *i).collect();
-    let find = |kw: &str| {
-        top.iter().copied().find(|i| cx.word(*i, kw) && !(kw == "from" && cx.word(i.wrapping_sub(1), "distinct")))
-    };
-    let (from_kw, where_kw, ret_kw) = (find("from"), find("where"), find("returning"));
-    let set_end = [from_kw, where_kw, ret_kw].iter().flatten().map(|i| cx.toks[*i].start).min().unwrap_or(site.end);
-    let piece = |lo: usize, hi: usize| -> Result<String, Unsupported> {
-        let e: Vec<Edit> = reads.iter().filter(|e| e.start >= lo && e.end <= hi).cloned().collect();
-        render(cx.src, lo, hi, &e).map_err(|e| unsupported(e.to_string()))
-    };
-    // SET items: `column = expression`, split at top-level commas.
-    let mut assigned: Vec<(String, String)> = Vec::new();
-    let mut item_start = cx.toks[set].end;
-    let mut items = Vec::new();
-    for (i, d) in toks.iter().copied().filter(|(i, _)| *i > set && cx.toks[*i].end <= set_end) {
-        if d == 0 && cx.toks[i].kind == Kind::Comma {
-            items.push((item_start, cx.toks[i].start));
-            item_start = cx.toks[i].end;
-        }
-    }
-    items.push((item_start, set_end));
-    for (lo, hi) in items {
-        let text = cx.src.get(lo..hi).unwrap_or("");
-        let Some(eq) = toks
-            .iter()
-            .find(|(i, d)| *d == 0 && cx.toks[*i].start >= lo && cx.toks[*i].end <= hi && cx.text(*i) == "=")
-        else {
-            continue;
-        };
-        let target = text[..cx.toks[eq.0].start - lo].trim();
-        let column = lex::tokens(target).first().and_then(|t| lex::ident_value(target, t)).unwrap_or_default();
-        if target.starts_with('(') {
-            // `(a, b) = (x, y)`: pair the columns with the values; a
-            // sub-select on the right cannot be split.
-            let names: Vec<String> = lex::tokens(target).iter().filter_map(|t| lex::ident_value(target, t)).collect();
-            let value = piece(cx.toks[eq.0].end, hi)?.trim().to_string();
-            let inner = value.strip_prefix('(').and_then(|v| v.strip_suffix(')')).map(split_list);
-            match inner {
-                Some(vals)
-                    if vals.len() == names.len()
-                        && !vals.first().is_some_and(|v| v.to_ascii_lowercase().starts_with("select")) =>
-                {
-                    assigned.extend(names.into_iter().zip(vals));
-                }
-                _ if names.iter().any(|n| n == "status") => {
-                    return Err(unsupported("status set from a sub-select row constructor in write_new/new_only"));
-                }
-                _ => {}
-            }
-            continue;
-        }
-        assigned.push((column, piece(cx.toks[eq.0].end, hi)?.trim().to_string()));
-    }
-    let Some((_, status_expr)) = assigned.iter().find(|(c, _)| c == "status") else {
+    let list = set_list::parse(cx, toks, set, site.end, reads)?;
+    let Some((_, status_expr)) = list.assigned.iter().find(|(c, _)| c == "status") else {
         return Ok(None);
     };
-    let touch = spec.legacy.touch_on_update.as_deref();
-    let image: Vec<String> = spec
-        .columns
-        .legacy
-        .iter()
-        .map(|c| match assigned.iter().find(|(a, _)| a == c) {
-            _ if Some(c.as_str()) == touch => format!("now() AS {c}"),
-            // The CASE gives the expression the column's type, as the SET
-            // would (a bare NULL or literal would come out as text).
-            Some((_, expr)) => {
-                format!("(CASE WHEN false THEN {alias}.{c} ELSE ({expr}) END) AS {c}")
-            }
-            None => format!("{alias}.{c} AS {c}"),
-        })
-        .collect();
-    let using = match from_kw {
+    let image = set_list::image(cx, &list.assigned, alias);
+    let (where_kw, ret_kw) = (list.where_kw, list.ret_kw);
+    let using = match list.from_kw {
         Some(f) => format!(
             " USING {}",
-            piece(cx.toks[f].end, where_kw.or(ret_kw).map_or(site.end, |i| cx.toks[i].start))?.trim()
+            set_list::piece(cx, reads, cx.toks[f].end, where_kw.or(ret_kw).map_or(site.end, |i| cx.toks[i].start))?
+                .trim()
         ),
         None => String::new(),
     };
     let condition = match where_kw {
-        Some(w) => format!("({})", piece(cx.toks[w].end, ret_kw.map_or(site.end, |i| cx.toks[i].start))?.trim()),
+        Some(w) => format!(
+            "({})",
+            set_list::piece(cx, reads, cx.toks[w].end, ret_kw.map_or(site.end, |i| cx.toks[i].start))?.trim()
+        ),
         None => "true".to_string(),
     };
     let move_out = format!(
@@ -469,7 +412,7 @@ fn check_returning(
 /// Emulates the legacy `BEFORE UPDATE` trigger (`NEW.updated_at := now()`) in
 /// the SET list starting after token `set`: the client's own assignment gets
 /// the value `now()`, or one is appended.
-fn touch_edits(
+pub(crate) fn touch_edits(
     cx: &Ctx<'_>,
     toks: &[(usize, i32)],
     set: usize,
@@ -515,42 +458,4 @@ fn touch_edits(
         return Err(unsupported(format!("{touch} inside a row-constructor SET in write_new/new_only")));
     }
     Ok(vec![Edit::insert(last_tok_end, format!(", {touch} = now()"))])
-}
-
-/// `ON CONFLICT (<legacy key>)` becomes `ON CONFLICT (<todos_active key>)`.
-fn conflict_edits(cx: &Ctx<'_>, toks: &[(usize, i32)]) -> Result<Vec<Edit>, Unsupported> {
-    let Some(pos) = toks.iter().position(|(i, d)| *d == 0 && cx.word(*i, "on") && cx.word(i + 1, "conflict")) else {
-        return Ok(Vec::new());
-    };
-    let after = toks[pos].0 + 2;
-    if cx.word(after, "on") {
-        return Err(unsupported("INSERT INTO todos ... ON CONFLICT ON CONSTRAINT in write_new/new_only"));
-    }
-    if cx.toks.get(after).map(|t| t.kind) != Some(Kind::Open) {
-        return Ok(Vec::new());
-    }
-    let mut j = after + 1;
-    let mut cols = Vec::new();
-    while let Some(t) = cx.toks.get(j) {
-        match t.kind {
-            Kind::Close => break,
-            Kind::Comma => {}
-            _ => match lex::ident_value(cx.src, t) {
-                Some(v) => cols.push(v),
-                None => return Err(unsupported("an ON CONFLICT target with expressions in write_new/new_only")),
-            },
-        }
-        j += 1;
-    }
-    let close = cx.toks.get(j).ok_or_else(|| unsupported("an unterminated ON CONFLICT target"))?;
-    if cx.word(j + 1, "where") {
-        return Err(unsupported("ON CONFLICT (...) WHERE in write_new/new_only"));
-    }
-    let mut want = cx.spec.legacy.key.clone();
-    want.sort();
-    cols.sort();
-    if cols != want {
-        return Err(unsupported(format!("ON CONFLICT ({}) on todos in write_new/new_only", cols.join(", "))));
-    }
-    Ok(vec![Edit::new(cx.toks[after].end, close.start, cx.spec.new.active.key.join(", "))])
 }
