@@ -12,6 +12,7 @@ pub mod migrate;
 pub mod partman;
 pub mod phase;
 pub mod state;
+pub mod status;
 pub mod watcher;
 
 pub use error::ControlError;

@@ -124,35 +124,39 @@ async fn gather_facts(
     req: &MoveRequest,
     epoch: i64,
 ) -> Result<GuardFacts, ControlError> {
-    let backfill = tx
-        .query_opt(
-            "SELECT completed, finished_at FROM switchyard.backfill_progress WHERE table_name = $1",
-            &[&req.table],
-        )
+    guard_facts(tx, &req.table, epoch, req.max_verify_age, req.instance_liveness, req.confirm).await
+}
+
+/// What the phase guards look at for `table` at `epoch` (read in the
+/// changing transaction by [`move_phase`], outside one by `status`).
+pub async fn guard_facts(
+    client: &impl tokio_postgres::GenericClient,
+    table: &str,
+    epoch: i64,
+    max_verify_age: Duration,
+    instance_liveness: Duration,
+    confirmed: bool,
+) -> Result<GuardFacts, ControlError> {
+    let backfill = client
+        .query_opt("SELECT completed, finished_at FROM switchyard.backfill_progress WHERE table_name = $1", &[&table])
         .await?;
     let backfill_complete = backfill.as_ref().is_some_and(|r| r.get::<_, bool>(0));
     let backfill_finished: Option<DateTime<Utc>> = backfill.as_ref().and_then(|r| r.get(1));
     let clean_verify_age = if backfill_complete {
-        tx.query_opt(
-            "SELECT extract(epoch FROM now() - finished_at)::float8 FROM switchyard.verify_runs
-             WHERE table_name = $1 AND clean AND finished_at IS NOT NULL AND started_at >= $2
-             ORDER BY finished_at DESC LIMIT 1",
-            &[&req.table, &backfill_finished],
-        )
-        .await?
-        .map(|r| Duration::from_secs_f64(r.get::<_, f64>(0).max(0.0)))
+        client
+            .query_opt(
+                "SELECT extract(epoch FROM now() - finished_at)::float8 FROM switchyard.verify_runs
+                 WHERE table_name = $1 AND clean AND finished_at IS NOT NULL AND started_at >= $2
+                 ORDER BY finished_at DESC LIMIT 1",
+                &[&table, &backfill_finished],
+            )
+            .await?
+            .map(|r| Duration::from_secs_f64(r.get::<_, f64>(0).max(0.0)))
     } else {
         None
     };
-    let live_instances = live_instances(tx.client(), req.instance_liveness).await?;
-    Ok(GuardFacts {
-        epoch,
-        backfill_complete,
-        clean_verify_age,
-        max_verify_age: req.max_verify_age,
-        live_instances,
-        confirmed: req.confirm,
-    })
+    let live_instances = live_instances(client, instance_liveness).await?;
+    Ok(GuardFacts { epoch, backfill_complete, clean_verify_age, max_verify_age, live_instances, confirmed })
 }
 
 /// Instances that have sent a heartbeat within `liveness`.
@@ -179,7 +183,7 @@ pub async fn live_instances(
 }
 
 /// One entry of the phase history.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HistoryEntry {
     pub from: Option<String>,
     pub to: String,

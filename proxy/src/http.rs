@@ -1,8 +1,13 @@
-//! A tiny HTTP/1.1 responder for `/metrics` (Prometheus text format),
-//! `/healthz` (the process is up) and `/readyz` (the upstream answers and
-//! the proxy is not shutting down). One request per connection.
+//! A tiny HTTP/1.1 responder, one GET per connection. The proxy serves
+//! `/metrics` (Prometheus text format), `/healthz` (the process is up),
+//! `/readyz` (the upstream answers and the proxy is not shutting down), and
+//! whatever an installed [`HttpHandler`] adds (the binary's status page and
+//! the metrics of jobs it runs). CLI jobs serve their own handler with
+//! [`serve_http`].
 //! See <https://prometheus.io/docs/instrumenting/exposition_formats/>.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,18 +16,86 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::listener::Inner;
 
-pub(crate) async fn serve(listener: TcpListener, inner: Arc<Inner>) {
+/// The content type of the Prometheus text exposition format.
+pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4";
+
+/// One HTTP response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// Status line, e.g. `200 OK`.
+    pub status: &'static str,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+impl HttpResponse {
+    pub fn ok(content_type: &'static str, body: String) -> HttpResponse {
+        HttpResponse { status: "200 OK", content_type, body }
+    }
+
+    fn text(status: &'static str, body: &str) -> HttpResponse {
+        HttpResponse { status, content_type: "text/plain", body: body.to_owned() }
+    }
+}
+
+/// A boxed future, so handlers can be trait objects.
+pub type HttpFuture<'a> = Pin<Box<dyn Future<Output = Option<HttpResponse>> + Send + 'a>>;
+
+/// Pages served over HTTP.
+pub trait HttpHandler: Send + Sync + 'static {
+    /// The response to `GET path` (query string removed), `None`: not found.
+    fn get<'a>(&'a self, path: &'a str) -> HttpFuture<'a>;
+
+    /// Series appended to the proxy's `/metrics` (Prometheus text format).
+    fn metrics(&self) -> String {
+        String::new()
+    }
+}
+
+/// Serves `handler` on `listener` until the task is dropped.
+pub async fn serve_http(listener: TcpListener, handler: Arc<dyn HttpHandler>) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                tokio::spawn(respond(stream, Arc::clone(&inner)));
+                tokio::spawn(respond(stream, Arc::clone(&handler)));
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     }
 }
 
-async fn respond(mut stream: TcpStream, inner: Arc<Inner>) {
+/// The proxy's own endpoints, then the installed handler's.
+pub(crate) struct ProxyRoutes(pub(crate) Arc<Inner>);
+
+impl HttpHandler for ProxyRoutes {
+    fn get<'a>(&'a self, path: &'a str) -> HttpFuture<'a> {
+        Box::pin(async move {
+            let inner = &self.0;
+            let extra = inner.http_handler();
+            Some(match path {
+                "/metrics" => {
+                    let mut body = inner.metrics.render();
+                    if let Some(h) = &extra {
+                        body.push_str(&h.metrics());
+                    }
+                    HttpResponse::ok(METRICS_CONTENT_TYPE, body)
+                }
+                "/healthz" => HttpResponse::text("200 OK", "ok\n"),
+                "/readyz" if inner.stopping() => HttpResponse::text("503 Service Unavailable", "shutting down\n"),
+                "/readyz" => match inner.connector.probe().await {
+                    Ok(()) => HttpResponse::text("200 OK", "ready\n"),
+                    Err(e) => HttpResponse::text("503 Service Unavailable", &format!("upstream: {e}\n")),
+                },
+                _ => match &extra {
+                    Some(h) => h.get(path).await?,
+                    None => return None,
+                },
+            })
+        })
+    }
+}
+
+async fn respond(mut stream: TcpStream, handler: Arc<dyn HttpHandler>) {
     let mut req = Vec::with_capacity(1024);
     let read = async {
         let mut chunk = [0u8; 1024];
@@ -40,27 +113,20 @@ async fn respond(mut stream: TcpStream, inner: Arc<Inner>) {
     }
     let line = req.split(|&b| b == b'\r').next().unwrap_or_default();
     let mut parts = line.split(|&b| b == b' ');
-    let (method, path) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
-    let path = path.split(|&b| b == b'?').next().unwrap_or_default();
-    let (status, content_type, body) = if method != b"GET" {
-        ("405 Method Not Allowed", "text/plain", "only GET\n".to_owned())
+    let (method, target) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+    let path = String::from_utf8_lossy(target.split(|&b| b == b'?').next().unwrap_or_default()).into_owned();
+    let response = if method != b"GET" {
+        HttpResponse::text("405 Method Not Allowed", "only GET\n")
     } else {
-        match path {
-            b"/metrics" => ("200 OK", "text/plain; version=0.0.4", inner.metrics.render()),
-            b"/healthz" => ("200 OK", "text/plain", "ok\n".to_owned()),
-            b"/readyz" if inner.stopping() => ("503 Service Unavailable", "text/plain", "shutting down\n".to_owned()),
-            b"/readyz" => match inner.connector.probe().await {
-                Ok(()) => ("200 OK", "text/plain", "ready\n".to_owned()),
-                Err(e) => ("503 Service Unavailable", "text/plain", format!("upstream: {e}\n")),
-            },
-            _ => ("404 Not Found", "text/plain", "not found\n".to_owned()),
-        }
+        handler.get(&path).await.unwrap_or_else(|| HttpResponse::text("404 Not Found", "not found\n"))
     };
     let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
+        "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+        response.status,
+        response.content_type,
+        response.body.len()
     );
     let _ = stream.write_all(head.as_bytes()).await;
-    let _ = stream.write_all(body.as_bytes()).await;
+    let _ = stream.write_all(response.body.as_bytes()).await;
     let _ = stream.shutdown().await;
 }

@@ -19,6 +19,7 @@ use tracing::{debug, error, info, warn, Instrument};
 use crate::cancel::{send_cancel, CancelMap};
 use crate::config::Config;
 use crate::error::{ErrorSource, SessionError};
+use crate::http::{HttpHandler, ProxyRoutes};
 use crate::intercept::{InterceptorFactory, PassThrough};
 use crate::metrics::{Gauge, GaugeGuard, Metrics};
 use crate::protocol::startup::StartupPacket;
@@ -69,6 +70,8 @@ pub(crate) struct Inner {
     pub(crate) metrics: Arc<Metrics>,
     cancel: Arc<CancelMap>,
     interceptor: RwLock<InterceptorFactory>,
+    /// More pages and metrics on the metrics port.
+    http_handler: RwLock<Option<Arc<dyn HttpHandler>>>,
     /// Client sessions past startup, counted against the limit.
     active: AtomicUsize,
     next_id: AtomicU64,
@@ -88,6 +91,10 @@ impl Inner {
 
     pub(crate) fn stopping(&self) -> bool {
         *self.stop.borrow()
+    }
+
+    pub(crate) fn http_handler(&self) -> Option<Arc<dyn HttpHandler>> {
+        self.http_handler.read().ok().and_then(|h| h.clone())
     }
 }
 
@@ -124,6 +131,7 @@ impl Proxy {
             metrics: Arc::new(Metrics::default()),
             cancel: Arc::new(CancelMap::default()),
             interceptor: RwLock::new(passthrough),
+            http_handler: RwLock::new(None),
             active: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
             stop: watch::Sender::new(false),
@@ -136,6 +144,14 @@ impl Proxy {
     pub fn with_interceptor(self, factory: InterceptorFactory) -> Proxy {
         if let Ok(mut f) = self.inner.interceptor.write() {
             *f = factory;
+        }
+        self
+    }
+
+    /// Adds `handler`'s pages and metrics to the metrics port.
+    pub fn with_http_handler(self, handler: Arc<dyn HttpHandler>) -> Proxy {
+        if let Ok(mut h) = self.inner.http_handler.write() {
+            *h = Some(handler);
         }
         self
     }
@@ -164,7 +180,10 @@ impl Proxy {
     /// run on the caller's runtime.
     pub async fn run(self) {
         let Proxy { listener, metrics_listener, inner, workers } = self;
-        let http = metrics_listener.map(|l| tokio::spawn(crate::http::serve(l, Arc::clone(&inner))));
+        let http = metrics_listener.map(|l| {
+            let routes: Arc<dyn HttpHandler> = Arc::new(ProxyRoutes(Arc::clone(&inner)));
+            tokio::spawn(crate::http::serve_http(l, routes))
+        });
         let unserved = if workers == 0 { Some(listener) } else { run_workers(listener, &inner, workers).await };
         if let Some(listener) = unserved {
             match TcpListener::from_std(listener) {

@@ -156,6 +156,14 @@ impl Metrics {
         SHADOW_OUTCOMES.iter().position(|o| *o == outcome).map_or(0, |i| self.shadow[i].load(Relaxed))
     }
 
+    /// The count of `switchyard_shadow_skipped_total{reason}`.
+    pub fn shadow_skipped_count(&self, reason: &str) -> u64 {
+        crate::shadow::SKIP_REASONS
+            .iter()
+            .position(|r| *r == reason)
+            .map_or(0, |i| self.shadow_skipped[i].load(Relaxed))
+    }
+
     /// The count of `switchyard_errors_total{kind}`.
     pub fn errors(&self, kind: &str) -> u64 {
         ERROR_KINDS.iter().position(|k| *k == kind).map_or(0, |i| self.errors[i].load(Relaxed))

@@ -61,6 +61,8 @@ pub struct RunArgs {
     /// Start even if a live proxy instance is still in legacy.
     #[arg(long)]
     pub ignore_instances: bool,
+    #[command(flatten)]
+    pub metrics: super::job_metrics::MetricsArgs,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<u8> {
@@ -88,6 +90,7 @@ async fn toggle(t: &Target, paused: bool) -> anyhow::Result<u8> {
 
 async fn run_backfill(a: RunArgs) -> anyhow::Result<u8> {
     super::logging::init(false);
+    let metrics_at = a.metrics.start().await?;
     let url = a.database_url.ok_or_else(|| anyhow::anyhow!("--database-url or SWITCHYARD_DATABASE_URL is required"))?;
     let mut client = super::connect(&url).await?;
     client.batch_execute(&format!("SET application_name = 'switchyard backfill pid {}'", std::process::id())).await?;
@@ -117,6 +120,7 @@ async fn run_backfill(a: RunArgs) -> anyhow::Result<u8> {
         secs,
         if p.lock_retries > 0 { format!(", {} lock timeouts retried", p.lock_retries) } else { String::new() }
     );
+    super::job_metrics::linger(metrics_at, a.metrics.metrics_linger).await;
     Ok(0)
 }
 

@@ -2,6 +2,7 @@
 
 pub mod backfill;
 pub mod demo;
+pub mod job_metrics;
 pub mod logging;
 pub mod maintain;
 pub mod migrate;
@@ -10,6 +11,7 @@ pub mod rewrite;
 pub mod seed_legacy;
 pub mod serve;
 pub mod status;
+pub mod status_page;
 pub mod verify;
 pub mod workload;
 

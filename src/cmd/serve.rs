@@ -82,7 +82,8 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             if args.backfill {
                 tokio::spawn(backfill_when_mirroring(with_user(&url)));
             }
-            proxy.with_interceptor(context.factory())
+            let pages = super::status_page::StatusPages::new(with_user(&url), proxy.handle().metrics(), args.backfill);
+            proxy.with_interceptor(context.factory()).with_http_handler(Arc::new(pages))
         }
         None => {
             tracing::warn!("no --database-url and no upstream URL with a database: plain passthrough, no rewriting");

@@ -1,7 +1,14 @@
-//! `switchyard status`: where the migration stands.
+//! `switchyard status [--json] [--watch]`: where the migration stands, as
+//! text or JSON, once or redrawn on a terminal. Gathered by
+//! [`switchyard_control::status::gather`], like every proxy's status page.
 
-use serde_json::json;
-use switchyard_control::{instances, state};
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use switchyard_control::status::{self, Status, StatusOptions};
+
+use super::status_page::secs;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -9,89 +16,77 @@ pub struct Args {
     pub database_url: String,
     #[arg(long, default_value = "todos")]
     pub table: String,
-    /// One JSON object instead of text.
+    /// One JSON object instead of text (the proxy's /status.json).
     #[arg(long)]
     pub json: bool,
+    /// Redraw every this many seconds until interrupted.
+    #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "2")]
+    pub watch: Option<f64>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<u8> {
     let client = super::connect(&args.database_url).await?;
-    let s = state::current(&client, &args.table).await?;
-    let history = state::history(&client, &args.table, 20).await?;
-    let instances = instances::list(&client).await?;
-    let backfill = client
-        .query_opt(
-            "SELECT rows_copied, batches, completed, paused, last_key::text, started_at, finished_at
-             FROM switchyard.backfill_progress WHERE table_name = $1",
-            &[&args.table],
-        )
-        .await?;
-    // Key ranges of a `backfill --jobs N` run (one for a single job).
-    let ranges = client
-        .query(
-            "SELECT range_no, rows_copied, done FROM switchyard.backfill_ranges WHERE table_name = $1 ORDER BY range_no",
-            &[&args.table],
-        )
-        .await?;
-    let legacy_rows: i64 = client
-        .query_one("SELECT coalesce(reltuples, 0)::int8 FROM pg_class WHERE oid = to_regclass($1)", &[&args.table])
-        .await
-        .map(|r| r.get(0))
-        .unwrap_or(0);
-    let verify = client
-        .query_opt(
-            "SELECT started_at, finished_at, clean, differences FROM switchyard.verify_runs
-             WHERE table_name = $1 ORDER BY id DESC LIMIT 1",
-            &[&args.table],
-        )
-        .await?;
-
-    let report = json!({
-        "table": s.table,
-        "phase": s.phase.as_str(),
-        "epoch": s.epoch,
-        "since": s.updated_at.to_rfc3339(),
-        "updated_by": s.updated_by,
-        "reason": s.reason,
-        "history": history.iter().map(|h| json!({
-            "from": h.from, "to": h.to, "epoch": h.epoch, "at": h.at.to_rfc3339(), "by": h.by, "reason": h.reason,
-        })).collect::<Vec<_>>(),
-        "instances": instances.iter().map(|i| json!({
-            "instance_id": i.instance_id, "host": i.host, "started_at": i.started_at.to_rfc3339(),
-            "heartbeat_age_secs": i.heartbeat_age_secs, "acknowledged_phase": i.acknowledged_phase,
-            "acknowledged_epoch": i.acknowledged_epoch,
-        })).collect::<Vec<_>>(),
-        "backfill": backfill.as_ref().map(|b| json!({
-            "rows_copied": b.get::<_, i64>(0), "batches": b.get::<_, i64>(1), "completed": b.get::<_, bool>(2),
-            "paused": b.get::<_, bool>(3), "last_key": b.get::<_, Option<String>>(4),
-            "started_at": b.get::<_, chrono::DateTime<chrono::Utc>>(5).to_rfc3339(),
-            "finished_at": b.get::<_, Option<chrono::DateTime<chrono::Utc>>>(6).map(|t| t.to_rfc3339()),
-            "legacy_rows_estimate": legacy_rows,
-            "ranges": ranges.iter().map(|r| json!({
-                "range_no": r.get::<_, i32>(0), "rows_copied": r.get::<_, i64>(1), "done": r.get::<_, bool>(2),
-            })).collect::<Vec<_>>(),
-        })),
-        "last_verify": verify.as_ref().map(|v| json!({
-            "started_at": v.get::<_, chrono::DateTime<chrono::Utc>>(0).to_rfc3339(),
-            "finished_at": v.get::<_, Option<chrono::DateTime<chrono::Utc>>>(1).map(|t| t.to_rfc3339()),
-            "clean": v.get::<_, Option<bool>>(2), "differences": v.get::<_, Option<i64>>(3),
-        })),
-    });
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+    let opts = StatusOptions::default();
+    let Some(every) = args.watch else {
+        let s = status::gather(&client, &args.table, &opts).await?;
+        println!("{}", if args.json { serde_json::to_string_pretty(&s)? } else { render_text(&s) });
         return Ok(0);
+    };
+    let every = Duration::from_secs_f64(every.max(0.2));
+    let clear = std::io::stdout().is_terminal();
+    loop {
+        let s = status::gather(&client, &args.table, &opts).await?;
+        let text = if args.json { serde_json::to_string(&s)? } else { render_text(&s) };
+        if clear {
+            // Home and clear the screen, then draw.
+            print!("\x1b[H\x1b[2J");
+        }
+        println!("{text}");
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(0),
+        }
     }
-    println!(
-        "{}: phase {} (epoch {}) since {} by {}",
+}
+
+/// The status as a terminal shows it.
+pub fn render_text(s: &Status) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}: phase {} (epoch {}) since {} by {}{}",
         s.table,
         s.phase,
         s.epoch,
-        s.updated_at.to_rfc3339(),
-        s.updated_by
+        s.since.to_rfc3339(),
+        s.updated_by,
+        s.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
     );
-    println!("\nhistory:");
-    for h in &history {
-        println!(
+    let ladder: Vec<String> = s
+        .ladder
+        .iter()
+        .map(|r| if r.state == "current" { format!("[{}]", r.phase) } else { r.phase.to_string() })
+        .collect();
+    let _ = writeln!(out, "  {}", ladder.join(" -> "));
+    match &s.next {
+        None => out.push_str("\nnext: none, new_only is the last phase\n"),
+        Some(n) if n.blocked_by.is_empty() => {
+            let _ = writeln!(out, "\nnext: {} is allowed now", n.phase);
+        }
+        Some(n) => {
+            let _ = writeln!(out, "\nnext: {} still needs:", n.phase);
+            for b in &n.blocked_by {
+                let _ = writeln!(out, "  - {b}");
+            }
+        }
+    }
+    text_progress(&mut out, s);
+    text_instances(&mut out, s);
+    text_shadow(&mut out, s);
+    out.push_str("\nhistory:\n");
+    for h in &s.history {
+        let _ = writeln!(
+            out,
             "  {}  {} -> {} (epoch {})  {}  {}",
             h.at.to_rfc3339(),
             h.from.as_deref().unwrap_or("-"),
@@ -101,50 +96,78 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             h.reason.as_deref().unwrap_or("")
         );
     }
-    println!("\nproxy instances:");
-    if instances.is_empty() {
-        println!("  none registered");
-    }
-    for i in &instances {
-        println!(
-            "  {}  heartbeat {:.0}s ago  on {} (epoch {})",
-            i.instance_id,
-            i.heartbeat_age_secs,
-            i.acknowledged_phase.as_deref().unwrap_or("-"),
-            i.acknowledged_epoch.map(|e| e.to_string()).unwrap_or_else(|| "-".into())
-        );
-    }
-    match &backfill {
-        None => println!("\nbackfill: not started"),
+    out
+}
+
+fn text_progress(out: &mut String, s: &Status) {
+    match &s.backfill {
+        None => out.push_str("\nbackfill: not started\n"),
         Some(b) => {
-            let copied: i64 = b.get(0);
-            let pct = if legacy_rows > 0 { 100.0 * copied as f64 / legacy_rows as f64 } else { 0.0 };
-            println!(
-                "\nbackfill: {} rows in {} batches (~{:.0}% of ~{} legacy rows){}{}",
-                copied,
-                b.get::<_, i64>(1),
-                pct.min(100.0),
-                legacy_rows,
-                if b.get::<_, bool>(2) { ", complete" } else { "" },
-                if b.get::<_, bool>(3) { ", PAUSED" } else { "" }
+            let _ = writeln!(
+                out,
+                "\nbackfill: {:.1}%, {} of ~{} rows in {} batches{}{}; {}; {}",
+                b.percent,
+                b.rows_copied,
+                b.legacy_rows_estimate,
+                b.batches,
+                if b.completed { ", complete" } else { "" },
+                if b.paused { ", PAUSED" } else { "" },
+                b.rows_per_sec.map_or("rate unknown".into(), |r| format!("{r:.0} rows/s")),
+                b.eta_secs.map_or("no ETA".into(), |e| format!("ETA {}", secs(e)))
             );
-            if ranges.len() > 1 {
-                let done = ranges.iter().filter(|r| r.get::<_, bool>(2)).count();
-                println!("  {} key ranges, {} done", ranges.len(), done);
+            if b.ranges.len() > 1 {
+                let _ = writeln!(
+                    out,
+                    "  {} key ranges, {} done",
+                    b.ranges.len(),
+                    b.ranges.iter().filter(|r| r.done).count()
+                );
             }
         }
     }
-    match &verify {
-        None => println!("last verify: none"),
-        Some(v) => println!(
-            "last verify: started {}, {}",
-            v.get::<_, chrono::DateTime<chrono::Utc>>(0).to_rfc3339(),
-            match v.get::<_, Option<bool>>(2) {
-                Some(true) => "clean".to_string(),
-                Some(false) => format!("{} differences", v.get::<_, Option<i64>>(3).unwrap_or(0)),
-                None => "did not finish".to_string(),
-            }
-        ),
+    match &s.last_verify {
+        None => out.push_str("last verify: none\n"),
+        Some(v) => {
+            let _ = writeln!(out, "last verify: {}, {} ago", v.result(), secs(v.age_secs));
+        }
     }
-    Ok(0)
+}
+
+fn text_instances(out: &mut String, s: &Status) {
+    out.push_str("\nproxy instances:\n");
+    if s.instances.is_empty() {
+        out.push_str("  none registered\n");
+    }
+    for i in &s.instances {
+        let _ = writeln!(
+            out,
+            "  {}  heartbeat {} ago{}  on {} (epoch {}){}",
+            i.instance_id,
+            secs(i.heartbeat_age_secs),
+            if i.live { "" } else { " (not live)" },
+            i.acknowledged_phase.as_deref().unwrap_or("-"),
+            i.acknowledged_epoch.map_or("-".into(), |e| e.to_string()),
+            if i.current { "" } else { "  BEHIND" }
+        );
+    }
+}
+
+fn text_shadow(out: &mut String, s: &Status) {
+    let _ = writeln!(
+        out,
+        "\nshadow reads: {} mismatch samples recorded (outcomes by kind: each proxy's /status page and /metrics)",
+        s.shadow.recorded_mismatches
+    );
+    for m in &s.shadow.samples {
+        let _ = writeln!(
+            out,
+            "  {} {}: {} {}  ({} only in legacy, {} only in new)",
+            m.at.to_rfc3339(),
+            m.phase.as_deref().unwrap_or("-"),
+            m.statement,
+            m.params.as_deref().unwrap_or(""),
+            m.only_in_legacy,
+            m.only_in_new
+        );
+    }
 }

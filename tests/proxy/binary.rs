@@ -3,7 +3,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::{assert_alive, connect, describe, shared_upstream, sqlstate, try_connect};
-use crate::support::{self, child::Sig, ChildGuard};
+use nix::sys::signal::Signal as Sig;
+
+use crate::support::{self, ChildGuard};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()

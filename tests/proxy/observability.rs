@@ -1,18 +1,10 @@
 use std::net::SocketAddr;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
 use crate::common::{config, config_for, connect, start_with};
 use crate::support;
 
 async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect to metrics");
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).await.expect("request");
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.expect("response");
-    let status = out.split(' ').nth(1).and_then(|c| c.parse().ok()).expect("status line");
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    (status, body)
+    crate::support::http::get(addr.port(), path).await
 }
 
 fn value(metrics: &str, series: &str) -> f64 {

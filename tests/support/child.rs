@@ -8,8 +8,6 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-pub use nix::sys::signal::Signal as Sig;
-
 /// How long [`ChildGuard::terminate`] waits for an exit before SIGKILL.
 const TERMINATE_GRACE: Duration = Duration::from_secs(30);
 

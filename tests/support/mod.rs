@@ -5,6 +5,7 @@
 use tokio_postgres::Client;
 
 pub mod child;
+pub mod http;
 pub use child::ChildGuard;
 
 /// A database of its own for one test.
