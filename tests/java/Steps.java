@@ -62,7 +62,7 @@ final class Steps {
         Map<String, Object> seen = new LinkedHashMap<>();
         c.setAutoCommit(false);
         // The root: RETURNING * through getGeneratedKeys.
-        seen.put("root", TodoSuite.observe(() -> {
+        seen.put("root", s.guarded(() -> {
             try (PreparedStatement ps = c.prepareStatement(INSERT_TODO, Statement.RETURN_GENERATED_KEYS)) {
                 bindTodo(ps, s.id(1), TodoSuite.ADA, TodoSuite.LAUNCH, null, "ship " + phase, "the release", 5,
                         Timestamp.from(Instant.parse("2035-03-01T09:00:00Z")), false, new String[] {"work", phase});
@@ -77,7 +77,7 @@ final class Steps {
         }));
         // Seven subtasks through one PreparedStatement: past prepareThreshold (5)
         // pgjdbc switches to a named server-side statement.
-        seen.put("subtasks", TodoSuite.observe(() -> {
+        seen.put("subtasks", s.guarded(() -> {
             List<Object> counts = new ArrayList<>();
             try (PreparedStatement ps = c.prepareStatement(INSERT_TODO, new String[] {"id", "status", "created_at"})) {
                 for (int k = 0; k < 7; k++) {
@@ -246,9 +246,7 @@ final class Steps {
                 + "LIMIT ? FOR UPDATE SKIP LOCKED", s.id(1), 2));
         seen.put("no_key_update", s.select(false, "SELECT id, priority FROM todos WHERE user_id = ? " + TodoSuite.ORDER
                 + " LIMIT 1 OFFSET 1 FOR NO KEY UPDATE", ada));
-        java.sql.Savepoint before = c.setSavepoint();
         seen.put("nowait", s.select(false, "SELECT id FROM todos WHERE id = ? FOR UPDATE NOWAIT", s.id(2)));
-        c.rollback(before);
         seen.put("share", s.select(false, "SELECT t.id FROM todos t WHERE t.id = ? FOR SHARE OF t", s.id(20)));
         c.commit();
         c.setAutoCommit(true);
@@ -261,7 +259,7 @@ final class Steps {
         Map<String, Object> seen = new LinkedHashMap<>();
         c.setAutoCommit(false);
         // setFetchSize in a transaction: pgjdbc reads a portal three rows at a time.
-        seen.put("fetch_size", TodoSuite.observe(() -> {
+        seen.put("fetch_size", s.guarded(() -> {
             try (PreparedStatement ps = c.prepareStatement("SELECT id, title FROM todos WHERE user_id = ? ORDER BY id")) {
                 ps.setFetchSize(3);
                 ps.setObject(1, TodoSuite.uuid(TodoSuite.ADA));
@@ -334,9 +332,7 @@ final class Steps {
         UUID ada = TodoSuite.uuid(TodoSuite.ADA);
         c.setAutoCommit(false);
         seen.put("insert", s.update("INSERT INTO todos (id, user_id, title) VALUES (?, ?, ?)", s.id(80), ada, "rolled back"));
-        java.sql.Savepoint sp = c.setSavepoint();
         seen.put("failing", s.update("INSERT INTO todos (id, user_id, title) VALUES (?, ?, ?)", s.id(80), ada, "duplicate"));
-        c.rollback(sp);
         seen.put("update", s.update("UPDATE todos SET title = 'in the transaction' WHERE user_id = ? AND status = 'todo'", ada));
         c.rollback();
         c.setAutoCommit(true);

@@ -173,8 +173,35 @@ public final class TodoSuite {
         return ps;
     }
 
-    Object select(boolean withMetadata, String sql, Object... params) {
+    /**
+     * observe(), isolated by a savepoint inside a transaction: a statement
+     * that fails does not abort the statements after it.
+     */
+    Object guarded(Sql sql) {
+        if (autoCommit()) return observe(sql);
         return observe(() -> {
+            java.sql.Savepoint sp = c.setSavepoint();
+            try {
+                Object seen = sql.run();
+                c.releaseSavepoint(sp);
+                return seen;
+            } catch (SQLException e) {
+                c.rollback(sp);
+                throw e;
+            }
+        });
+    }
+
+    boolean autoCommit() {
+        try {
+            return c.getAutoCommit();
+        } catch (SQLException e) {
+            throw new RuntimeException(e);
+        }
+    }
+
+    Object select(boolean withMetadata, String sql, Object... params) {
+        return guarded(() -> {
             try (PreparedStatement ps = prepare(sql, params)) {
                 return query(ps, withMetadata);
             }
@@ -182,7 +209,7 @@ public final class TodoSuite {
     }
 
     Object update(String sql, Object... params) {
-        return observe(() -> {
+        return guarded(() -> {
             try (PreparedStatement ps = prepare(sql, params)) {
                 return ps.executeUpdate();
             }

@@ -64,6 +64,17 @@ async function observe(client, query, values, withFields = true) {
   }
 }
 
+/**
+ * Inside a transaction: observe() isolated by a savepoint, so that a
+ * statement that fails does not abort the statements after it.
+ */
+async function observeTx(c, query, values, withFields = true) {
+  await c.query('SAVEPOINT observed');
+  const seen = await observe(c, query, values, withFields);
+  await c.query(seen.error ? 'ROLLBACK TO SAVEPOINT observed' : 'RELEASE SAVEPOINT observed');
+  return seen;
+}
+
 /** A transaction-control statement, its outcome kept in the step's `control` list. */
 async function ctl(c, seen, sql) {
   (seen.control = seen.control || []).push(await observe(c, sql, [], false));
@@ -79,12 +90,12 @@ const INSERT_TODO = `INSERT INTO todos (id, user_id, project_id, parent_todo_id,
 async function create(c) {
   const seen = {};
   await ctl(c, seen, 'BEGIN');
-  seen.root = await observe(c, `${INSERT_TODO} RETURNING *`,
+  seen.root = await observeTx(c, `${INSERT_TODO} RETURNING *`,
     [id(1), ADA, LAUNCH, null, `ship ${phase}`, 'the release', 5, '2035-03-01T09:00:00Z', false, ['work', phase], { phase, n: 1 }]);
   seen.subtasks = [];
   for (let k = 0; k < 3; k++) {
     // A named statement: parsed once, then bound and executed by name.
-    const r = await observe(c, {
+    const r = await observeTx(c, {
       name: 'insert-subtask',
       text: `${INSERT_TODO} RETURNING id, parent_todo_id, status, ai_generated, tags`,
       values: [id(2 + k), ADA, LAUNCH, id(1), `step ${k} of ${phase}`, null, k, null, true, ['ai'], null],
@@ -188,16 +199,14 @@ async function locking(c, other) {
   await ctl(other, seen, 'BEGIN');
   seen.held = await observe(other, 'SELECT id FROM todos WHERE id = $1 FOR UPDATE', [id(2)], false);
   await ctl(c, seen, 'BEGIN');
-  seen.for_update = await observe(c, 'SELECT id, title FROM todos WHERE id = $1 FOR UPDATE', [id(3)]);
-  seen.skip_locked = await observe(c,
+  seen.for_update = await observeTx(c, 'SELECT id, title FROM todos WHERE id = $1 FOR UPDATE', [id(3)]);
+  seen.skip_locked = await observeTx(c,
     'SELECT id FROM todos WHERE parent_todo_id = $1 ORDER BY priority, id LIMIT $2 FOR UPDATE SKIP LOCKED', [id(1), 2]);
-  seen.no_key_update = await observe(c,
+  seen.no_key_update = await observeTx(c,
     'SELECT id, priority FROM todos WHERE user_id = $1 ORDER BY priority DESC, id LIMIT 1 OFFSET 1 FOR NO KEY UPDATE', [ADA]);
-  seen.share = await observe(c, 'SELECT t.id FROM todos t WHERE t.id = $1 FOR SHARE OF t', [id(5)], false);
-  await ctl(c, seen, 'SAVEPOINT nowait');
-  seen.nowait = await observe(c, 'SELECT id FROM todos WHERE id = $1 FOR UPDATE NOWAIT', [id(2)], false);
-  await ctl(c, seen, 'ROLLBACK TO SAVEPOINT nowait');
-  seen.key_share = await observe(c, 'SELECT id FROM todos WHERE id = $1 FOR KEY SHARE', [id(4)], false);
+  seen.share = await observeTx(c, 'SELECT t.id FROM todos t WHERE t.id = $1 FOR SHARE OF t', [id(5)], false);
+  seen.nowait = await observeTx(c, 'SELECT id FROM todos WHERE id = $1 FOR UPDATE NOWAIT', [id(2)], false);
+  seen.key_share = await observeTx(c, 'SELECT id FROM todos WHERE id = $1 FOR KEY SHARE', [id(4)], false);
   await ctl(c, seen, 'COMMIT');
   await ctl(other, seen, 'ROLLBACK');
   report('locking', seen);
@@ -209,6 +218,7 @@ async function cursors(c) {
   // pg-cursor: a portal read four rows at a time.
   const cursor = c.query(new Cursor(`SELECT id, title, priority FROM todos WHERE user_id = $1 ORDER BY id`, [ADA]));
   seen.pages = [];
+  await c.query('SAVEPOINT observed');
   try {
     for (;;) {
       const rows = await cursor.read(4);
@@ -216,14 +226,16 @@ async function cursors(c) {
       if (rows.length === 0) break;
     }
     await cursor.close();
+    await c.query('RELEASE SAVEPOINT observed');
   } catch (e) {
     seen.pages.push(errorFields(e));
+    await c.query('ROLLBACK TO SAVEPOINT observed');
   }
-  seen.declare = await observe(c, `DECLARE todo_walk NO SCROLL CURSOR FOR SELECT id, title FROM todos WHERE user_id = $1 ORDER BY id`, [ADA], false);
-  seen.fetch = await observe(c, 'FETCH 3 FROM todo_walk');
-  seen.move = await observe(c, 'MOVE FORWARD 2 IN todo_walk', [], false);
-  seen.fetch_next = await observe(c, 'FETCH NEXT FROM todo_walk', [], false);
-  seen.close = await observe(c, 'CLOSE todo_walk', [], false);
+  seen.declare = await observeTx(c, `DECLARE todo_walk NO SCROLL CURSOR FOR SELECT id, title FROM todos WHERE user_id = $1 ORDER BY id`, [ADA], false);
+  seen.fetch = await observeTx(c, 'FETCH 3 FROM todo_walk');
+  seen.move = await observeTx(c, 'MOVE FORWARD 2 IN todo_walk', [], false);
+  seen.fetch_next = await observeTx(c, 'FETCH NEXT FROM todo_walk', [], false);
+  seen.close = await observeTx(c, 'CLOSE todo_walk', [], false);
   await ctl(c, seen, 'COMMIT');
   report('cursor', seen);
 }
@@ -247,11 +259,11 @@ async function batch(c) {
 async function transaction(c) {
   const seen = {};
   await ctl(c, seen, 'BEGIN');
-  seen.insert = await observe(c, 'INSERT INTO todos (id, user_id, title) VALUES ($1, $2, $3)', [id(30), ADA, 'rolled back'], false);
+  seen.insert = await observeTx(c, 'INSERT INTO todos (id, user_id, title) VALUES ($1, $2, $3)', [id(30), ADA, 'rolled back'], false);
   await ctl(c, seen, 'SAVEPOINT s');
   seen.failing = await observe(c, 'INSERT INTO todos (id, user_id, title) VALUES ($1, $2, $3)', [id(30), ADA, 'duplicate']);
   await ctl(c, seen, 'ROLLBACK TO SAVEPOINT s');
-  seen.update = await observe(c, "UPDATE todos SET title = 'in the transaction' WHERE user_id = $1 AND status = 'todo'", [ADA], false);
+  seen.update = await observeTx(c, "UPDATE todos SET title = 'in the transaction' WHERE user_id = $1 AND status = 'todo'", [ADA], false);
   await ctl(c, seen, 'ROLLBACK');
   seen.after = await observe(c, 'SELECT count(*) AS n FROM todos WHERE id = $1 OR title = $2', [id(30), 'in the transaction'], false);
   report('transaction', seen);

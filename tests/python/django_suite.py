@@ -95,6 +95,16 @@ class Suite:
 
         return transaction.atomic(using=self.alias)
 
+    def guarded(self, run):
+        """Inside a transaction: observe() in a nested atomic block (a savepoint), so
+        that a statement that fails does not abort the ones after it."""
+
+        def nested():
+            with self.atomic():
+                return run()
+
+        return observe(nested)
+
     def step(self, name, **seen):
         report(f"{self.alias}.{name}", **seen)
 
@@ -134,11 +144,11 @@ class Suite:
     def create(self):
         T = self.Todo
         with self.atomic():
-            root = observe(lambda: self.todos.create(
+            root = self.guarded(lambda: self.todos.create(
                 id=self.id(1), user_id=ADA, project_id=LAUNCH, title=f"ship {self.phase}", description="the release",
                 priority=5, due_date=datetime.datetime(2035, 3, 1, 9, tzinfo=UTC), tags=["work", self.phase],
                 metadata={"phase": self.phase, "n": 1}))
-            subtasks = observe(lambda: self.todos.bulk_create([
+            subtasks = self.guarded(lambda: self.todos.bulk_create([
                 T(id=self.id(2 + k), user_id=ADA, project_id=LAUNCH, parent_id=self.id(1), title=f"step {k} of {self.phase}",
                   priority=k, ai_generated=True, tags=["ai"]) for k in range(3)]))
         more = [observe(lambda n=n, u=u, pr=pr, t=t, pri=pri, s=s: self.todos.create(
@@ -264,15 +274,14 @@ class Suite:
         held.wait(30)
         seen = {}
         with self.atomic():
-            seen["get"] = observe(lambda: self.todos.select_for_update().get(pk=self.id(3)).title)
-            seen["skip_locked"] = observe(lambda: list(self.todos.select_for_update(skip_locked=True)
+            seen["get"] = self.guarded(lambda: self.todos.select_for_update().get(pk=self.id(3)).title)
+            seen["skip_locked"] = self.guarded(lambda: list(self.todos.select_for_update(skip_locked=True)
                                                        .filter(parent_id=self.id(1)).order_by("priority", "id")
                                                        .values_list("id", flat=True)[:2]))
-            seen["no_key_of_self"] = observe(lambda: list(self.todos.select_for_update(no_key=True, of=("self",))
+            seen["no_key_of_self"] = self.guarded(lambda: list(self.todos.select_for_update(no_key=True, of=("self",))
                                                           .filter(user_id=ADA).order_by(*ORDER)
                                                           .values_list("id", flat=True)[1:2]))
-            with self.atomic():
-                seen["nowait"] = observe(lambda: list(self.todos.select_for_update(nowait=True).filter(id=self.id(2))))
+            seen["nowait"] = self.guarded(lambda: list(self.todos.select_for_update(nowait=True).filter(id=self.id(2))))
         release.set()
         holder.join()
         self.step("locking", **seen)
@@ -281,7 +290,7 @@ class Suite:
         mine = self.todos.filter(user_id=ADA).order_by("id")
         seen = {"iterator": observe(lambda: [t.id for t in mine.iterator(chunk_size=3)])}
         with self.atomic():
-            seen["iterator_in_transaction"] = observe(lambda: [t for t in mine.values_list("id", "title").iterator(chunk_size=4)])
+            seen["iterator_in_transaction"] = self.guarded(lambda: [t for t in mine.values_list("id", "title").iterator(chunk_size=4)])
         self.step("cursor", **seen)
 
     def batch(self):
@@ -305,13 +314,13 @@ class Suite:
         seen = {}
         try:
             with self.atomic():
-                seen["insert"] = observe(lambda: self.todos.create(id=self.id(30), user_id=ADA, title="rolled back").id)
+                seen["insert"] = self.guarded(lambda: self.todos.create(id=self.id(30), user_id=ADA, title="rolled back").id)
                 try:
                     with self.atomic():
                         self.todos.create(id=self.id(30), user_id=ADA, title="duplicate")
                 except IntegrityError as e:
                     seen["savepoint"] = error_fields(e)
-                seen["update"] = observe(lambda: self.todos.filter(user_id=ADA, status="todo").update(title="in the transaction"))
+                seen["update"] = self.guarded(lambda: self.todos.filter(user_id=ADA, status="todo").update(title="in the transaction"))
                 raise Rollback()
         except Rollback:
             pass
