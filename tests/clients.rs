@@ -19,6 +19,12 @@ mod support;
 #[path = "clients/transcript.rs"]
 mod transcript;
 
+#[path = "clients/verdict.rs"]
+mod verdict;
+
+#[path = "clients/known.rs"]
+mod known;
+
 #[path = "clients/walk.rs"]
 mod walk;
 

@@ -10,11 +10,7 @@
 
 use std::path::PathBuf;
 
-use crate::transcript::Known;
 use crate::walk::{manifest_dir, walk, Target};
-
-/// Differences that wait for a fix elsewhere (empty when there are none).
-const KNOWN: &[Known] = &[];
 
 /// The interpreter with Django and psycopg 3: `SWITCHYARD_TEST_PYTHON`, or
 /// the virtualenv scripts/ensure-python-drivers.sh creates.
@@ -48,5 +44,5 @@ async fn django_orm_with_client_and_server_side_binding_sees_what_a_direct_twin_
             .env("PYTHONDONTWRITEBYTECODE", "1");
         command
     };
-    walk("django", &launch, KNOWN).await;
+    walk("django", &launch).await;
 }

@@ -8,11 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::transcript::Known;
 use crate::walk::{manifest_dir, walk, Target};
-
-/// Differences that wait for a fix elsewhere (empty when there are none).
-const KNOWN: &[Known] = &[];
 
 /// pgjdbc's jar: `SWITCHYARD_TEST_PGJDBC`, or where Debian's package puts it.
 fn pgjdbc() -> PathBuf {
@@ -60,5 +56,5 @@ async fn pgjdbc_sees_what_a_direct_twin_sees_in_every_phase() {
             .arg(phase);
         command
     };
-    walk("pgjdbc", &launch, KNOWN).await;
+    walk("pgjdbc", &launch).await;
 }

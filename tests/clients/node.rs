@@ -4,11 +4,7 @@
 //! metadata (table OID, column number, type), errors with every field.
 //! The program is tests/node/todo_suite.js.
 
-use crate::transcript::Known;
 use crate::walk::{manifest_dir, walk, Target};
-
-/// Differences that wait for a fix elsewhere (empty when there are none).
-const KNOWN: &[Known] = &[];
 
 fn node() -> std::path::PathBuf {
     let dir = manifest_dir().join("tests/node");
@@ -34,5 +30,5 @@ async fn node_postgres_sees_what_a_direct_twin_sees_in_every_phase() {
         command.arg("todo_suite.js").arg(target.port.to_string()).arg(&target.database).arg(phase).current_dir(&dir);
         command
     };
-    walk("node-postgres", &launch, KNOWN).await;
+    walk("node-postgres", &launch).await;
 }

@@ -9,6 +9,8 @@
 //! server generated (the app's own ids all start with `00000000`) become
 //! `<generated uuid #k>`, numbered by first appearance in the run, so
 //! equal keys still have to line up.
+//!
+//! [`leaf_differences`] finds every place two observations differ.
 
 use std::collections::HashMap;
 
@@ -136,154 +138,29 @@ fn timestamp(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::NaiveDateTime::parse_from_str(&iso, "%Y-%m-%dT%H:%M:%S%.f").ok().map(|t| t.and_utc())
 }
 
-/// A difference the suite knows of and excludes from the verdict, with why:
-/// the fix it waits for. Printed as a known difference on every run.
-pub struct Known {
-    pub client: &'static str,
-    /// The phases it shows in.
-    pub phases: &'static [&'static str],
-    pub step: &'static str,
-    pub observation: &'static str,
-    pub reason: &'static str,
-}
-
-/// The outcome of comparing every phase's runs of one client.
-#[derive(Default)]
-pub struct Verdict {
-    /// Per phase: observations compared, equal ones, known differences.
-    pub tallies: Vec<(String, usize, usize, usize)>,
-    pub unexpected: Vec<String>,
-    pub known_seen: Vec<String>,
-}
-
-impl Verdict {
-    /// Compares the proxy's run of `phase` (`got`) with the twin's (`expected`).
-    pub fn compare(&mut self, client: &str, phase: &str, expected: &Transcript, got: &Transcript, known: &[Known]) {
-        let (mut compared, mut equal, mut excused) = (0, 0, 0);
-        let steps = expected.steps.len().max(got.steps.len());
-        for i in 0..steps {
-            let (want, have) = (expected.steps.get(i), got.steps.get(i));
-            let (Some((step, want)), Some((got_step, have))) = (want, have) else {
-                let name = want.or(have).map(|(s, _)| s.as_str()).unwrap_or("?");
-                self.unexpected.push(format!(
-                    "{client} {phase}: step {name} is in only one run (direct {} steps, proxy {} steps)",
-                    expected.steps.len(),
-                    got.steps.len()
-                ));
-                continue;
-            };
-            if step != got_step {
-                self.unexpected
-                    .push(format!("{client} {phase}: step {i} is {step} direct but {got_step} through the proxy"));
-                continue;
+/// Every place where two values differ, as (path, expected, got): the path
+/// goes down through objects and through arrays of equal length
+/// (`[2].tableID`) and objects with the same keys; arrays of different
+/// lengths, and objects with different keys, differ as a whole.
+pub fn leaf_differences<'a>(path: String, a: &'a Value, b: &'a Value, out: &mut Vec<(String, &'a Value, &'a Value)>) {
+    match (a, b) {
+        _ if a == b => {}
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                leaf_differences(format!("{path}[{i}]"), p, q, out);
             }
-            let mut keys: Vec<&String> = want.keys().chain(have.keys()).collect();
+        }
+        // Objects with the same keys (a row, an error's fields) differ field by field;
+        // a result against an error differs as a whole.
+        (Value::Object(x), Value::Object(y)) if x.keys().eq(y.keys()) => {
+            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
             keys.sort();
             keys.dedup();
-            for key in keys {
-                compared += 1;
-                let (w, h) = (want.get(key).unwrap_or(&Value::Null), have.get(key).unwrap_or(&Value::Null));
-                if w == h {
-                    equal += 1;
-                    continue;
-                }
-                let shown = describe(client, phase, step, key, w, h);
-                match find_known(known, client, phase, step, key) {
-                    Some(k) => {
-                        excused += 1;
-                        self.known_seen.push(format!("known difference ({}): {shown}", k.reason));
-                    }
-                    None => self.unexpected.push(shown),
-                }
+            for k in keys {
+                let (p, q) = (x.get(k).unwrap_or(&Value::Null), y.get(k).unwrap_or(&Value::Null));
+                leaf_differences(format!("{path}.{k}"), p, q, out);
             }
         }
-        self.tallies.push((phase.to_string(), compared, equal, excused));
-    }
-
-    /// Counts a check of the proxied database itself: `failure` says what is wrong, if anything.
-    pub fn require(
-        &mut self,
-        client: &str,
-        phase: &str,
-        step: &str,
-        observation: &str,
-        failure: Option<String>,
-        known: &[Known],
-    ) {
-        let tally = self.tallies.iter_mut().rfind(|t| t.0 == phase).expect("the phase was compared first");
-        tally.1 += 1;
-        let Some(failure) = failure else {
-            tally.2 += 1;
-            return;
-        };
-        let shown = format!("{client} {phase} {step}.{observation}: {failure}");
-        match find_known(known, client, phase, step, observation) {
-            Some(k) => {
-                tally.3 += 1;
-                self.known_seen.push(format!("known difference ({}): {shown}", k.reason));
-            }
-            None => self.unexpected.push(shown),
-        }
-    }
-
-    /// Prints the tallies and known differences; fails on any other difference.
-    pub fn finish(self, client: &str) {
-        for (phase, compared, equal, excused) in &self.tallies {
-            println!("{client} {phase}: {compared} observations compared, {equal} equal, {excused} known differences");
-        }
-        for k in &self.known_seen {
-            println!("{k}");
-        }
-        assert!(
-            self.unexpected.is_empty(),
-            "{client}: {} observations differ between the direct twin and the proxy:\n\n{}",
-            self.unexpected.len(),
-            self.unexpected.join("\n\n")
-        );
-    }
-}
-
-fn find_known<'k>(known: &'k [Known], client: &str, phase: &str, step: &str, observation: &str) -> Option<&'k Known> {
-    known
-        .iter()
-        .find(|k| k.client == client && k.phases.contains(&phase) && k.step == step && k.observation == observation)
-}
-
-fn describe(client: &str, phase: &str, step: &str, key: &str, expected: &Value, got: &Value) -> String {
-    let (path, w, h) = first_difference(String::new(), expected, got);
-    let compact = |v: &Value| {
-        let s = v.to_string();
-        if s.len() > 1500 {
-            format!("{}... ({} characters)", &s[..s.floor_char_boundary(1500)], s.len())
-        } else {
-            s
-        }
-    };
-    format!(
-        "{client} {phase} {step}.{key}{path}:\n  expected (direct): {}\n  got (proxy):       {}",
-        compact(w),
-        compact(h)
-    )
-}
-
-/// Where two values first differ (a path like `[2].table_oid`), and what is there.
-fn first_difference<'a>(path: String, a: &'a Value, b: &'a Value) -> (String, &'a Value, &'a Value) {
-    match (a, b) {
-        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
-            match x.iter().zip(y).enumerate().find(|(_, (p, q))| p != q) {
-                Some((i, (p, q))) => first_difference(format!("{path}[{i}]"), p, q),
-                None => (path, a, b),
-            }
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            let differing = x.keys().chain(y.keys()).find(|k| x.get(*k) != y.get(*k));
-            match differing {
-                Some(k) if x.contains_key(k) && y.contains_key(k) => {
-                    first_difference(format!("{path}.{k}"), &x[k], &y[k])
-                }
-                _ => (path, a, b),
-            }
-        }
-        _ => (path, a, b),
+        _ => out.push((path, a, b)),
     }
 }

@@ -12,8 +12,10 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::known;
 use crate::support;
-use crate::transcript::{Known, Transcript, Verdict};
+use crate::transcript::Transcript;
+use crate::verdict::Verdict;
 
 pub const PHASES: [&str; 5] = ["legacy", "dual_write", "read_new", "write_new", "new_only"];
 
@@ -22,7 +24,8 @@ pub const PHASES: [&str; 5] = ["legacy", "dual_write", "read_new", "write_new", 
 const SEED: &str = "
     INSERT INTO users (id, email, name) VALUES
       ('00000000-0000-0000-0000-0000000000a1', 'ada@example.com', 'Ada'),
-      ('00000000-0000-0000-0000-0000000000b2', 'bob@example.com', 'Bob');
+      ('00000000-0000-0000-0000-0000000000b2', 'bob@example.com', 'Bob'),
+      ('00000000-0000-0000-0000-0000000000c3', 'carol@example.com', 'Carol');
     INSERT INTO projects (id, user_id, name) VALUES
       ('00000000-0000-0000-0000-00000000c0de', '00000000-0000-0000-0000-0000000000a1', 'Launch'),
       ('00000000-0000-0000-0000-00000000d0c5', '00000000-0000-0000-0000-0000000000a1', 'Docs');";
@@ -44,8 +47,8 @@ pub fn manifest_dir() -> &'static Path {
 }
 
 /// Runs `launch` in every phase against the twin and through the proxy and
-/// fails on any difference that `known` does not name.
-pub async fn walk(client: &str, launch: Launcher<'_>, known: &[Known]) {
+/// fails on any difference that known.rs does not name.
+pub async fn walk(client: &str, launch: Launcher<'_>) {
     let (proxied, twin) = tokio::join!(support::migrated_db(), support::migrated_db());
     for db in [&proxied, &twin] {
         db.client.batch_execute(SEED).await.unwrap_or_else(|e| panic!("seed {}: {e}", db.name));
@@ -54,19 +57,19 @@ pub async fn walk(client: &str, launch: Launcher<'_>, known: &[Known]) {
     support::wait_for_instances(&proxied).await;
     let direct_target = Target { port: port_of(&twin.url), database: twin.name.clone() };
     let proxy_target = Target { port: proxy.port, database: proxied.name.clone() };
-    let mut verdict = Verdict::default();
+    let mut verdict = Verdict::new(client, known::DIFFERENCES);
     for phase in PHASES {
         enter(&proxied, phase).await;
         let expected = run(client, launch, &direct_target, phase, "direct").await;
         let got = run(client, launch, &proxy_target, phase, "proxy").await;
-        verdict.compare(client, phase, &expected, &got, known);
+        verdict.compare(phase, &expected, &got);
         // Once backfilled, both schemas must hold the client's writes too (I1, I3).
         if phase == "read_new" || phase == "write_new" {
             let differ = support::schemas_differ(&proxied.client).await;
-            verdict.require(client, phase, "schemas", "both_hold_the_writes", differ, known);
+            verdict.require(phase, "schemas", "both_hold_the_writes", differ);
         }
     }
-    verdict.finish(client);
+    verdict.finish();
 }
 
 fn port_of(url: &str) -> u16 {
@@ -112,17 +115,29 @@ async fn switchyard(db: &support::TestDb, args: &[&str]) {
 async fn run(client: &str, launch: Launcher<'_>, target: &Target, phase: &str, side: &str) -> Transcript {
     let context = format!("{client} {phase} ({side})");
     let mut command = launch(target, phase);
-    command.stdin(Stdio::null()).kill_on_drop(true);
-    let out = tokio::time::timeout(RUN_TIMEOUT, command.output())
-        .await
-        .unwrap_or_else(|_| panic!("{context}: the client program did not finish within {RUN_TIMEOUT:?}"))
-        .unwrap_or_else(|e| panic!("{context}: cannot run the client program: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{context}: the client program failed ({}):\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    let mut child = command.spawn().unwrap_or_else(|e| panic!("{context}: cannot run the client program: {e}"));
+    let stdout = tokio::spawn(read_all(child.stdout.take().expect("stdout")));
+    let stderr = tokio::spawn(read_all(child.stderr.take().expect("stderr")));
+    let status = tokio::time::timeout(RUN_TIMEOUT, child.wait()).await;
+    if status.is_err() {
+        let _ = child.kill().await;
+    }
+    let (stdout, stderr) = (stdout.await.expect("stdout reader"), stderr.await.expect("stderr reader"));
+    match status {
+        Err(_) => panic!(
+            "{context}: the client program did not finish within {RUN_TIMEOUT:?}; it printed:\n{stdout}\n{stderr}"
+        ),
+        Ok(Err(e)) => panic!("{context}: waiting for the client program: {e}"),
+        Ok(Ok(status)) => {
+            assert!(status.success(), "{context}: the client program failed ({status}):\n{stdout}\n{stderr}")
+        }
+    }
     Transcript::parse(&stdout, &context)
+}
+
+async fn read_all(mut from: impl tokio::io::AsyncRead + Unpin) -> String {
+    let mut bytes = Vec::new();
+    let _ = tokio::io::AsyncReadExt::read_to_end(&mut from, &mut bytes).await;
+    String::from_utf8_lossy(&bytes).into_owned()
 }

@@ -19,6 +19,8 @@ import django_models
 PHASES = ["legacy", "dual_write", "read_new", "write_new", "new_only"]
 ADA = uuid.UUID("00000000-0000-0000-0000-0000000000a1")
 BOB = uuid.UUID("00000000-0000-0000-0000-0000000000b2")
+# Carol's todos are upserted and archived; no other step reads them.
+CAROL = uuid.UUID("00000000-0000-0000-0000-0000000000c3")
 LAUNCH = uuid.UUID("00000000-0000-0000-0000-00000000c0de")
 DOCS = uuid.UUID("00000000-0000-0000-0000-00000000d0c5")
 NOBODY = uuid.UUID("00000000-0000-0000-0000-00000000dead")
@@ -157,7 +159,7 @@ class Suite:
                     (5, ADA, DOCS, f"write docs {self.phase}", 3, "todo"),
                     (6, ADA, None, f"review {self.phase}", 3, "in_progress"),
                     (7, BOB, None, f"bob's {self.phase}", 1, "todo"),
-                    (8, ADA, None, f"old chore {self.phase}", 0, "todo")]]
+                    (8, CAROL, None, f"old chore {self.phase}", 0, "todo")]]
         fresh = observe(lambda: self.todos.get(id=self.id(1)))
         self.step("create", root=root, subtasks=subtasks, more=more, fresh=fresh)
 
@@ -238,17 +240,19 @@ class Suite:
 
     def upsert(self):
         def update_or_create(id_, title, priority):
-            obj, created = self.todos.update_or_create(id=id_, defaults={"user_id": ADA, "title": title, "priority": priority})
+            obj, created = self.todos.update_or_create(id=id_, defaults={"user_id": CAROL, "title": title, "priority": priority})
             return {"created": created, "title": obj.title, "priority": obj.priority, "status": obj.status}
 
         seen = {
             "create": observe(lambda: update_or_create(self.id(9), f"upserted {self.phase}", 1)),
             "update": observe(lambda: update_or_create(self.id(9), f"upserted again {self.phase}", 2)),
-            "get_or_create": observe(lambda: self.todos.get_or_create(id=self.id(9), defaults={"user_id": ADA, "title": "x"})[1]),
+            "get_or_create": observe(lambda: self.todos.get_or_create(id=self.id(9), defaults={"user_id": CAROL, "title": "x"})[1]),
         }
         if self.p > 1:
             # The todo the legacy phase completed long ago (archived from read_new on).
             seen["archived"] = observe(lambda: update_or_create(self.id(8, 1), f"old chore, renamed in {self.phase}", 0))
+        seen["carols_todos"] = observe(lambda: list(self.todos.filter(user_id=CAROL).order_by("id", "status")
+                                                    .values_list("id", "title", "status")))
         self.step("upsert", **seen)
 
     def locking(self):
@@ -346,7 +350,7 @@ class Suite:
         self.step(
             "errors",
             foreign_key_user=observe(lambda: create(id=self.id(40), user_id=NOBODY, title="orphan")),
-            foreign_key_parent=observe(lambda: create(id=self.id(41), user_id=ADA, parent_id=NOBODY, title="orphan child")),
+            foreign_key_parent=observe(lambda: create(id=self.id(41), user_id=CAROL, parent_id=NOBODY, title="orphan child")),
             check=observe(lambda: create(id=self.id(42), user_id=ADA, title="bad status", status="bogus")),
             not_null=observe(lambda: create(id=self.id(43), user_id=ADA, title=None)),
             unique=observe(lambda: create(id=self.id(5), user_id=ADA, title="duplicate")),

@@ -1,0 +1,130 @@
+//! The differences the client suites know of and do not fail on, each
+//! waiting for a named item of the open work (issue 13's list, and the bugs
+//! the suites found beyond it). Each is printed as a known difference on
+//! every run, with its reason; a difference no entry covers fails the test.
+//! An entry matches by symptom, as narrowly as the symptom allows, so that
+//! it cannot hide another bug; remove it when its fix lands.
+
+use serde_json::Value;
+
+use crate::verdict::{Difference, Known};
+
+pub const DIFFERENCES: &[Known] = &[
+    Known {
+        item: "13.6 backend PID (wire)",
+        reason: "the client is told a PID of the proxy's own, not the server's",
+        matches: |d| d.observation == "backend_pid_matches",
+    },
+    Known {
+        item: "13.1 update counts with max_rows (wire)",
+        reason: "pgjdbc's executeUpdate gets -1: the rewritten write's count row suspends the portal at max_rows = 1",
+        matches: |d| {
+            let (got, expected) = (d.got.as_i64(), d.expected.as_i64().unwrap_or(i64::MIN));
+            // executeUpdate: -1 for n >= 0; executeBatch: 0 for 1 (or -2, SUCCESS_NO_INFO, when rewritten).
+            let lost = (got == Some(-1) && expected >= 0) || (got == Some(0) && (expected >= 1 || expected == -2));
+            d.client == "pgjdbc" && lost
+        },
+    },
+    Known {
+        item: "13.5 RowDescription table OIDs (wire)",
+        reason: "columns of rewritten statements carry table OID 0 / attribute 0, or todos_active's OID",
+        matches: |d| {
+            let metadata = ["fields", "metadata", "columns"].iter().any(|m| d.path.contains(m));
+            let field = d.path.rsplit('.').next().unwrap_or_default();
+            let oid_derived = [
+                "tableID",
+                "columnID",
+                "table_oid",
+                "column",
+                "table",
+                "base_table",
+                "base_column",
+                "base_schema",
+                "nullable",
+                "auto_increment",
+            ];
+            metadata && !d.path.contains("error") && oid_derived.contains(&field)
+        },
+    },
+    Known {
+        item: "13.4 error fields name new-schema internals (wire)",
+        reason: "the error names todos_active, its partitions or constraints, shows the proxy's functions in CONTEXT, the depth column or the partition key in DETAIL",
+        matches: |d| {
+            let in_error = d.path.contains("error.");
+            let got = d.got.as_str().unwrap_or_default();
+            let internal = ["todos_active", "todos_archived", "switchyard."].iter().any(|n| got.contains(n));
+            let detail = d.path.ends_with("detail");
+            let expected = d.expected.as_str().unwrap_or_default();
+            let with_depth = detail && expected.strip_suffix(").").is_some_and(|row| got.starts_with(row));
+            let partition_key = detail && expected.starts_with("Key (id)=") && got.starts_with("Key (id, user_id)=");
+            in_error && (internal || with_depth || partition_key)
+        },
+    },
+    Known {
+        item: "13.2 locking reads (reads)",
+        reason: "FOR UPDATE/SHARE with LIMIT, SKIP LOCKED or NOWAIT refused in write_new/new_only; FOR NO KEY UPDATE and FOR KEY SHARE do not parse",
+        matches: |d| {
+            refusal(d.got).is_some_and(|m| {
+                m.contains("FOR UPDATE/FOR SHARE") || m.contains("Expected: one of UPDATE or SHARE")
+            })
+        },
+    },
+    Known {
+        item: "13.2 locking reads (reads)",
+        reason: "Django's update_or_create() was refused just before (its select_for_update().get()), so get_or_create() creates",
+        matches: |d| d.client == "django" && d.step.ends_with(".upsert") && d.observation == "get_or_create",
+    },
+    Known {
+        item: "13.3 server-side cursors (reads)",
+        reason: "DECLARE over todos refused after legacy",
+        matches: |d| refusal(d.got).is_some_and(|m| m.contains("DECLARE")),
+    },
+    Known {
+        item: "13.3 server-side cursors (reads)",
+        reason: "FETCH/MOVE/CLOSE of the cursor whose DECLARE was refused",
+        matches: |d| {
+            d.step.ends_with("cursor")
+                && error_message(d.got).is_some_and(|m| m.starts_with("cursor \"") && m.ends_with("\" does not exist"))
+        },
+    },
+    Known {
+        item: "ON CONFLICT of archived todos (writes)",
+        reason: "an upsert of an archived todo inserts a second row into todos_active (I3) in write_new and new_only",
+        matches: |d| {
+            let archived = d.step.ends_with("upsert") && ["archived", "carols_todos"].contains(&d.observation);
+            let duplicate = d.step == "schemas" && d.got.as_str().is_some_and(|g| g.contains("1 in both new tables"));
+            archived || duplicate
+        },
+    },
+    Known {
+        item: "new: syntax errors become 0A000",
+        reason: "a statement on todos that PostgreSQL rejects as a syntax error (42601) is refused by the proxy as unparseable (0A000) from dual_write on",
+        matches: |d| d.observation == "syntax" && d.path.starts_with(".error"),
+    },
+    Known {
+        item: "new: error positions point into the rewritten SQL",
+        reason: "an error raised by a rewritten statement carries a position in the proxy's SQL, past the end of the client's",
+        matches: |d| d.observation == "ambiguous" && d.path.ends_with("position"),
+    },
+    Known {
+        item: "new: an unknown parent is accepted in new_only",
+        reason: "todos_active has no foreign key on parent_todo_id, so a child of a todo that does not exist is inserted where legacy raises 23503",
+        matches: |d| d.phase == "new_only" && d.observation == "foreign_key_parent" && d.got.get("error").is_none(),
+    },
+    Known {
+        item: "new: UPDATE todos SET col = DEFAULT",
+        reason: "Django's save(force_update=True) of a model with db_default fields fails with 'DEFAULT is not allowed in this context' in write_new and new_only",
+        matches: |d| d.client == "django" && d.observation == "force_update_missing",
+    },
+];
+
+/// The message of a refusal (SQLSTATE 0A000) the client saw, if it is one.
+fn refusal(v: &Value) -> Option<&str> {
+    let error = v.get("error")?;
+    let code = error.get("sqlstate").or_else(|| error.get("code"))?;
+    (code == "0A000").then(|| error_message(v)).flatten()
+}
+
+fn error_message(v: &Value) -> Option<&str> {
+    v.get("error")?.get("message")?.as_str()
+}
