@@ -20,11 +20,12 @@ pub struct Difference<'a> {
 }
 
 impl Difference<'_> {
-    fn shown(&self) -> String {
+    /// Where, and expected against got, values cut at `width` characters.
+    fn shown(&self, width: usize) -> String {
         let compact = |v: &Value| {
             let s = v.to_string();
-            if s.len() > 1200 {
-                format!("{}... ({} characters)", &s[..s.floor_char_boundary(1200)], s.len())
+            if s.len() > width {
+                format!("{}... ({} characters)", &s[..s.floor_char_boundary(width)], s.len())
             } else {
                 s
             }
@@ -143,26 +144,30 @@ impl<'k> Verdict<'k> {
             tally.known += 1;
             for (d, k) in differences.iter().zip(classified) {
                 let k = k.expect("classified");
-                self.known_seen.push(format!("known difference [{}: {}] {}", k.item, k.reason, d.shown()));
+                self.known_seen.push(format!("known difference [{}: {}] {}", k.item, k.reason, d.shown(160)));
             }
         } else {
             let unknown = differences.iter().zip(classified).filter(|(_, k)| k.is_none());
-            self.unexpected.extend(unknown.map(|(d, _)| d.shown()));
+            self.unexpected.extend(unknown.map(|(d, _)| d.shown(1200)));
         }
     }
 
-    /// Prints the tallies and every known difference; fails on any other difference.
+    /// Prints the tallies and every known difference, also when the test
+    /// passes (written to stderr directly: the test harness captures only
+    /// the print macros); fails on any other difference.
     pub fn finish(self) {
         let client = &self.client;
+        let mut report = String::new();
         for t in &self.tallies {
-            println!(
-                "{client} {}: {} observations compared, {} equal, {} known differences",
+            report += &format!(
+                "{client} {}: {} observations compared, {} equal, {} known differences\n",
                 t.phase, t.compared, t.equal, t.known
             );
         }
         for k in &self.known_seen {
-            println!("{k}");
+            report += &format!("{k}\n");
         }
+        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), report.as_bytes());
         assert!(
             self.unexpected.is_empty(),
             "{client}: {} differences between the direct twin and the proxy that no known difference covers:\n\n{}",
