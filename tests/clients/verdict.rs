@@ -142,9 +142,19 @@ impl<'k> Verdict<'k> {
             differences.iter().map(|d| self.known.iter().find(|k| (k.matches)(d))).collect();
         if classified.iter().all(Option::is_some) {
             tally.known += 1;
-            for (d, k) in differences.iter().zip(classified) {
-                let k = k.expect("classified");
-                self.known_seen.push(format!("known difference [{}: {}] {}", k.item, k.reason, d.shown(160)));
+            // One line per known item in this observation, with its first place.
+            let mut items: Vec<&str> = classified.iter().flatten().map(|k| k.item).collect();
+            items.dedup();
+            for item in items {
+                let places: Vec<(&Difference, &Known)> = differences
+                    .iter()
+                    .zip(&classified)
+                    .filter_map(|(d, k)| k.filter(|k| k.item == item).map(|k| (d, k)))
+                    .collect();
+                let (d, k) = places[0];
+                let more =
+                    if places.len() > 1 { format!(" (and {} more places)", places.len() - 1) } else { String::new() };
+                self.known_seen.push(format!("known difference [{}: {}] {}{more}", k.item, k.reason, d.shown(160)));
             }
         } else {
             let unknown = differences.iter().zip(classified).filter(|(_, k)| k.is_none());
