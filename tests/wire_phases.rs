@@ -4,7 +4,8 @@
 //! transactions are open and prepared statements across flips; two proxy
 //! instances flipping together and holding new_only back while a transaction
 //! runs an older phase; rolling phases back; the legacy foreign-key actions
-//! in every phase (I7); refusals in the middle of a pipeline.
+//! in every phase (I7); refusals in the middle of a pipeline; locking reads and
+//! cursors over todos, by two sessions, as on legacy.
 
 mod support;
 
@@ -27,3 +28,9 @@ mod cascades;
 
 #[path = "wire_phases/pipeline.rs"]
 mod pipeline;
+
+#[path = "wire_phases/locking.rs"]
+mod locking;
+
+#[path = "wire_phases/cursors.rs"]
+mod cursors;

@@ -14,38 +14,13 @@ use sqlparser::ast::{
 };
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
-use sqlparser::tokenizer::Location;
 
 use crate::lex::{self, Kind, Token};
+use crate::mask::{self, Cursor};
+use crate::shape::{order_by_output, single_table, unordered_limit};
+use crate::span::name_range;
+pub use crate::span::LineIndex;
 use crate::spec::MigrationSpec;
-
-/// Line/column to byte offset conversion for one text.
-pub struct LineIndex<'a> {
-    src: &'a str,
-    starts: Vec<usize>,
-}
-
-impl<'a> LineIndex<'a> {
-    pub fn new(src: &'a str) -> Self {
-        let mut starts = vec![0];
-        starts.extend(src.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1));
-        LineIndex { src, starts }
-    }
-
-    /// The byte offset of a 1-based line and character column.
-    pub fn offset(&self, loc: Location) -> Option<usize> {
-        let line = usize::try_from(loc.line).ok()?.checked_sub(1)?;
-        let col = usize::try_from(loc.column).ok()?.checked_sub(1)?;
-        let start = *self.starts.get(line)?;
-        let rest = self.src.get(start..)?;
-        let mut chars = rest.char_indices();
-        match chars.nth(col) {
-            Some((i, _)) => Some(start + i),
-            None if rest.chars().count() == col => Some(self.src.len()),
-            None => None,
-        }
-    }
-}
 
 /// INSERT, UPDATE or DELETE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +119,17 @@ pub struct Analysis {
     pub simple_select: bool,
     /// TABLESAMPLE appears (it cannot follow a derived table).
     pub tablesample: bool,
+    /// `DECLARE ... CURSOR FOR <query>`: the statement is the query.
+    pub cursor: Option<Cursor>,
+    /// Where the (cursor's) query starts: `start`, or after `DECLARE ... FOR`.
+    pub query_start: usize,
+    /// The main query itself carries a lock clause (not only a subquery).
+    pub top_locks: bool,
+    /// The main query is one SELECT over a single table without joins,
+    /// DISTINCT, GROUP BY, HAVING or WINDOW: the shape a lock clause allows.
+    pub single_table: bool,
+    /// The main query's ORDER BY names an output column by position or alias.
+    pub order_by_output: bool,
 }
 
 /// Why a statement could not be analysed.
@@ -176,26 +162,12 @@ pub fn is_table(name: &ObjectName, spec: &MigrationSpec) -> bool {
     }
 }
 
-fn fold(i: &sqlparser::ast::Ident) -> String {
+pub(crate) fn fold(i: &sqlparser::ast::Ident) -> String {
     if i.quote_style.is_some() {
         i.value.clone()
     } else {
         i.value.to_ascii_lowercase()
     }
-}
-
-fn name_range(name: &ObjectName, idx: &LineIndex<'_>) -> Option<(usize, usize)> {
-    let mut start = None;
-    let mut end = None;
-    for p in &name.0 {
-        if let ObjectNamePart::Identifier(i) = p {
-            let s = idx.offset(i.span.start)?;
-            let e = idx.offset(i.span.end)?;
-            start = Some(start.map_or(s, |x: usize| x.min(s)));
-            end = Some(end.map_or(e, |x: usize| x.max(e)));
-        }
-    }
-    Some((start?, end?))
 }
 
 /// Collects table factors naming the table, locks, CTE names, volatility.
@@ -287,7 +259,9 @@ impl Visitor for Collector<'_> {
 /// Parses `sql` (which the fast path says may touch the table) and analyses it.
 /// `Ok(None)` when the text holds no statement at all.
 pub fn analyze(sql: &str, spec: &MigrationSpec) -> Result<Option<Analysis>, ClassifyError> {
-    let stmts = Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| ClassifyError::Parse(e.to_string()))?;
+    let masked = mask::mask(sql);
+    let stmts =
+        Parser::parse_sql(&PostgreSqlDialect {}, &masked.text).map_err(|e| ClassifyError::Parse(e.to_string()))?;
     let toks = lex::tokens(sql);
     let idx = LineIndex::new(sql);
     let Some(first) = stmts.first() else {
@@ -308,6 +282,7 @@ pub fn analyze(sql: &str, spec: &MigrationSpec) -> Result<Option<Analysis>, Clas
         end = t.end;
     }
     let start = start.unwrap_or(0);
+    let query_start = masked.cursor.map_or(start, |c| c.query_start);
 
     let mut c = Collector {
         spec,
@@ -339,7 +314,7 @@ pub fn analyze(sql: &str, spec: &MigrationSpec) -> Result<Option<Analysis>, Clas
         reads: Vec::new(),
         sites: Vec::new(),
         ctes: Vec::new(),
-        main_start: start,
+        main_start: query_start,
         start,
         end,
         stray_refs: 0,
@@ -352,6 +327,11 @@ pub fn analyze(sql: &str, spec: &MigrationSpec) -> Result<Option<Analysis>, Clas
         pure_query: false,
         simple_select: false,
         tablesample: false,
+        cursor: masked.cursor,
+        query_start,
+        top_locks: false,
+        single_table: false,
+        order_by_output: false,
     };
 
     let mut targets: Vec<TableRef> = Vec::new();
@@ -384,6 +364,9 @@ pub fn analyze(sql: &str, spec: &MigrationSpec) -> Result<Option<Analysis>, Clas
                 && q.order_by.is_none()
                 && q.limit_clause.is_none()
                 && q.fetch.is_none();
+            a.top_locks = !q.locks.is_empty();
+            a.single_table = single_table(&q.body);
+            a.order_by_output = order_by_output(q);
             a.pure_query = a.sites.is_empty()
                 && !c.writes_in_with
                 && !matches!(*q.body, SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Merge(_));
@@ -531,30 +514,12 @@ fn stmt_site(
     Ok(Some(Site { kind, target: TableRef { start: ns, end: ne, alias }, start, end, cte, on_conflict }))
 }
 
-fn unordered_limit(q: &Query) -> bool {
-    let limited = q.limit_clause.is_some() || q.fetch.is_some();
-    if !limited {
-        return false;
-    }
-    let Some(ob) = &q.order_by else { return true };
-    let text = ob.to_string().to_ascii_lowercase();
-    !(text.contains(".id") || text.split(|c: char| !c.is_alphanumeric() && c != '_').any(|w| w == "id"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn spec() -> MigrationSpec {
         MigrationSpec::default_todos()
-    }
-
-    #[test]
-    fn byte_offsets_follow_characters() {
-        let s = "SELECT 'é' FROM\n  todos";
-        let i = LineIndex::new(s);
-        assert_eq!(i.offset(Location { line: 2, column: 3 }), Some(s.find("todos").unwrap_or(0)));
-        assert_eq!(i.offset(Location { line: 1, column: 10 }), Some(s.find(" FROM").unwrap_or(0) - 1));
     }
 
     #[test]

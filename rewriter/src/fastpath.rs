@@ -45,6 +45,13 @@ pub fn scan(sql: &str, table: &str) -> Touch {
     Touch::No
 }
 
+/// Whether the statement is `FETCH`, `MOVE` or `CLOSE`: they name a cursor
+/// (the `DECLARE` that opened it was planned), never a table, whatever the
+/// cursor is called.
+pub fn names_a_cursor(sql: &str) -> bool {
+    Lexer::new(sql).next().is_some_and(|t| ["fetch", "move", "close"].iter().any(|w| t.is_word(sql, w)))
+}
+
 /// Whether `hay` may contain `needle` (a lower-case ASCII name), ignoring
 /// ASCII case, or a `U&` prefix (an identifier that could spell the name with
 /// escapes). Folding with `| 0x20` can only add false positives, which the
@@ -106,6 +113,15 @@ mod tests {
         ] {
             assert_eq!(touch(s), Touch::No, "{s}");
         }
+    }
+
+    #[test]
+    fn cursor_statements_name_a_cursor() {
+        for s in ["FETCH FORWARD 100 FROM todos", "move absolute 0 in \"todos\"", " CLOSE todos", "close all"] {
+            assert!(names_a_cursor(s), "{s}");
+        }
+        assert!(!names_a_cursor("SELECT * FROM todos"));
+        assert!(!names_a_cursor("DECLARE c CURSOR FOR SELECT * FROM todos"));
     }
 
     #[test]

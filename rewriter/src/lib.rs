@@ -12,6 +12,9 @@
 //! - [`read`] turns reads into a union of `todos_active` and `todos_archived`;
 //!   [`write`] wraps writes so the mirror function sees their row images in
 //!   the same statement (design §5).
+//! - [`lock`] serves locking reads from the new tables, locking row by row
+//!   where legacy would; [`mask`] shows the parser the PostgreSQL syntax it
+//!   lacks (lock strengths, `DECLARE` options) without moving a byte.
 //! - [`cache`] keeps plans by (phase, text).
 //!
 //! # Example
@@ -29,11 +32,15 @@ pub mod cache;
 pub mod classify;
 pub mod fastpath;
 pub mod lex;
+pub mod lock;
+pub mod mask;
 pub mod plan;
 pub mod planner;
 pub mod read;
 pub mod refuse;
 mod set_list;
+pub mod shape;
+pub mod span;
 pub mod spec;
 pub mod splice;
 mod upsert;

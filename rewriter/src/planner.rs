@@ -10,6 +10,7 @@
 
 use crate::classify::{self, Analysis, ClassifyError, StmtKind};
 use crate::fastpath::{self, Touch};
+use crate::lock;
 use crate::plan::{Action, Phase, Plan, ResultShape};
 use crate::read;
 use crate::refuse::Refusal;
@@ -19,7 +20,7 @@ use crate::write;
 
 /// Plans `sql` for `phase` under `spec`. Never panics, never does I/O.
 pub fn plan(spec: &MigrationSpec, phase: Phase, sql: &str) -> Plan {
-    if phase == Phase::Legacy || fastpath::scan(sql, &spec.legacy.table) == Touch::No {
+    if phase == Phase::Legacy || fastpath::scan(sql, &spec.legacy.table) == Touch::No || fastpath::names_a_cursor(sql) {
         return Plan::passthrough(sql);
     }
     let table = spec.legacy.table.clone();
@@ -43,6 +44,13 @@ pub fn plan(spec: &MigrationSpec, phase: Phase, sql: &str) -> Plan {
             return Plan::refuse(Refusal::Ddl { construct: kw.clone(), table, phase }.to_string());
         }
         return not_covered(format!("a reference to {table} in this position"), phase);
+    }
+    if a.cursor.is_some() && !a.pure_query {
+        // Nothing to mirror: the cursor's query never runs.
+        return with_reason(
+            Plan::passthrough(sql),
+            "PostgreSQL refuses a cursor over a data-modifying statement before running anything",
+        );
     }
     match &a.kind {
         StmtKind::Other(kw) => Plan::refuse(Refusal::Ddl { construct: kw.clone(), table, phase }.to_string()),
@@ -85,61 +93,72 @@ fn plan_read(sql: &str, a: &Analysis, spec: &MigrationSpec, phase: Phase) -> Pla
     if a.reads.is_empty() {
         return Plan::passthrough(sql);
     }
-    let new_form = || -> Option<String> {
-        let edits = read::read_edits(&a.reads, spec);
-        render(sql, 0, sql.len(), &edits).ok()
-    };
-    let stmt_new = || -> Option<String> {
-        let edits = read::read_edits(&a.reads, spec);
-        render(sql, a.start, a.end, &edits).ok()
-    };
+    if a.locks_table {
+        return plan_locking_read(sql, a, spec, phase);
+    }
     let legacy_stmt = sql.get(a.start..a.end).unwrap_or(sql);
+    let shadow = || -> Option<String> {
+        if a.cursor.is_some() || !shadowable(a) {
+            return None;
+        }
+        let edits = read::read_edits(&a.reads, spec);
+        render(sql, a.start, a.end, &edits).ok().map(|n| read::shadow_sql(legacy_stmt, &n))
+    };
     if !phase.reads_new() {
         let mut p = with_reason(Plan::passthrough(sql), "reads are served from the legacy table in dual_write");
-        if shadowable(a) {
-            p.shadow = stmt_new().map(|n| read::shadow_sql(legacy_stmt, &n));
-        }
+        p.shadow = shadow();
         return p;
     }
-    if a.locks_table {
-        if phase.writes_new() && a.simple_select && a.pure_query && a.reads.len() == 1 {
-            if let Some(sql) = read::locking_branches(sql, a.start, a.end, &a.reads[0], spec) {
-                return Plan {
-                    action: Action::Rewrite,
-                    sql,
-                    result: ResultShape::as_reported(),
-                    shadow: None,
-                    reason: Some(format!(
-                        "a locking read of {} split into one branch per new table",
-                        spec.legacy.table
-                    )),
-                };
-            }
-        }
-        if phase == Phase::ReadNew {
-            return with_reason(
-                Plan::passthrough(sql),
-                "a locking read (FOR UPDATE/FOR SHARE) is served from the legacy table, where writes still go in read_new",
-            );
-        }
-        return not_covered(format!("SELECT ... FOR UPDATE/FOR SHARE of {}", spec.legacy.table), phase);
-    }
-    let Some(new_sql) = new_form() else {
+    let Ok(new_sql) = render(sql, 0, sql.len(), &read::read_edits(&a.reads, spec)) else {
         return not_covered("overlapping references".into(), phase);
-    };
-    let shadow = if phase != Phase::NewOnly && shadowable(a) {
-        stmt_new().map(|n| read::shadow_sql(legacy_stmt, &n))
-    } else {
-        None
     };
     Plan {
         action: Action::Rewrite,
         sql: new_sql,
         result: ResultShape::as_reported(),
-        shadow,
+        shadow: if phase == Phase::NewOnly { None } else { shadow() },
         reason: Some(format!(
             "reads of {} served from {} and {}",
             spec.legacy.table, spec.new.active.table, spec.new.archived.table
         )),
+    }
+}
+
+/// A read with a lock clause on the table locks the rows a following write
+/// of the same transaction takes first: legacy's while writes go to legacy
+/// (through read_new), the new tables' from write_new on (see [`lock`]).
+fn plan_locking_read(sql: &str, a: &Analysis, spec: &MigrationSpec, phase: Phase) -> Plan {
+    let table = &spec.legacy.table;
+    if !phase.writes_new() {
+        return with_reason(
+            Plan::passthrough(sql),
+            "a locking read is served from the legacy table, where writes go until write_new",
+        );
+    }
+    if a.cursor.is_some_and(|c| a.top_locks && (c.hold || c.scroll)) {
+        return with_reason(
+            Plan::passthrough(sql),
+            "PostgreSQL refuses a holdable, scrollable or insensitive cursor with a lock clause before running anything",
+        );
+    }
+    let rewritten = |sql: String, how: &str| Plan {
+        action: Action::Rewrite,
+        sql,
+        result: ResultShape::as_reported(),
+        shadow: None,
+        reason: Some(format!("a locking read of {table} {how}")),
+    };
+    if a.pure_query && a.reads.len() == 1 && a.simple_select {
+        if let Some(out) = lock::branches(sql, a, &a.reads[0], spec) {
+            return rewritten(out, "split into one branch per new table");
+        }
+    }
+    let refused = |why: &str| not_covered(format!("SELECT ... FOR UPDATE/FOR SHARE of {table} {why}"), phase);
+    if !(a.pure_query && a.reads.len() == 1 && a.top_locks && a.single_table && a.ctes.is_empty()) {
+        return refused("with joins, WITH, subqueries over it or a lock clause in a subquery");
+    }
+    match lock::lateral(sql, a, &a.reads[0], spec) {
+        Ok(out) => rewritten(out, "locking row by row in the new tables, in order, up to its LIMIT"),
+        Err(why) => refused(&format!("({why})")),
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::classify::TableRef;
 use crate::spec::MigrationSpec;
-use crate::splice::{render, Edit};
+use crate::splice::Edit;
 
 /// `(SELECT <legacy columns> FROM active UNION ALL SELECT <legacy columns> FROM archived)`.
 pub fn union_sql(spec: &MigrationSpec) -> String {
@@ -31,30 +31,6 @@ pub fn read_edit(r: &TableRef, union: &str, spec: &MigrationSpec) -> Edit {
 pub fn read_edits(reads: &[TableRef], spec: &MigrationSpec) -> Vec<Edit> {
     let union = union_sql(spec);
     reads.iter().map(|r| read_edit(r, &union, spec)).collect()
-}
-
-/// A locking read (`SELECT ... FOR UPDATE`) cannot reach a UNION, not even
-/// in parenthesised branches, so a simple one (a single SELECT over one
-/// reference to the table, no ORDER BY or LIMIT) becomes
-/// `WITH sy_lock_a AS (<it over active>), sy_lock_r AS (<it over archived>)
-/// SELECT * FROM sy_lock_a UNION ALL SELECT * FROM sy_lock_r`, each CTE
-/// reading its table through a plain sub-select of the legacy columns, which
-/// a locking clause locks through. Active comes first (lock order).
-pub fn locking_branches(sql: &str, start: usize, end: usize, r: &TableRef, spec: &MigrationSpec) -> Option<String> {
-    let cols = spec.columns.legacy.join(", ");
-    let branch = |table: &str| {
-        let sub = format!("(SELECT {cols} FROM {}.{table})", spec.new.schema);
-        let text = match r.alias {
-            Some(_) => sub,
-            None => format!("{sub} AS {}", spec.legacy.table),
-        };
-        render(sql, start, end, &[Edit::new(r.start, r.end, text)]).ok()
-    };
-    Some(format!(
-        "WITH sy_lock_a AS ({}), sy_lock_r AS ({}) SELECT * FROM sy_lock_a UNION ALL SELECT * FROM sy_lock_r",
-        branch(&spec.new.active.table)?,
-        branch(&spec.new.archived.table)?
-    ))
 }
 
 /// One statement running both forms of a read in one snapshot and counting

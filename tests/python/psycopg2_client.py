@@ -118,12 +118,14 @@ def dual_write(conn, user):
         cur.execute("SELECT count(*) FROM todos")
         refused[sql]["count_after"] = cur.fetchone()[0]
 
-    # A named (server-side) cursor is DECLARE ... CURSOR, refused over todos.
+    # A named (server-side) cursor is DECLARE ... CURSOR, then FETCH FORWARD
+    # itersize at a time, then CLOSE: its query is planned like any read.
     named = conn.cursor(name="stream_todos")
-    refused["named cursor"] = error_of(lambda: named.execute("SELECT id, title FROM todos"))
+    named.itersize = 1
+    named.execute(f"SELECT {TODO_COLUMNS} FROM todos")
+    streamed = canonical_rows(list(named))
+    named.close()
     conn.rollback()
-    cur.execute("SELECT count(*) FROM todos")
-    refused["named cursor"]["count_after"] = cur.fetchone()[0]
 
     # Inside a transaction: the refusal aborts it, like any failed statement,
     # and the write before it is rolled back with it.
@@ -138,7 +140,7 @@ def dual_write(conn, user):
     cur.execute("SELECT count(*) FROM todos WHERE user_id = %s", (user,))
     count_autocommit = cur.fetchone()[0]
     step("refused", refused=refused, in_tx=in_tx, aborted=aborted, autocommit=autocommit,
-         count_autocommit=count_autocommit, read=todos(cur))
+         count_autocommit=count_autocommit, streamed=streamed, read=todos(cur))
 
 
 def main():

@@ -119,8 +119,28 @@ VACUUM ANALYZE todos
 ANALYZE todos
 == X X X X
 PREPARE list_todos (uuid) AS SELECT * FROM todos WHERE user_id = $1
-== X X X X
+== P R R R
 DECLARE c CURSOR FOR SELECT * FROM todos
+== P R R R
+DECLARE "_django_curs_140_sync_1" NO SCROLL CURSOR WITH HOLD FOR SELECT "todos"."id", "todos"."title" FROM "todos" ORDER BY "todos"."id" ASC
+== P R R R
+declare c binary scroll cursor without hold for select t.id from todos t where t.user_id = $1
+== P P R R
+DECLARE c CURSOR FOR SELECT * FROM todos WHERE status = 'todo' ORDER BY priority DESC LIMIT 5 FOR UPDATE SKIP LOCKED
+# PostgreSQL itself refuses a holdable cursor with a lock clause, before running anything.
+== P P P P
+DECLARE c CURSOR WITH HOLD FOR SELECT * FROM todos FOR UPDATE
+# PostgreSQL refuses a cursor over a write before running anything.
+== P P P P
+DECLARE c CURSOR FOR WITH d AS (DELETE FROM todos RETURNING id) SELECT * FROM d
+== P P P P
+FETCH FORWARD 2000 FROM "_django_curs_140_sync_1"
+== P P P P
+FETCH 10 FROM todos
+== P P P P
+MOVE BACKWARD ALL IN todos
+== P P P P
+CLOSE todos
 == X X X X
 CREATE TRIGGER t AFTER INSERT ON todos FOR EACH ROW EXECUTE FUNCTION set_updated_at()
 == X X X X
@@ -161,9 +181,18 @@ SELECT * FROM todos ORDER BY random() LIMIT 1
 SELECT * FROM todos WHERE id = $1 AND gen_random_uuid() IS NOT NULL
 == P P R R
 SELECT * FROM todos WHERE id = $1 FOR UPDATE NOWAIT
-# sqlparser 0.64 does not know FOR NO KEY UPDATE: refused, never guessed.
-== X X X X
+== P P R R
 SELECT * FROM todos t WHERE t.id = $1 FOR NO KEY UPDATE OF t
+== P P R R
+SELECT "todos"."id", "todos"."title" FROM "todos" WHERE "todos"."id" = $1 LIMIT 21 FOR UPDATE
+== P P R R
+SELECT id FROM todos WHERE user_id = $1 ORDER BY priority DESC, id LIMIT $2 OFFSET $3 FOR KEY SHARE NOWAIT
+== P P R R
+SELECT t.id, t.title AS name FROM todos AS t WHERE t.status <> 'done' ORDER BY name FETCH FIRST 3 ROWS ONLY FOR SHARE OF t SKIP LOCKED
+== P P R R
+SELECT id FROM todos ORDER BY created_at FOR NO KEY UPDATE LIMIT 1
+== P P X X
+SELECT t.id FROM todos t JOIN projects p ON p.id = t.project_id ORDER BY t.id LIMIT 1 FOR UPDATE
 == P R R R
 SELECT 1 FROM users u WHERE u.id = $1 AND NOT EXISTS (SELECT 1 FROM todos WHERE user_id = u.id) FOR UPDATE OF u
 == R R R R delete hide

@@ -91,7 +91,7 @@ WHERE todos.id = $1::UUID FOR UPDATE
 SELECT todos.id, todos.status
 FROM todos
 WHERE todos.user_id = $1::UUID FOR SHARE
-== P P X X
+== P P R R
 SELECT todos.id
 FROM todos
 WHERE todos.status = $1::VARCHAR ORDER BY todos.created_at LIMIT $2::INTEGER FOR UPDATE SKIP LOCKED
