@@ -38,6 +38,8 @@ enum Command {
     Maintain(cmd::maintain::Args),
     /// Act like the TodoList app's service layer against a database or proxy.
     Workload(cmd::workload::Args),
+    /// Fault-injection soak: the phase walk under faults, every acknowledged write checked.
+    Soak(cmd::soak::Args),
     /// The whole thing on a throwaway PostgreSQL: legacy app, migration, proxy.
     Demo(cmd::demo::Args),
 }
@@ -64,6 +66,7 @@ fn main() -> std::process::ExitCode {
             Command::Maintain(args) => cmd::maintain::run(args).await,
             Command::Workload(args) => cmd::workload::run(args).await,
             Command::Demo(args) => cmd::demo::run(args).await,
+            Command::Soak(args) => cmd::soak::run(args).await,
         }
     });
     match result {

@@ -222,6 +222,20 @@ impl Cluster {
         run(as_postgres(Command::new(self.bin.tool("pg_ctl")).args(["stop", "-m", "fast", "-D"]).arg(&self.data_dir)))
     }
 
+    /// `pg_ctl restart -m MODE` (`smart`, `fast` or `immediate`): every
+    /// connection is closed; waits until it accepts connections again.
+    pub fn restart_mode(&self, mode: &str) -> Result<()> {
+        let log = self.data_dir.parent().map(|p| p.join("postgres.log")).unwrap_or_default();
+        run(as_postgres(
+            Command::new(self.bin.tool("pg_ctl"))
+                .args(["restart", "-w", "-t", "60", "-m", mode, "-D"])
+                .arg(&self.data_dir)
+                .arg("-l")
+                .arg(log),
+        ))?;
+        self.wait_ready(Duration::from_secs(30))
+    }
+
     /// Starts it again after [`Cluster::stop`] (same port and data).
     pub fn restart(&self) -> Result<()> {
         let log = self.data_dir.parent().map(|p| p.join("postgres.log")).unwrap_or_default();

@@ -211,7 +211,7 @@ async fn demo(args: Args, walk: Vec<Phase>) -> anyhow::Result<u8> {
     Ok(if demo_report.ok() { 0 } else { 1 })
 }
 
-async fn wait_listening(addr: SocketAddr) -> anyhow::Result<()> {
+pub(super) async fn wait_listening(addr: SocketAddr) -> anyhow::Result<()> {
     for _ in 0..400 {
         if tokio::net::TcpStream::connect(addr).await.is_ok() {
             return Ok(());
@@ -238,7 +238,7 @@ async fn move_phase(client: &mut tokio_postgres::Client, to: Phase) -> anyhow::R
 
 /// Waits until every live instance acknowledges `epoch` (no transaction of
 /// an older phase is left).
-async fn wait_for_instances(client: &tokio_postgres::Client, epoch: i64) -> anyhow::Result<()> {
+pub(super) async fn wait_for_instances(client: &tokio_postgres::Client, epoch: i64) -> anyhow::Result<()> {
     let started = Instant::now();
     loop {
         let behind: i64 = client
@@ -267,7 +267,7 @@ async fn run_child(exe: &PathBuf, args: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_child_status(exe: &PathBuf, args: &[&str]) -> anyhow::Result<i32> {
+pub(super) async fn run_child_status(exe: &PathBuf, args: &[&str]) -> anyhow::Result<i32> {
     let status = tokio::process::Command::new(exe).args(args).stdin(Stdio::null()).status().await?;
     Ok(status.code().unwrap_or(-1))
 }

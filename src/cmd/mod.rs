@@ -10,6 +10,7 @@ pub mod phase;
 pub mod rewrite;
 pub mod seed_legacy;
 pub mod serve;
+pub mod soak;
 pub mod status;
 pub mod status_page;
 pub mod verify;

@@ -385,19 +385,31 @@ impl Ledger {
             }
             out.checked += 1;
             let rows = found.get(id).map(Vec::as_slice).unwrap_or(&[]);
-            match (e.expect, rows) {
-                (Expect::Present, []) => push(&mut out, Mismatch::Lost { id: *id }),
-                (Expect::Present, [row]) => {
-                    for m in stale(*id, e, row) {
-                        push(&mut out, m);
-                    }
-                }
-                (Expect::Present, many) => push(&mut out, Mismatch::Duplicate { id: *id, copies: many.len() }),
-                (_, []) => {}
-                (expected, _) => push(&mut out, Mismatch::Phantom { id: *id, expected }),
+            for m in self.mismatches_of(id, rows) {
+                push(&mut out, m);
             }
         }
         out
+    }
+
+    /// How the rows read back for `id` differ from its entry (nothing for an
+    /// uncertain or unknown id).
+    pub(crate) fn mismatches_of(&self, id: &Uuid, rows: &[Found]) -> Vec<Mismatch> {
+        let Some(e) = self.entries.get(id) else {
+            return Vec::new();
+        };
+        match (e.expect, rows) {
+            (Expect::Uncertain, _) | (Expect::Deleted | Expect::Rejected, []) => Vec::new(),
+            (Expect::Present, []) => vec![Mismatch::Lost { id: *id }],
+            (Expect::Present, [row]) => stale(*id, e, row),
+            (Expect::Present, many) => vec![Mismatch::Duplicate { id: *id, copies: many.len() }],
+            (expected, _) => vec![Mismatch::Phantom { id: *id, expected }],
+        }
+    }
+
+    /// Records what a todo is known to hold (read before any write to it).
+    pub(crate) fn known(&mut self, id: Uuid, entry: Entry) {
+        self.entries.insert(id, entry);
     }
 }
 

@@ -52,6 +52,7 @@ mod ledger;
 mod op;
 mod report;
 mod session;
+pub mod soak;
 mod sql;
 mod stats;
 mod stmt;

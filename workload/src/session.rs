@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::op::Protocol;
 use crate::sql::{inline, Val};
-use crate::stmt::Stmt;
+use crate::stmt::{Prepared, Stmt};
 
 /// Why an operation failed.
 #[derive(Debug)]
@@ -62,7 +62,7 @@ pub(crate) struct WireCounts {
     pub(crate) simple: u64,
 }
 
-/// A connection with every [`Stmt`] prepared.
+/// A connection with every [`Stmt`] (and the caller's extra statements) prepared.
 pub(crate) struct Session {
     client: Client,
     prepared: Vec<Statement>,
@@ -71,6 +71,12 @@ pub(crate) struct Session {
 
 impl Session {
     pub(crate) async fn connect(url: &str) -> Result<Session, ConnectError> {
+        Session::connect_with(url, &[]).await
+    }
+
+    /// Connects and prepares [`Stmt::ALL`], then `extra` in order: a
+    /// [`Prepared`] statement's slot is its position in that sequence.
+    pub(crate) async fn connect_with(url: &str, extra: &[&'static str]) -> Result<Session, ConnectError> {
         let (client, conn) = tokio_postgres::connect(url, NoTls).await?;
         tokio::spawn(async move {
             if let Err(e) = conn.await {
@@ -78,8 +84,8 @@ impl Session {
             }
         });
         let mut prepared = Vec::with_capacity(Stmt::ALL.len());
-        for s in Stmt::ALL {
-            prepared.push(client.prepare(s.sql()).await?);
+        for sql in Stmt::ALL.iter().map(|s| s.sql()).chain(extra.iter().copied()) {
+            prepared.push(client.prepare(sql).await?);
         }
         Ok(Session { client, prepared, wire: WireCounts::default() })
     }
@@ -93,11 +99,16 @@ impl Session {
     }
 
     /// Runs a statement returning rows.
-    pub(crate) async fn query(&mut self, proto: Protocol, stmt: Stmt, params: &[Val<'_>]) -> Result<Rows, OpError> {
+    pub(crate) async fn query(
+        &mut self,
+        proto: Protocol,
+        stmt: impl Prepared,
+        params: &[Val<'_>],
+    ) -> Result<Rows, OpError> {
         match proto {
             Protocol::Extended => {
                 self.wire.extended += 1;
-                let rows = self.client.query(&self.prepared[stmt.index()], &Self::params(params)).await?;
+                let rows = self.client.query(&self.prepared[stmt.slot()], &Self::params(params)).await?;
                 Ok(Rows::Extended(rows))
             }
             Protocol::Simple => {
@@ -116,11 +127,16 @@ impl Session {
     }
 
     /// Runs a statement and returns its command tag's row count.
-    pub(crate) async fn execute(&mut self, proto: Protocol, stmt: Stmt, params: &[Val<'_>]) -> Result<u64, OpError> {
+    pub(crate) async fn execute(
+        &mut self,
+        proto: Protocol,
+        stmt: impl Prepared,
+        params: &[Val<'_>],
+    ) -> Result<u64, OpError> {
         match proto {
             Protocol::Extended => {
                 self.wire.extended += 1;
-                Ok(self.client.execute(&self.prepared[stmt.index()], &Self::params(params)).await?)
+                Ok(self.client.execute(&self.prepared[stmt.slot()], &Self::params(params)).await?)
             }
             Protocol::Simple => {
                 self.wire.simple += 1;
@@ -188,6 +204,17 @@ impl Rows {
                 Some(s) => {
                     Uuid::parse_str(s).map(Some).map_err(|e| OpError::Unexpected(format!("{s:?} is not a uuid: {e}")))
                 }
+            },
+        }
+    }
+
+    pub(crate) fn flag(&self, row: usize, col: usize) -> Result<bool, OpError> {
+        match self {
+            Rows::Extended(r) => Ok(r[row].try_get::<_, bool>(col)?),
+            Rows::Simple(r) => match r[row].try_get(col)? {
+                Some("t") => Ok(true),
+                Some("f") => Ok(false),
+                other => Err(OpError::Unexpected(format!("column {col} of row {row} is {other:?}, not a boolean"))),
             },
         }
     }

@@ -26,6 +26,23 @@ pub(crate) enum Stmt {
     Walk,
 }
 
+/// A statement a [`crate::session::Session`] prepares: its text, and its
+/// slot in the session's table of prepared statements.
+pub(crate) trait Prepared: Copy {
+    fn slot(self) -> usize;
+    fn sql(self) -> &'static str;
+}
+
+impl Prepared for Stmt {
+    fn slot(self) -> usize {
+        self.index()
+    }
+
+    fn sql(self) -> &'static str {
+        Stmt::sql(self)
+    }
+}
+
 impl Stmt {
     pub(crate) const ALL: [Stmt; 14] = [
         Stmt::Begin,
