@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use switchyard_workload::soak::{ErrorKind, FindingKind, SoakRun};
-use switchyard_workload::Schema;
 use tokio_postgres::Client;
 use uuid::Uuid;
 
@@ -82,14 +81,18 @@ pub async fn judge(client: &Client, run: &SoakRun, timeline: &Timeline, verify_c
         set.insert(f.id);
     }
     report_findings(run, timeline);
-    for schema in [Schema::Legacy, Schema::New] {
-        let check = run.ledger.check(client, schema).await?;
-        let text = check.to_string();
-        for line in text.lines().take(6) {
-            println!("  {line}");
-        }
-        lost.extend(check.mismatches.iter().map(mismatch_id));
-        lost.extend((check.mismatches.len()..check.mismatch_count).map(|i| Uuid::from_u128(i as u128)));
+    let problems = run.check_at_end(client).await?;
+    println!(
+        "  the ledger ({} todos) read back from both schemas at the end: {} problems",
+        run.ledger.len(),
+        problems.len()
+    );
+    for (kind, id, _) in &problems {
+        let set = if *kind == FindingKind::Lost { &mut lost } else { &mut divergent };
+        set.insert(*id);
+    }
+    for (_, _, detail) in problems.iter().take(5) {
+        println!("    {detail}");
     }
     let at_end = divergent_ids(client).await?;
     println!("  independent comparison of both schemas: {} ids differ", at_end.len());
@@ -111,19 +114,19 @@ pub async fn judge(client: &Client, run: &SoakRun, timeline: &Timeline, verify_c
     Ok(Verdict { ops: c.ops, faults: timeline.faults.len(), lost: lost.len(), divergent: divergent.len(), errors })
 }
 
-fn mismatch_id(m: &switchyard_workload::Mismatch) -> Uuid {
-    use switchyard_workload::Mismatch::*;
-    match m {
-        Lost { id } | Phantom { id, .. } | Stale { id, .. } | Duplicate { id, .. } => *id,
-    }
-}
-
 fn report_findings(run: &SoakRun, timeline: &Timeline) {
+    // A todo found wrong stays wrong for every later check: its first
+    // finding says when and after what it broke.
+    let mut first: BTreeSet<(FindingKind, Uuid)> = BTreeSet::new();
     let mut by: BTreeMap<(FindingKind, &str, &str, bool), Vec<&str>> = BTreeMap::new();
-    for f in &run.findings {
+    for f in run.findings.iter().filter(|f| first.insert((f.kind, f.id))) {
         by.entry((f.kind, timeline.phase_at(f.at), f.op, f.in_doubt)).or_default().push(&f.detail);
     }
-    println!("  findings at commit time: {}", run.findings.len());
+    println!(
+        "  findings at commit time: {} ({} todos, counted below where first found)",
+        run.findings.len(),
+        first.len()
+    );
     for ((kind, phase, op, in_doubt), details) in by {
         let doubt = if in_doubt { ", after an in-doubt commit" } else { "" };
         println!("    {kind:?} in {phase} after {op}{doubt}: {}; e.g. {}", details.len(), details[0]);

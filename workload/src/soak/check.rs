@@ -109,6 +109,17 @@ impl ReadBack {
     }
 }
 
+/// What the rows of every todo in `ledger` show wrong now: the check at
+/// the end, when every todo must be in both schemas.
+pub(crate) async fn everything(client: &Client, ledger: &Ledger) -> Result<Vec<Problem>, tokio_postgres::Error> {
+    let ids: Vec<Uuid> = ledger.entries().map(|(id, _)| *id).collect();
+    let mut out = Vec::new();
+    for chunk in ids.chunks(5_000) {
+        out.extend(read_back(client, chunk).await?.problems(ledger, chunk, |_| true));
+    }
+    Ok(out)
+}
+
 /// How many todos of `user` are left in legacy and in the new schema, and
 /// whether the user row is.
 pub(crate) async fn user_leftovers(client: &Client, user: &Uuid) -> Result<(i64, i64, bool), tokio_postgres::Error> {

@@ -141,6 +141,17 @@ pub struct SoakRun {
     pub ledger: Ledger,
 }
 
+impl SoakRun {
+    /// Reads every todo of the ledger back directly from both schemas:
+    /// each problem is a kind, the todo's id and what is wrong.
+    pub async fn check_at_end(
+        &self,
+        direct: &tokio_postgres::Client,
+    ) -> Result<Vec<(FindingKind, Uuid, String)>, WorkloadError> {
+        check::everything(direct, &self.ledger).await.map_err(|e| WorkloadError::Check(describe_pg_error(&e)))
+    }
+}
+
 impl SoakHandle {
     /// Stops the clients (an operation in flight finishes) and gathers.
     pub async fn stop(self) -> Result<SoakRun, WorkloadError> {
@@ -208,7 +219,7 @@ pub async fn start(config: SoakConfig) -> Result<SoakHandle, WorkloadError> {
         .into_iter()
         .enumerate()
         .map(|(index, (users, model))| {
-            let proto = if (index / proxies) % 2 == 0 { Protocol::Extended } else { Protocol::Simple };
+            let proto = if (index / proxies).is_multiple_of(2) { Protocol::Extended } else { Protocol::Simple };
             let client = SoakClient::new(client::Setup {
                 index,
                 proto,
