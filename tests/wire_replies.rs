@@ -31,3 +31,7 @@ mod many_parameters;
 /// The backend process id clients are told, NOTIFY's, and cancel through the proxy.
 #[path = "wire_replies/backend_pid.rs"]
 mod backend_pid;
+
+/// Errors of statements on todos name legacy's table and constraints.
+#[path = "wire_replies/errors.rs"]
+mod errors;

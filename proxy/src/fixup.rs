@@ -20,13 +20,16 @@
 //! Sync, and so does the queue. Pure logic: no I/O.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use bytes::{BufMut, BytesMut};
 
+use crate::legacy_names::LegacyNames;
 use crate::protocol::bind::BindParams;
 use crate::protocol::{tags, write_message};
 
-/// What a rewritten statement's answer must be turned into.
+/// What a rewritten statement's answer must be turned into (every
+/// rewritten statement has one: its errors are renamed to legacy's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shape {
     /// `INSERT 0 n`, `UPDATE n` or `DELETE n` in place of `SELECT n`.
@@ -90,11 +93,28 @@ pub struct ResponseFixer {
     queue: VecDeque<Expect>,
     /// The affected count read from a hidden `sy_count` row.
     hidden_count: Option<u64>,
+    /// Legacy's names for the new schema's, in errors of rewritten statements.
+    names: Arc<LegacyNames>,
 }
 
 impl ResponseFixer {
     pub fn new() -> ResponseFixer {
         ResponseFixer::default()
+    }
+
+    /// A fixer that renames the new schema's relations and constraints in
+    /// the errors of rewritten statements to legacy's.
+    pub fn with_names(names: Arc<LegacyNames>) -> ResponseFixer {
+        ResponseFixer { names, ..ResponseFixer::default() }
+    }
+
+    /// Whether the answer being read is a rewritten statement's.
+    fn answering_rewritten(&self) -> bool {
+        match self.queue.front() {
+            Some(Expect::Execute(s)) => s.is_some(),
+            Some(Expect::Query(shapes)) => matches!(shapes.front(), Some(Some(_))),
+            _ => false,
+        }
     }
 
     /// Records what a message sent upstream expects.
@@ -136,6 +156,7 @@ impl ResponseFixer {
             (tags::COMMAND_COMPLETE, Some(Expect::Query(shapes))) => {
                 matches!(shapes.front(), Some(Some(s)) if s.tag.is_some())
             }
+            (tags::ERROR_RESPONSE, _) => !self.names.is_empty() && self.answering_rewritten(),
             _ => false,
         }
     }
@@ -246,6 +267,7 @@ impl ResponseFixer {
             }
             tags::ERROR_RESPONSE => {
                 self.hidden_count = None;
+                let renamed = if self.answering_rewritten() { self.names.error_response(body) } else { None };
                 // PostgreSQL skips to the next Sync; a Query or FunctionCall
                 // stays until its ReadyForQuery.
                 while let Some(front) = self.queue.front_mut() {
@@ -260,7 +282,7 @@ impl ResponseFixer {
                         }
                     }
                 }
-                Fix::Forward
+                renamed.map_or(Fix::Forward, Fix::Replace)
             }
             tags::READY_FOR_QUERY => {
                 if matches!(self.queue.front(), Some(Expect::Sync | Expect::Query(_) | Expect::FunctionCall)) {

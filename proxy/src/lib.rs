@@ -19,6 +19,8 @@
 //!   `AsyncRead + AsyncWrite`;
 //! - `intercept`: the [`Interceptor`] seam; `route`: the router behind it;
 //!   `fixup`: replies restored to what the client's statement would get;
+//! - `legacy_names`: errors (and result metadata) of rewritten statements
+//!   named as the legacy table would name them; `catalog` loads its facts;
 //! - `shadow`: sampled reads compared on side connections, off the client's path;
 //! - `upstream`, `tls`, `cancel`, `config`, `metrics`, `http`, `error`.
 //!
@@ -39,11 +41,13 @@
 //! Protocol reference: <https://www.postgresql.org/docs/current/protocol.html>.
 
 mod cancel;
+pub mod catalog;
 mod config;
 mod error;
 pub mod fixup;
 mod http;
 mod intercept;
+pub mod legacy_names;
 mod listener;
 mod metrics;
 pub mod phase_gate;

@@ -85,6 +85,8 @@ pub struct RouteContext {
     /// How long a statement touching the table waits for an unknown phase.
     pub phase_wait: std::time::Duration,
     pub tracker: Arc<EpochTracker>,
+    /// Legacy's names for the new schema's, for errors of rewritten statements.
+    pub names: Arc<crate::legacy_names::LegacyNames>,
     /// Shadow reads (design §5); None: off.
     pub shadow: Option<Arc<crate::shadow::ShadowSampler>>,
 }
@@ -142,13 +144,13 @@ impl Router {
     pub fn new(ctx: RouteContext) -> Router {
         Router {
             gate: PhaseGate::new(ctx.phase.clone(), ctx.phase_wait),
-            ctx,
             held: None,
             statements: HashMap::new(),
             portals: HashMap::new(),
-            fixer: ResponseFixer::new(),
+            fixer: ResponseFixer::with_names(Arc::clone(&ctx.names)),
             shadow_portals: HashMap::new(),
             extended_open: false,
+            ctx,
         }
     }
 
@@ -603,7 +605,7 @@ fn shape_of(plan: &Plan, binary_count: bool) -> Option<Shape> {
         CommandTag::Update => Some(TagKind::Update),
         CommandTag::Delete => Some(TagKind::Delete),
     };
-    (tag.is_some() || plan.result.hide_rows).then_some(Shape { tag, hide_rows: plan.result.hide_rows, binary_count })
+    Some(Shape { tag, hide_rows: plan.result.hide_rows, binary_count })
 }
 
 /// Why the router has no phase for a statement that needs one.

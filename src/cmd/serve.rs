@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use switchyard_control::instances::Registration;
 use switchyard_control::watcher::{self, PhaseSnapshot, WatcherConfig};
+use switchyard_proxy::legacy_names::LegacyNames;
 use switchyard_proxy::route::{EpochTracker, PhaseView, RouteContext};
 use switchyard_proxy::shadow::{ShadowConfig, ShadowSampler};
 use switchyard_proxy::{Config, ConfigArgs, LogFormat, Proxy, ShadowSettings};
@@ -153,7 +154,7 @@ async fn routing(
         }
         None => MigrationSpec::default_todos(),
     };
-    check_live_catalog(url, &spec).await?;
+    let names = check_live_catalog(url, &spec).await?;
     let tracker = Arc::new(EpochTracker::default());
     let acknowledge = {
         let tracker = Arc::clone(&tracker);
@@ -210,11 +211,14 @@ async fn routing(
         phase,
         phase_wait: Duration::from_secs_f64(args.phase_wait.max(0.0)),
         tracker,
+        names: Arc::new(names),
         shadow: Some(shadow),
     })
 }
 
-async fn check_live_catalog(url: &str, spec: &MigrationSpec) -> anyhow::Result<()> {
+/// Checks the spec against the database and returns legacy's names for the
+/// new schema's (empty when the new tables do not exist yet).
+async fn check_live_catalog(url: &str, spec: &MigrationSpec) -> anyhow::Result<LegacyNames> {
     let client = super::connect(url).await.context("connecting for the control plane")?;
     let columns = |table: String| {
         let client = &client;
@@ -235,14 +239,22 @@ async fn check_live_catalog(url: &str, spec: &MigrationSpec) -> anyhow::Result<(
     };
     if catalog.active.is_empty() && catalog.archived.is_empty() {
         tracing::info!("the new tables do not exist yet (run `switchyard migrate`); checking the spec against them later is up to migrate");
-        return Ok(());
+        return Ok(LegacyNames::default());
     }
     let mismatches = check_catalog(spec, &catalog);
     if !mismatches.is_empty() {
         let list: Vec<String> = mismatches.iter().map(|m| m.to_string()).collect();
         anyhow::bail!("the migration spec does not match the database: {}", list.join("; "));
     }
-    Ok(())
+    let qualified = |schema: &str, table: &str| format!("{schema}.{table}");
+    let facts = switchyard_proxy::catalog::load_facts(
+        &client,
+        &qualified(&spec.legacy.schema, &spec.legacy.table),
+        &[&qualified(&spec.new.schema, &spec.new.active.table), &qualified(&spec.new.schema, &spec.new.archived.table)],
+    )
+    .await
+    .context("reading the new schema's names from the catalog")?;
+    Ok(LegacyNames::new(&facts))
 }
 
 /// `serve --backfill`: waits for a mirroring phase and every instance on it,
