@@ -86,6 +86,9 @@ async fn enter(db: &support::TestDb, phase: &str) {
         "read_new" => {
             switchyard(db, &["backfill"]).await;
             switchyard(db, &["maintain", "daily"]).await;
+            let archived: i64 =
+                db.client.query_one("SELECT count(*) FROM todos_archived", &[]).await.expect("archived").get(0);
+            assert!(archived > 0, "the daily maintenance archived the todos completed long ago");
             switchyard(db, &["verify"]).await;
             switchyard(db, &["phase", "set", phase, "--reason", "client suite"]).await;
         }

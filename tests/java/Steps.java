@@ -88,6 +88,9 @@ final class Steps {
                         counts.add(Map.of("count", n, "keys", TodoSuite.rows(keys)));
                     }
                 }
+                if (!ps.unwrap(org.postgresql.PGStatement.class).isUseServerPrepare()) {
+                    throw new IllegalStateException("seven executions did not reach prepareThreshold");
+                }
             }
             return counts;
         }));

@@ -14,6 +14,8 @@ import sys
 import threading
 import uuid
 
+import psycopg
+
 import django_models
 
 PHASES = ["legacy", "dual_write", "read_new", "write_new", "new_only"]
@@ -141,7 +143,11 @@ class Suite:
     def session(self):
         self.connection.ensure_connection()
         pid = self.raw("SELECT pg_backend_pid()")["rows"][0][0]
-        self.step("session", backend_pid_matches=pid == self.connection.connection.info.backend_pid)
+        with self.connection.cursor() as cur:
+            binding = "client" if isinstance(cur.cursor, psycopg.ClientCursor) else "server"
+        if binding != self.alias:
+            sys.exit(f"the {self.alias} alias binds parameters on the {binding} side ({type(cur.cursor).__name__})")
+        self.step("session", backend_pid_matches=pid == self.connection.connection.info.backend_pid, binding=binding)
 
     def create(self):
         T = self.Todo
