@@ -5,9 +5,7 @@
 //! An entry matches by symptom, as narrowly as the symptom allows, so that
 //! it cannot hide another bug; remove it when its fix lands.
 
-use serde_json::Value;
-
-use crate::verdict::{Difference, Known};
+use crate::verdict::Known;
 
 pub const DIFFERENCES: &[Known] = &[
     Known {
@@ -46,36 +44,6 @@ pub const DIFFERENCES: &[Known] = &[
         },
     },
     Known {
-        item: "13.2 locking reads (reads)",
-        reason: "FOR UPDATE/SHARE with LIMIT, SKIP LOCKED or NOWAIT refused in write_new/new_only; FOR NO KEY UPDATE and FOR KEY SHARE do not parse",
-        matches: |d| {
-            refusal(d.got).is_some_and(|m| {
-                m.contains("FOR UPDATE/FOR SHARE") || m.contains("Expected: one of UPDATE or SHARE")
-            })
-        },
-    },
-    Known {
-        item: "13.2 locking reads (reads)",
-        reason: "Django's update_or_create() is refused (its select_for_update().get()), so get_or_create() creates and Carol's todos keep older titles",
-        matches: |d| {
-            let after_refusal = ["get_or_create", "carols_todos"].contains(&d.observation);
-            d.client == "django" && d.step.ends_with(".upsert") && after_refusal
-        },
-    },
-    Known {
-        item: "13.3 server-side cursors (reads)",
-        reason: "DECLARE over todos refused after legacy",
-        matches: |d| refusal(d.got).is_some_and(|m| m.contains("DECLARE")),
-    },
-    Known {
-        item: "13.3 server-side cursors (reads)",
-        reason: "FETCH/MOVE/CLOSE of the cursor whose DECLARE was refused",
-        matches: |d| {
-            d.step.ends_with("cursor")
-                && error_message(d.got).is_some_and(|m| m.starts_with("cursor \"") && m.ends_with("\" does not exist"))
-        },
-    },
-    Known {
         item: "new: syntax errors become 0A000",
         reason: "a statement on todos that PostgreSQL rejects as a syntax error (42601) is refused by the proxy as unparseable (0A000) from dual_write on",
         matches: |d| d.observation == "syntax" && d.path.starts_with(".error"),
@@ -96,14 +64,3 @@ pub const DIFFERENCES: &[Known] = &[
         matches: |d| d.client == "django" && d.observation == "force_update_missing",
     },
 ];
-
-/// The message of a refusal (SQLSTATE 0A000) the client saw, if it is one.
-fn refusal(v: &Value) -> Option<&str> {
-    let error = v.get("error")?;
-    let code = error.get("sqlstate").or_else(|| error.get("code"))?;
-    (code == "0A000").then(|| error_message(v)).flatten()
-}
-
-fn error_message(v: &Value) -> Option<&str> {
-    v.get("error")?.get("message")?.as_str()
-}

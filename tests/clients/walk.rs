@@ -25,7 +25,8 @@ const SEED: &str = "
     INSERT INTO users (id, email, name) VALUES
       ('00000000-0000-0000-0000-0000000000a1', 'ada@example.com', 'Ada'),
       ('00000000-0000-0000-0000-0000000000b2', 'bob@example.com', 'Bob'),
-      ('00000000-0000-0000-0000-0000000000c3', 'carol@example.com', 'Carol');
+      ('00000000-0000-0000-0000-0000000000c3', 'carol@example.com', 'Carol'),
+      ('00000000-0000-0000-0000-0000000000d4', 'dan@example.com', 'Dan');
     INSERT INTO projects (id, user_id, name) VALUES
       ('00000000-0000-0000-0000-00000000c0de', '00000000-0000-0000-0000-0000000000a1', 'Launch'),
       ('00000000-0000-0000-0000-00000000d0c5', '00000000-0000-0000-0000-0000000000a1', 'Docs');";

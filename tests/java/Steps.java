@@ -362,7 +362,7 @@ final class Steps {
         UUID nobody = TodoSuite.uuid(TodoSuite.NOBODY);
         Map<String, Object> seen = new LinkedHashMap<>();
         seen.put("foreign_key_user", s.update(insert, s.id(90), nobody, null, "orphan", "todo"));
-        seen.put("foreign_key_parent", s.update(insert, s.id(91), TodoSuite.uuid(TodoSuite.CAROL), nobody, "orphan child", "todo"));
+        seen.put("foreign_key_parent", s.update(insert, s.id(91), TodoSuite.uuid(TodoSuite.DAN), nobody, "orphan child", "todo"));
         seen.put("check", s.update(insert, s.id(92), ada, null, "bad status", "bogus"));
         seen.put("not_null", s.update(insert, s.id(93), ada, null, null, "todo"));
         seen.put("unique", s.update(insert, s.id(20), ada, null, "duplicate", "todo"));

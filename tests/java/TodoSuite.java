@@ -34,6 +34,8 @@ public final class TodoSuite {
     static final String BOB = "00000000-0000-0000-0000-0000000000b2";
     /** Carol's todos are upserted and archived; no other step reads them. */
     static final String CAROL = "00000000-0000-0000-0000-0000000000c3";
+    /** Dan's are the orphans of the foreign-key errors; no step reads them. */
+    static final String DAN = "00000000-0000-0000-0000-0000000000d4";
     static final String LAUNCH = "00000000-0000-0000-0000-00000000c0de";
     static final String DOCS = "00000000-0000-0000-0000-00000000d0c5";
     static final String NOBODY = "00000000-0000-0000-0000-00000000dead";

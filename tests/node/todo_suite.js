@@ -19,6 +19,8 @@ const ADA = '00000000-0000-0000-0000-0000000000a1';
 const BOB = '00000000-0000-0000-0000-0000000000b2';
 // Carol's todos are upserted and archived; no other step reads them.
 const CAROL = '00000000-0000-0000-0000-0000000000c3';
+// Dan's are the orphans of the foreign-key errors; no step reads them.
+const DAN = '00000000-0000-0000-0000-0000000000d4';
 const LAUNCH = '00000000-0000-0000-0000-00000000c0de';
 const DOCS = '00000000-0000-0000-0000-00000000d0c5';
 const NOBODY = '00000000-0000-0000-0000-00000000dead';
@@ -288,7 +290,7 @@ async function errors(c) {
   const insert = 'INSERT INTO todos (id, user_id, parent_todo_id, title, status) VALUES ($1, $2, $3, $4, $5)';
   report('errors', {
     foreign_key_user: await observe(c, insert, [id(40), NOBODY, null, 'orphan', 'todo']),
-    foreign_key_parent: await observe(c, insert, [id(41), CAROL, NOBODY, 'orphan child', 'todo']),
+    foreign_key_parent: await observe(c, insert, [id(41), DAN, NOBODY, 'orphan child', 'todo']),
     check: await observe(c, insert, [id(42), ADA, null, 'bad status', 'bogus']),
     not_null: await observe(c, insert, [id(43), ADA, null, null, 'todo']),
     unique: await observe(c, insert, [id(5), ADA, null, 'duplicate', 'todo']),

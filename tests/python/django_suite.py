@@ -23,6 +23,8 @@ ADA = uuid.UUID("00000000-0000-0000-0000-0000000000a1")
 BOB = uuid.UUID("00000000-0000-0000-0000-0000000000b2")
 # Carol's todos are upserted and archived; no other step reads them.
 CAROL = uuid.UUID("00000000-0000-0000-0000-0000000000c3")
+# Dan's are the orphans of the foreign-key errors; no step reads them.
+DAN = uuid.UUID("00000000-0000-0000-0000-0000000000d4")
 LAUNCH = uuid.UUID("00000000-0000-0000-0000-00000000c0de")
 DOCS = uuid.UUID("00000000-0000-0000-0000-00000000d0c5")
 NOBODY = uuid.UUID("00000000-0000-0000-0000-00000000dead")
@@ -356,7 +358,7 @@ class Suite:
         self.step(
             "errors",
             foreign_key_user=observe(lambda: create(id=self.id(40), user_id=NOBODY, title="orphan")),
-            foreign_key_parent=observe(lambda: create(id=self.id(41), user_id=CAROL, parent_id=NOBODY, title="orphan child")),
+            foreign_key_parent=observe(lambda: create(id=self.id(41), user_id=DAN, parent_id=NOBODY, title="orphan child")),
             check=observe(lambda: create(id=self.id(42), user_id=ADA, title="bad status", status="bogus")),
             not_null=observe(lambda: create(id=self.id(43), user_id=ADA, title=None)),
             unique=observe(lambda: create(id=self.id(5), user_id=ADA, title="duplicate")),
