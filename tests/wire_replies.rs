@@ -35,3 +35,7 @@ mod backend_pid;
 /// Errors of statements on todos name legacy's table and constraints.
 #[path = "wire_replies/errors.rs"]
 mod errors;
+
+/// RowDescription carries legacy todos' table OID and column numbers.
+#[path = "wire_replies/metadata.rs"]
+mod metadata;

@@ -38,7 +38,7 @@ pub async fn load_facts(
     let oids: Vec<u32> = relations.keys().copied().collect();
     let columns = client
         .query(
-            "SELECT attrelid, attnum, attname::text FROM pg_attribute
+            "SELECT attrelid, attnum, attname::text, atttypid, atttypmod FROM pg_attribute
               WHERE attrelid = ANY($1) AND attnum > 0 AND NOT attisdropped ORDER BY attrelid, attnum",
             &[&oids],
         )
@@ -46,6 +46,7 @@ pub async fn load_facts(
     for r in &columns {
         if let Some(rel) = relations.get_mut(&r.get::<_, u32>(0)) {
             rel.columns.push((r.get(1), r.get(2)));
+            rel.types.push((r.get(3), r.get(4)));
         }
     }
     let constraints = client

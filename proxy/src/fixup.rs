@@ -66,8 +66,9 @@ pub enum Expect {
     /// sent the message on its own, the client never asked.
     Completion { swallow: bool },
     /// Describe: for a statement, ParameterDescription first; then
-    /// RowDescription or NoData. `hide_rows` turns the RowDescription into NoData.
-    Describe { hide_rows: bool },
+    /// RowDescription or NoData. `hide_rows` turns the RowDescription into
+    /// NoData; `rewritten`: its columns get legacy's table OID and numbers.
+    Describe { hide_rows: bool, rewritten: bool },
     /// Execute of a portal; `None` forwards the result as it is.
     Execute(Option<Shape>),
     /// Sync: ReadyForQuery.
@@ -108,6 +109,12 @@ impl ResponseFixer {
         ResponseFixer { names, ..ResponseFixer::default() }
     }
 
+    /// A rewritten statement's RowDescription with legacy todos' table OID
+    /// and attribute numbers.
+    fn legacy_origins(&self, body: &[u8]) -> Fix {
+        crate::row_origin::row_description(&self.names, body).map_or(Fix::Forward, Fix::Replace)
+    }
+
     /// Whether the answer being read is a rewritten statement's.
     fn answering_rewritten(&self) -> bool {
         match self.queue.front() {
@@ -132,7 +139,7 @@ impl ResponseFixer {
     pub fn any_fixes(&self) -> bool {
         self.queue.iter().any(|e| match e {
             Expect::Completion { swallow } => *swallow,
-            Expect::Describe { hide_rows } => *hide_rows,
+            Expect::Describe { hide_rows, rewritten } => *hide_rows || *rewritten,
             Expect::Execute(shape) => shape.is_some(),
             Expect::Query(shapes) => shapes.iter().any(Option::is_some),
             Expect::Sync | Expect::FunctionCall => false,
@@ -147,12 +154,15 @@ impl ResponseFixer {
                 tags::PARSE_COMPLETE | tags::BIND_COMPLETE | tags::CLOSE_COMPLETE,
                 Some(Expect::Completion { swallow }),
             ) => *swallow,
-            (tags::ROW_DESCRIPTION, Some(Expect::Describe { hide_rows })) => *hide_rows,
+            (tags::ROW_DESCRIPTION, Some(Expect::Describe { hide_rows, rewritten })) => {
+                *hide_rows || (*rewritten && !self.names.is_empty())
+            }
             (tags::ROW_DESCRIPTION | tags::DATA_ROW, Some(Expect::Execute(Some(s)))) => s.hide_rows,
             (tags::COMMAND_COMPLETE, Some(Expect::Execute(Some(_)))) => true,
-            (tags::ROW_DESCRIPTION | tags::DATA_ROW, Some(Expect::Query(shapes))) => {
-                matches!(shapes.front(), Some(Some(s)) if s.hide_rows)
+            (tags::ROW_DESCRIPTION, Some(Expect::Query(shapes))) => {
+                matches!(shapes.front(), Some(Some(s)) if s.hide_rows || !self.names.is_empty())
             }
+            (tags::DATA_ROW, Some(Expect::Query(shapes))) => matches!(shapes.front(), Some(Some(s)) if s.hide_rows),
             (tags::COMMAND_COMPLETE, Some(Expect::Query(shapes))) => {
                 matches!(shapes.front(), Some(Some(s)) if s.tag.is_some())
             }
@@ -187,24 +197,24 @@ impl ResponseFixer {
                 Fix::Forward
             }
             tags::ROW_DESCRIPTION => match self.queue.front_mut() {
-                Some(Expect::Describe { hide_rows }) => {
-                    let hide = *hide_rows;
+                Some(Expect::Describe { hide_rows, rewritten }) => {
+                    let (hide, rewritten) = (*hide_rows, *rewritten);
                     self.queue.pop_front();
                     if hide {
                         let mut out = BytesMut::with_capacity(5);
                         write_message(&mut out, tags::NO_DATA, |_| {});
                         Fix::Replace(out)
+                    } else if rewritten {
+                        self.legacy_origins(body)
                     } else {
                         Fix::Forward
                     }
                 }
-                Some(Expect::Query(shapes)) => {
-                    if matches!(shapes.front(), Some(Some(s)) if s.hide_rows) {
-                        Fix::Drop
-                    } else {
-                        Fix::Forward
-                    }
-                }
+                Some(Expect::Query(shapes)) => match shapes.front() {
+                    Some(Some(s)) if s.hide_rows => Fix::Drop,
+                    Some(Some(_)) => self.legacy_origins(body),
+                    _ => Fix::Forward,
+                },
                 // Execute never sends a RowDescription; forward whatever comes.
                 _ => Fix::Forward,
             },
@@ -359,7 +369,7 @@ mod tests {
         let mut f = ResponseFixer::new();
         f.expect(Expect::Completion { swallow: false });
         f.expect(Expect::Completion { swallow: false });
-        f.expect(Expect::Describe { hide_rows: true });
+        f.expect(Expect::Describe { hide_rows: true, rewritten: true });
         f.expect(Expect::Execute(Some(HIDDEN_UPDATE)));
         f.expect(Expect::Sync);
         assert_eq!(f.fix(tags::PARSE_COMPLETE, &[]), Fix::Forward);

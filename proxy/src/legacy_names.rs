@@ -28,6 +28,9 @@ pub struct RelationFacts {
     pub name: String,
     /// (attribute number, column name), in attribute order.
     pub columns: Vec<(i16, String)>,
+    /// Each column's type OID and type modifier, aligned with `columns`
+    /// (may be empty where types are not needed).
+    pub types: Vec<(u32, i32)>,
     pub constraints: Vec<ConstraintFacts>,
 }
 
@@ -83,6 +86,8 @@ pub struct LegacyNames {
     relation_oids: HashMap<u32, String>,
     constraints: HashMap<String, LegacyConstraint>,
     own_function_sources: Vec<String>,
+    /// Legacy column name -> (attribute number, type OID, type modifier).
+    legacy_columns: HashMap<String, (i16, u32, i32)>,
 }
 
 impl LegacyNames {
@@ -95,6 +100,12 @@ impl LegacyNames {
             legacy_table: legacy.name.clone(),
             legacy_oid: legacy.oid,
             own_function_sources: facts.own_function_sources.clone(),
+            legacy_columns: legacy
+                .columns
+                .iter()
+                .zip(&legacy.types)
+                .map(|((a, n), (t, m))| (n.clone(), (*a, *t, *m)))
+                .collect(),
             ..LegacyNames::default()
         };
         for rel in &facts.new {
@@ -129,9 +140,11 @@ impl LegacyNames {
         Some((self.legacy_oid, *rel.attnums.get(&attnum)?))
     }
 
-    /// The legacy table's OID.
-    pub fn legacy_oid(&self) -> u32 {
-        self.legacy_oid
+    /// The legacy table's OID and the attribute number of its column
+    /// `name`, when that column has this type and type modifier.
+    pub fn legacy_column(&self, name: &str, type_oid: u32, typmod: i32) -> Option<(u32, i16)> {
+        let (attnum, t, m) = self.legacy_columns.get(name)?;
+        (*t == type_oid && *m == typmod).then_some((self.legacy_oid, *attnum))
     }
 
     /// An ErrorResponse body (its fields) rewritten to legacy's names, as a
@@ -339,6 +352,7 @@ mod tests {
             schema: "public".into(),
             name: name.into(),
             columns: cols.iter().enumerate().map(|(i, c)| (i as i16 + 1, c.to_string())).collect(),
+            types: cols.iter().map(|_| (25, -1)).collect(),
             constraints,
         }
     }
@@ -429,5 +443,7 @@ mod tests {
         assert!(LegacyNames::default().error_response(&error(&[(b't', "todos_active_part_03")])).is_none());
         assert_eq!(n.legacy_origin(200, 3), Some((100, 3)));
         assert_eq!(n.legacy_origin(200, 4), None, "depth is not a legacy column");
+        assert_eq!(n.legacy_column("title", 25, -1), Some((100, 3)));
+        assert_eq!(n.legacy_column("title", 23, -1), None, "another type: a computed column");
     }
 }

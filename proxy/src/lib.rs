@@ -20,7 +20,8 @@
 //! - `intercept`: the [`Interceptor`] seam; `route`: the router behind it;
 //!   `fixup`: replies restored to what the client's statement would get;
 //! - `legacy_names`: errors (and result metadata) of rewritten statements
-//!   named as the legacy table would name them; `catalog` loads its facts;
+//!   named as the legacy table would name them; `row_origin`: their
+//!   RowDescription with legacy's table OID; `catalog` loads the facts;
 //! - `shadow`: sampled reads compared on side connections, off the client's path;
 //! - `upstream`, `tls`, `cancel`, `config`, `metrics`, `http`, `error`.
 //!
@@ -53,6 +54,7 @@ mod metrics;
 pub mod phase_gate;
 pub mod protocol;
 pub mod route;
+pub mod row_origin;
 mod session;
 pub mod shadow;
 mod startup;

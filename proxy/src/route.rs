@@ -381,14 +381,16 @@ impl Router {
     }
 
     fn on_describe(&mut self, kind: u8, name: &str) -> Verdict {
-        let hide_rows = if kind == b'S' {
+        let (hide_rows, rewritten) = if kind == b'S' {
             // PostgreSQL describes the statement under the client's name,
             // as parsed; every phase's plan hides the same rows.
-            self.statements.get(name).and_then(|s| s.variants.first()).is_some_and(|(_, _, p)| p.result.hide_rows)
+            let plan = self.statements.get(name).and_then(|s| s.variants.first()).map(|(_, _, p)| p);
+            (plan.is_some_and(|p| p.result.hide_rows), plan.is_some_and(|p| p.action == Action::Rewrite))
         } else {
-            self.portals.get(name).copied().flatten().is_some_and(|s| s.hide_rows)
+            let shape = self.portals.get(name).copied().flatten();
+            (shape.is_some_and(|s| s.hide_rows), shape.is_some())
         };
-        self.fixer.expect(Expect::Describe { hide_rows });
+        self.fixer.expect(Expect::Describe { hide_rows, rewritten });
         Verdict::Forward
     }
 
