@@ -13,6 +13,14 @@ mod cmd;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// TLS of the database connections when the URL has no sslmode (as
+    /// PGSSLMODE; `serve` follows its upstream settings instead).
+    #[arg(long, global = true, value_parser = ["disable", "prefer", "require", "verify-ca", "verify-full"])]
+    sslmode: Option<String>,
+    /// PEM roots for verify-ca and verify-full when the URL has no
+    /// sslrootcert (as PGSSLROOTCERT) [default: the system bundle].
+    #[arg(long, global = true)]
+    sslrootcert: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -46,6 +54,14 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // The connection code reads libpq's variables; the flags set them while
+    // the process is still single-threaded.
+    if let Some(mode) = &cli.sslmode {
+        std::env::set_var("PGSSLMODE", mode);
+    }
+    if let Some(path) = &cli.sslrootcert {
+        std::env::set_var("PGSSLROOTCERT", path);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -213,7 +213,7 @@ async fn run_locked(
         let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
         let mut workers = tokio::task::JoinSet::new();
         for job in 0..jobs {
-            let (mut worker, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+            let (mut worker, connection) = switchyard_pgconn::connect_raw(url).await.map_err(ControlError::from)?;
             tokio::spawn(connection);
             worker
                 .batch_execute(&format!(

@@ -20,6 +20,12 @@ fn list(refusals: &[Refusal]) -> String {
     refusals.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("; ")
 }
 
+impl From<switchyard_pgconn::ConnectError> for ControlError {
+    fn from(e: switchyard_pgconn::ConnectError) -> Self {
+        ControlError::Postgres(e.to_string())
+    }
+}
+
 impl From<tokio_postgres::Error> for ControlError {
     fn from(e: tokio_postgres::Error) -> Self {
         ControlError::Postgres(crate::describe_pg_error(&e))

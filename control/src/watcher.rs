@@ -20,7 +20,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
 use crate::error::ControlError;
 use crate::instances::{self, Registration};
@@ -182,7 +182,7 @@ async fn watch_once(
     warned_missing: &mut bool,
     connected: &mut bool,
 ) -> Result<(), ControlError> {
-    let (client, mut connection) = tokio_postgres::connect(&config.database_url, NoTls).await?;
+    let (client, mut connection) = switchyard_pgconn::connect_raw(&config.database_url).await?;
     let (notify_tx, mut notify_rx) = tokio::sync::mpsc::unbounded_channel();
     let driver = tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));

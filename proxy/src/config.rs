@@ -20,8 +20,22 @@ pub enum SslMode {
     Prefer,
     /// TLS or fail; the certificate is not verified.
     Require,
+    /// TLS with the certificate chain verified, not the host name.
+    VerifyCa,
     /// TLS with the certificate chain and host name verified.
     VerifyFull,
+}
+
+impl From<SslMode> for switchyard_pgconn::SslMode {
+    fn from(m: SslMode) -> Self {
+        match m {
+            SslMode::Disable => switchyard_pgconn::SslMode::Disable,
+            SslMode::Prefer => switchyard_pgconn::SslMode::Prefer,
+            SslMode::Require => switchyard_pgconn::SslMode::Require,
+            SslMode::VerifyCa => switchyard_pgconn::SslMode::VerifyCa,
+            SslMode::VerifyFull => switchyard_pgconn::SslMode::VerifyFull,
+        }
+    }
 }
 
 impl std::str::FromStr for SslMode {
@@ -31,9 +45,10 @@ impl std::str::FromStr for SslMode {
             "disable" => Ok(SslMode::Disable),
             "prefer" | "allow" => Ok(SslMode::Prefer),
             "require" => Ok(SslMode::Require),
+            "verify-ca" => Ok(SslMode::VerifyCa),
             "verify-full" => Ok(SslMode::VerifyFull),
             other => Err(ConfigError::Invalid(format!(
-                "unsupported sslmode {other:?} (disable, prefer, require, verify-full)"
+                "unsupported sslmode {other:?} (disable, prefer, require, verify-ca, verify-full)"
             ))),
         }
     }

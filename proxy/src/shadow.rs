@@ -239,16 +239,6 @@ impl ShadowSampler {
     }
 }
 
-async fn connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!(error = %e, "shadow connection ended");
-        }
-    });
-    Ok(client)
-}
-
 /// Re-reads `switchyard.shadow_settings` (rows override the configured
 /// rates; no rows or no table: the configured rates) until the sampler goes.
 async fn poll_settings(sampler: std::sync::Weak<ShadowSampler>, config: Arc<ShadowConfig>, table: String) {
@@ -258,7 +248,7 @@ async fn poll_settings(sampler: std::sync::Weak<ShadowSampler>, config: Arc<Shad
             return;
         }
         if client.as_ref().is_none_or(|c| c.is_closed()) {
-            client = connect(&config.database_url).await.ok();
+            client = switchyard_pgconn::connect(&config.database_url).await.ok();
         }
         if let Some(c) = &client {
             match c.query("SELECT phase, sample_rate FROM switchyard.shadow_settings", &[]).await {
@@ -316,7 +306,7 @@ async fn worker(
         let Some(job) = job else { return };
         metrics.shadow_queued(-1);
         if side.as_ref().is_none_or(|(c, _)| c.is_closed()) {
-            match connect(&config.database_url).await {
+            match switchyard_pgconn::connect(&config.database_url).await {
                 Ok(c) => side = Some((c, HashMap::new())),
                 Err(e) => {
                     metrics.shadow_outcome("error");

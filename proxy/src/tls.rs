@@ -10,10 +10,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio_rustls::rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use tokio_rustls::rustls::crypto::{ring, verify_tls12_signature, verify_tls13_signature, CryptoProvider};
-use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use tokio_rustls::rustls::{self, ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+use tokio_rustls::rustls::crypto::{ring, CryptoProvider};
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::{self, ClientConfig, ServerConfig};
 
 use crate::config::{SslMode, Upstream};
 
@@ -85,6 +84,8 @@ pub enum TlsConfigError {
     NoKey(String),
     #[error("TLS configuration: {0}")]
     Rustls(#[from] rustls::Error),
+    #[error("{0}")]
+    Client(String),
 }
 
 fn provider() -> Arc<CryptoProvider> {
@@ -120,68 +121,18 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsCo
     Ok(Arc::new(config))
 }
 
-/// The connector configuration for the upstream, or `None` for `disable`.
+/// The connector configuration for the upstream, or `None` for `disable`:
+/// the same verification as every side connection's (switchyard-pgconn).
 pub fn client_config(upstream: &Upstream) -> Result<Option<Arc<ClientConfig>>, TlsConfigError> {
-    let builder = ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
-    let config = match upstream.sslmode {
-        SslMode::Disable => return Ok(None),
-        SslMode::Prefer | SslMode::Require => {
-            builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerifier(provider()))).with_no_client_auth()
-        }
-        SslMode::VerifyFull => {
-            let path = upstream.ca_file.as_deref().unwrap_or(Path::new("/etc/ssl/certs/ca-certificates.crt"));
-            let mut roots = RootCertStore::empty();
-            for cert in certs(path)? {
-                roots.add(cert)?;
-            }
-            builder.with_root_certificates(roots).with_no_client_auth()
-        }
-    };
+    if upstream.sslmode == SslMode::Disable {
+        return Ok(None);
+    }
+    let config = switchyard_pgconn::client_config(upstream.sslmode.into(), upstream.ca_file.as_deref())
+        .map_err(|e| TlsConfigError::Client(e.to_string()))?;
     Ok(Some(Arc::new(config)))
 }
 
 /// The name the upstream's certificate is checked against.
 pub fn server_name(host: &str) -> Option<ServerName<'static>> {
     ServerName::try_from(host.to_owned()).ok()
-}
-
-/// Accepts any certificate: libpq's `prefer` and `require` encrypt without
-/// authenticating the server. Signatures are still checked, so the
-/// handshake itself stays sound.
-#[derive(Debug)]
-struct NoVerifier(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for NoVerifier {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }

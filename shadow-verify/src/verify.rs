@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tokio::sync::mpsc;
-use tokio_postgres::{Client, NoTls, Statement};
+use tokio_postgres::{Client, Statement};
 use uuid::Uuid;
 
 use crate::chunks::{fractions, ranges_from_boundaries, KeyRange};
@@ -99,12 +99,7 @@ fn db_err(context: &'static str) -> impl Fn(tokio_postgres::Error) -> VerifyErro
 
 /// Opens one connection for the verifier, driven on a background task.
 pub async fn connect(url: &str) -> Result<Client, VerifyError> {
-    let (client, conn) = tokio_postgres::connect(url, NoTls).await.map_err(|e| VerifyError::Connect(describe(&e)))?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::warn!("verify connection ended: {e}");
-        }
-    });
+    let client = switchyard_pgconn::connect(url).await.map_err(|e| VerifyError::Connect(e.to_string()))?;
     // Many short range scans: JIT compilation would cost more than it saves.
     client
         .batch_execute("SET application_name = 'switchyard verify'; SET jit = off")

@@ -17,15 +17,7 @@ pub mod verify;
 pub mod workload;
 
 /// Connects to `url` for a short-lived command, driving the connection on a
-/// background task. Refuses TLS-less connections only if the URL asks for it.
+/// background task, with the URL's TLS settings (switchyard-pgconn).
 pub async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.map_err(|e| {
-        anyhow::anyhow!("cannot connect to the database: {}", switchyard_control::describe_pg_error(&e))
-    })?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::warn!("database connection ended: {e}");
-        }
-    });
-    Ok(client)
+    switchyard_pgconn::connect(url).await.map_err(|e| anyhow::anyhow!("cannot connect to the database: {e}"))
 }

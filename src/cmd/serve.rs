@@ -79,11 +79,12 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     let control_url = args.database_url.clone().or_else(|| args.config.upstream.clone());
     let proxy = match control_url {
         Some(url) => {
-            let context = routing(&args, &config.shadow, &with_user(&url), proxy.handle().metrics()).await?;
+            let url = side_url(&url, &config.upstream);
+            let context = routing(&args, &config.shadow, &url, proxy.handle().metrics()).await?;
             if args.backfill {
-                tokio::spawn(backfill_when_mirroring(with_user(&url)));
+                tokio::spawn(backfill_when_mirroring(url.clone()));
             }
-            let pages = super::status_page::StatusPages::new(with_user(&url), proxy.handle().metrics(), args.backfill);
+            let pages = super::status_page::StatusPages::new(url, proxy.handle().metrics(), args.backfill);
             proxy.with_interceptor(context.factory()).with_http_handler(Arc::new(pages))
         }
         None => {
@@ -295,6 +296,14 @@ async fn backfill_when_mirroring(url: String) {
         };
         tokio::time::sleep(pause).await;
     }
+}
+
+/// The URL of the side connections (control plane, watcher, shadow reads,
+/// backfill): TLS as for the upstream unless the URL says otherwise.
+fn side_url(url: &str, upstream: &switchyard_proxy::Upstream) -> String {
+    let tls =
+        switchyard_pgconn::TlsOptions { sslmode: Some(upstream.sslmode.into()), root_cert: upstream.ca_file.clone() };
+    switchyard_pgconn::with_defaults(&with_user(url), &tls)
 }
 
 /// tokio-postgres needs a user name where libpq would default to the OS

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use switchyard_proxy::phase_gate::{PHASE_UNKNOWN_MESSAGE, PHASE_UNKNOWN_SQLSTATE};
-use tokio_postgres::{Client, NoTls};
 
+use crate::connect_when_listening;
 use crate::support::{self, ChildGuard, TestDb};
 
 const USER: &str = "00000000-0000-4000-8000-0000000000a1";
@@ -38,20 +38,6 @@ async fn whereabouts(db: &TestDb, id: uuid::Uuid) -> (bool, bool) {
         .await
         .expect("whereabouts");
     (row.get(0), row.get(1))
-}
-
-/// Connects as soon as something listens on `port`.
-async fn connect_when_listening(url: &str) -> Client {
-    for _ in 0..5000 {
-        if let Ok((client, conn)) = tokio_postgres::connect(url, NoTls).await {
-            tokio::spawn(async move {
-                let _ = conn.await;
-            });
-            return client;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    panic!("nothing listened on {url}");
 }
 
 #[tokio::test]
