@@ -13,6 +13,7 @@
 #   dual_write  switchyard serve, phase dual_write
 #   read_new    switchyard serve, phase read_new
 #   write_new   switchyard serve, phase write_new
+#   new_only    switchyard serve, phase new_only (legacy no longer written)
 #   PHASE@RATE  switchyard serve in PHASE with shadow reads sampled at RATE
 #               (0..1), e.g. SETUPS="read_new@0 read_new@0.01 read_new@0.1
 #               read_new@1" for the shadow-sampling cost (issue 7)
@@ -27,7 +28,7 @@
 #
 # Usage: bench/phases.sh
 # Environment: DURATION=20 WARMUP=5 ROUNDS=2 CLIENTS=16 USERS=2000 PER_USER=50
-#              SETUPS="direct legacy dual_write read_new write_new trigger"
+#              SETUPS="direct legacy dual_write read_new write_new new_only trigger"
 #              SWITCHYARD_BIN=... (default: cargo build --release into
 #              $CARGO_TARGET_DIR, default target-bench) PG_BINDIR=...
 set -euo pipefail
@@ -39,7 +40,7 @@ ROUNDS=${ROUNDS:-2}
 CLIENTS=${CLIENTS:-16}
 USERS=${USERS:-2000}
 PER_USER=${PER_USER:-50}
-SETUPS=${SETUPS:-direct legacy dual_write read_new write_new trigger}
+SETUPS=${SETUPS:-direct legacy dual_write read_new write_new new_only trigger}
 PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target-bench}
 
@@ -70,11 +71,7 @@ psql_() { local db=$1; shift; psql -X -q -v ON_ERROR_STOP=1 "$BASE/$db" "$@"; }
 
 echo "== template: $((USERS * PER_USER)) legacy todos, migrated, backfilled" >&2
 psql_ postgres -c "CREATE DATABASE tpl"
-"$SY" seed-legacy --database-url "$BASE/tpl" --users "$USERS" --todos-per-user "$PER_USER" --seed 1 >/dev/null
-"$SY" migrate --database-url "$BASE/tpl" >/dev/null
-"$SY" phase set dual_write --reason bench --database-url "$BASE/tpl" >/dev/null
-"$SY" backfill --database-url "$BASE/tpl" --ignore-instances >/dev/null 2>"$WORK/backfill.log"
-"$SY" phase set legacy --reason bench --database-url "$BASE/tpl" --force >/dev/null
+backfilled_template "$BASE/tpl" "$USERS" "$PER_USER" "$WORK/backfill.log"
 psql_ tpl -c "VACUUM ANALYZE"
 psql_ tpl -At -c "SELECT 'legacy ' || (SELECT count(*) FROM todos) || ', active ' || (SELECT count(*) FROM todos_active) || ', archived ' || (SELECT count(*) FROM todos_archived)" >&2
 psql_ postgres -c "CHECKPOINT"
@@ -106,19 +103,10 @@ run() {
     direct) url="$BASE/$db" ;;
     trigger) psql_ "$db" -c "$TRIGGER_SQL"; url="$BASE/$db" ;;
     *)
-      local p phase=${setup%@*} shadow=()
+      local phase=${setup%@*} shadow=()
       [ "$phase" != "$setup" ] && shadow=(--shadow-sample-rate "$phase=${setup#*@}")
-      for p in dual_write read_new write_new; do
-        [ "$phase" = legacy ] && break
-        "$SY" phase set "$p" --reason bench --force --database-url "$BASE/$db" >/dev/null
-        [ "$p" = "$phase" ] && break
-      done
-      local sport; sport=$(free_port)
-      "$SY" serve --listen "127.0.0.1:$sport" --upstream "$BASE/$db" --upstream-sslmode disable \
-        --log-level warn "${shadow[@]}" 2>>"$WORK/switchyard.log" &
-      SY_PID=$!
-      wait_port "$sport"
-      url="postgres://postgres@127.0.0.1:$sport/$db" ;;
+      serve_in_phase "$db" "$phase" "${shadow[@]}" >"$WORK/url"
+      url=$(cat "$WORK/url") ;;
   esac
   local before=0; [ -n "$SY_PID" ] && before=$(cpu_ticks "$SY_PID")
   out=$("$SY" workload --url "$url" --clients "$CLIENTS" --duration "$secs" --seed 1 --json 2>>"$WORK/workload.log") || {

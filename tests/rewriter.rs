@@ -376,6 +376,22 @@ async fn new_only_upserts_by_id_across_todos_active_and_todos_archived() {
     every_upsert_by_id_keeps_both_schemas_equal(Phase::NewOnly).await;
 }
 
+#[tokio::test]
+async fn an_update_in_place_of_a_row_the_backfill_has_not_copied_yet_copies_it() {
+    let rw = Rewriter::with_default_spec();
+    let (_twin, db) = twin_pair().await;
+    // The copy of t1 is missing, as before the backfill reaches it.
+    db.client.execute("DELETE FROM todos_active WHERE id = $1", &[&t(1)]).await.expect("drop the copy");
+    let plan = rw.plan(Phase::DualWrite, "UPDATE todos SET title = $1 WHERE id = $2");
+    assert!(plan.sql.contains("mirror_todos_in_place"), "{}", plan.sql);
+    db.client.query(plan.sql.as_str(), &[&"retitled", &t(1)]).await.expect("update");
+    let title: String =
+        db.client.query_one("SELECT title FROM todos_active WHERE id = $1", &[&t(1)]).await.expect("copied").get(0);
+    assert_eq!(title, "retitled");
+    let (diff, i3, depth, bad) = invariants(&db.client, true).await;
+    assert_eq!((diff, i3, depth, bad), (0, 0, 0, 0));
+}
+
 #[test]
 fn an_upsert_moving_a_todo_to_another_user_or_id_is_refused_on_the_new_tables() {
     let rw = Rewriter::with_default_spec();

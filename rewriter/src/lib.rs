@@ -34,6 +34,7 @@ pub mod fastpath;
 pub mod lex;
 pub mod lock;
 pub mod mask;
+mod mirror;
 pub mod plan;
 pub mod planner;
 pub mod read;

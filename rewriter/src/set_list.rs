@@ -11,6 +11,10 @@ use crate::write::{unsupported, Ctx, Unsupported};
 pub(crate) struct SetList {
     /// `(column, expression)` per assignment, read edits applied.
     pub assigned: Vec<(String, String)>,
+    /// Every column named on the left of an assignment, paired or not.
+    pub columns: Vec<String>,
+    /// Every item had the form `target = value`.
+    pub complete: bool,
     /// Byte offset where the list ends (the next clause or the site's end).
     pub end: usize,
     /// The top-level FROM, WHERE and RETURNING after it (token indices).
@@ -51,19 +55,23 @@ pub(crate) fn parse(
     }
     items.push((item_start, end));
     let mut assigned = Vec::new();
+    let mut columns = Vec::new();
+    let mut complete = true;
     for (lo, hi) in items {
         let Some(eq) = toks
             .iter()
             .find(|(i, d)| *d == 0 && cx.toks[*i].start >= lo && cx.toks[*i].end <= hi && cx.text(*i) == "=")
         else {
+            complete = false;
             continue;
         };
         let text = cx.src.get(lo..hi).unwrap_or("");
         let target = text[..cx.toks[eq.0].start - lo].trim();
+        columns.extend(lex::tokens(target).iter().filter_map(|t| lex::ident_value(target, t)));
         let value = piece(cx, reads, cx.toks[eq.0].end, hi)?.trim().to_string();
         assigned.extend(assignments(target, value)?);
     }
-    Ok(SetList { assigned, end, from_kw, where_kw, ret_kw })
+    Ok(SetList { assigned, columns, complete, end, from_kw, where_kw, ret_kw })
 }
 
 /// `column = value`, or `(a, b) = (x, y)` paired up; a sub-select on the

@@ -223,6 +223,12 @@ impl MigrationSpec {
         format!("{}.{}", self.mirror.schema, self.mirror.to_legacy)
     }
 
+    /// `schema.function` of the legacy → new mirror of updates that move no
+    /// row (migration 0017; see `mirror`).
+    pub fn in_place_fn(&self) -> String {
+        format!("{}.{}_in_place", self.mirror.schema, self.mirror.to_new)
+    }
+
     /// `schema.function` of the new_only bookkeeping.
     pub fn new_only_fn(&self) -> String {
         format!("{}.{}", self.mirror.schema, self.mirror.new_only)

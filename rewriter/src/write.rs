@@ -23,6 +23,7 @@
 
 use crate::classify::{Analysis, DmlKind, Site};
 use crate::lex::{self, Kind, Token};
+use crate::mirror::{self, Shape};
 use crate::plan::{Action, CommandTag, Phase, Plan, ResultShape};
 use crate::read;
 use crate::set_list;
@@ -54,6 +55,8 @@ struct SiteOut {
     /// The client's RETURNING list, as written.
     returning: Option<String>,
     alias: String,
+    /// What the write may change, for the mirror.
+    shape: Shape,
 }
 
 impl Ctx<'_> {
@@ -114,18 +117,10 @@ pub fn plan_writes(sql: &str, a: &Analysis, spec: &MigrationSpec, phase: Phase) 
         .iter()
         .zip(&outs)
         .enumerate()
-        .map(|(k, (site, o))| {
-            format!(
-                "sy_mirror_{k} AS (INSERT INTO {sink} (n) SELECT 1 WHERE {f}('{op}', (SELECT array_agg({rows}::{ty}) FROM {rows})) < 0)",
-                sink = spec.sink(),
-                f = mirror_fn,
-                op = op_code(site.kind),
-                rows = o.rows,
-                ty = spec.legacy_type(),
-            )
-        })
+        .flat_map(|(k, (site, o))| mirror::ctes(spec, phase, o.shape, op_code(site.kind), k, &o.rows))
         .collect();
-    let mirrors = mirrors.join(", ");
+    // `, <mirror CTEs>` or nothing.
+    let mirrors = mirrors.iter().map(|m| format!(", {m}")).collect::<String>();
 
     let final_select = |o: &SiteOut| match &o.returning {
         Some(l) => format!("SELECT {l} FROM {} AS {}", o.rows, o.alias),
@@ -136,7 +131,7 @@ pub fn plan_writes(sql: &str, a: &Analysis, spec: &MigrationSpec, phase: Phase) 
         let k = main_site.ok_or_else(|| unsupported("a write without a target"))?;
         let o = &outs[k];
         format!(
-            "{}WITH {}, {} {}{}",
+            "{}WITH {}{} {}{}",
             sql.get(..a.start).unwrap_or(""),
             o.ctes,
             mirrors,
@@ -160,9 +155,9 @@ pub fn plan_writes(sql: &str, a: &Analysis, spec: &MigrationSpec, phase: Phase) 
         match main_site {
             Some(k) => {
                 let o = &outs[k];
-                edits.push(Edit::new(a.main_start, a.end, format!(", {}, {} {}", o.ctes, mirrors, final_select(o))));
+                edits.push(Edit::new(a.main_start, a.end, format!(", {}{} {}", o.ctes, mirrors, final_select(o))));
             }
-            None => edits.push(Edit::insert(a.main_start, format!(", {mirrors} "))),
+            None => edits.push(Edit::insert(a.main_start, format!("{mirrors} "))),
         }
         render(sql, 0, sql.len(), &edits).map_err(|e| unsupported(e.to_string()))?
     };
@@ -222,6 +217,11 @@ fn rewrite_site(cx: &Ctx<'_>, site: &Site, k: usize, reads: &[Edit]) -> Result<S
     }
     let mut edits: Vec<Edit> = reads.iter().filter(|e| e.start >= site.start && e.end <= site.end).cloned().collect();
     let rows = format!("sy_rows_{k}");
+    let shape = match site.kind {
+        DmlKind::Insert if !site.on_conflict => Shape::NewRows,
+        DmlKind::Update => update_shape(cx, &toks, site, reads),
+        _ => Shape::General,
+    };
     let row_list = if cx.phase.writes_new() {
         spec.columns.legacy.iter().map(|c| format!("{alias}.{c}")).collect::<Vec<_>>().join(", ")
     } else {
@@ -236,12 +236,12 @@ fn rewrite_site(cx: &Ctx<'_>, site: &Site, k: usize, reads: &[Edit]) -> Result<S
     if !cx.phase.writes_new() {
         edits.push(returning_edit);
         let body = render(cx.src, site.start, site.end, &edits).map_err(|e| unsupported(e.to_string()))?;
-        return Ok(SiteOut { ctes: format!("{rows} AS ({body})"), rows, returning, alias });
+        return Ok(SiteOut { ctes: format!("{rows} AS ({body})"), rows, returning, alias, shape });
     }
     // New-schema targets.
     if site.kind == DmlKind::Insert && site.on_conflict {
         if let Some(ctes) = upsert::rewrite(cx, &toks, site, k, reads, &alias, &row_list)? {
-            return Ok(SiteOut { ctes, rows, returning, alias });
+            return Ok(SiteOut { ctes, rows, returning, alias, shape });
         }
     }
     if let Some(touch) = &spec.legacy.touch_on_update {
@@ -304,7 +304,19 @@ fn rewrite_site(cx: &Ctx<'_>, site: &Site, k: usize, reads: &[Edit]) -> Result<S
             copy(&spec.new.archived.table)?
         ),
     };
-    Ok(SiteOut { ctes, rows, returning, alias })
+    Ok(SiteOut { ctes, rows, returning, alias, shape })
+}
+
+/// [`Shape::InPlace`] when the UPDATE's SET list provably assigns none of
+/// the columns that move a row; anything unclear is [`Shape::General`].
+fn update_shape(cx: &Ctx<'_>, toks: &[(usize, i32)], site: &Site, reads: &[Edit]) -> Shape {
+    let Some(set) = toks.iter().find(|(i, d)| *d == 0 && cx.word(*i, "set")).map(|(i, _)| *i) else {
+        return Shape::General;
+    };
+    match set_list::parse(cx, toks, set, site.end, reads) {
+        Ok(list) if list.complete && !list.columns.iter().any(|c| mirror::moves_rows(cx.spec, c)) => Shape::InPlace,
+        _ => Shape::General,
+    }
 }
 
 /// How a write_new/new_only UPDATE that sets the status splits on the
