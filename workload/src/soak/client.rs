@@ -22,8 +22,9 @@ use super::outcome::{Counts, ErrorEvent, ErrorKind, Finding};
 use super::stmt::{SoakStmt, SETTLE_SQL};
 use super::Control;
 
-/// A write transaction or a read taking longer than this is given up.
-const OP_TIMEOUT: Duration = Duration::from_secs(30);
+/// A write transaction or a read taking longer than this is given up (more
+/// than a held transaction may wait for its release).
+const OP_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a client keeps trying to read back or settle through faults.
 const DIRECT_PATIENCE: Duration = Duration::from_secs(90);
 /// The longest a transaction is held open for a flip.
