@@ -63,6 +63,7 @@ psql_() { local db=$1; shift; psql -X -q -v ON_ERROR_STOP=1 "$BASE/$db" "$@"; }
 echo "== template: $((USERS * PER_USER)) legacy todos, migrated, backfilled" >&2
 psql_ postgres -c "CREATE DATABASE tpl"
 backfilled_template "$BASE/tpl" "$USERS" "$PER_USER" "$WORK/backfill.log"
+psql_ tpl -c "SELECT archive_completed_todos()" >/dev/null   # an archive, as in production
 psql_ tpl <<'SQL'
 CREATE TABLE bench_users AS SELECT row_number() OVER (ORDER BY id) AS n, id FROM users;
 CREATE UNIQUE INDEX ON bench_users (n);
