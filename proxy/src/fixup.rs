@@ -39,6 +39,9 @@ pub struct Shape {
     pub hide_rows: bool,
     /// `sy_count` arrives in binary (the client's Bind asked for binary results).
     pub binary_count: bool,
+    /// Result columns described as computed (0/0) may be todos' columns
+    /// found by name ([`crate::row_origin`]).
+    pub origins_by_name: bool,
 }
 
 /// The command a rewritten statement stands for.
@@ -67,8 +70,9 @@ pub enum Expect {
     Completion { swallow: bool },
     /// Describe: for a statement, ParameterDescription first; then
     /// RowDescription or NoData. `hide_rows` turns the RowDescription into
-    /// NoData; `rewritten`: its columns get legacy's table OID and numbers.
-    Describe { hide_rows: bool, rewritten: bool },
+    /// NoData; `rewritten`: its columns get legacy's table OID and numbers
+    /// (`origins_by_name` as in [`Shape`]).
+    Describe { hide_rows: bool, rewritten: bool, origins_by_name: bool },
     /// Execute of a portal; `None` forwards the result as it is.
     Execute(Option<Shape>),
     /// Sync: ReadyForQuery.
@@ -111,8 +115,8 @@ impl ResponseFixer {
 
     /// A rewritten statement's RowDescription with legacy todos' table OID
     /// and attribute numbers.
-    fn legacy_origins(&self, body: &[u8]) -> Fix {
-        crate::row_origin::row_description(&self.names, body).map_or(Fix::Forward, Fix::Replace)
+    fn legacy_origins(&self, body: &[u8], by_name: bool) -> Fix {
+        crate::row_origin::row_description(&self.names, body, by_name).map_or(Fix::Forward, Fix::Replace)
     }
 
     /// Whether the answer being read is a rewritten statement's.
@@ -139,7 +143,7 @@ impl ResponseFixer {
     pub fn any_fixes(&self) -> bool {
         self.queue.iter().any(|e| match e {
             Expect::Completion { swallow } => *swallow,
-            Expect::Describe { hide_rows, rewritten } => *hide_rows || *rewritten,
+            Expect::Describe { hide_rows, rewritten, .. } => *hide_rows || *rewritten,
             Expect::Execute(shape) => shape.is_some(),
             Expect::Query(shapes) => shapes.iter().any(Option::is_some),
             Expect::Sync | Expect::FunctionCall => false,
@@ -154,7 +158,7 @@ impl ResponseFixer {
                 tags::PARSE_COMPLETE | tags::BIND_COMPLETE | tags::CLOSE_COMPLETE,
                 Some(Expect::Completion { swallow }),
             ) => *swallow,
-            (tags::ROW_DESCRIPTION, Some(Expect::Describe { hide_rows, rewritten })) => {
+            (tags::ROW_DESCRIPTION, Some(Expect::Describe { hide_rows, rewritten, .. })) => {
                 *hide_rows || (*rewritten && !self.names.is_empty())
             }
             (tags::ROW_DESCRIPTION | tags::DATA_ROW, Some(Expect::Execute(Some(s)))) => s.hide_rows,
@@ -197,23 +201,23 @@ impl ResponseFixer {
                 Fix::Forward
             }
             tags::ROW_DESCRIPTION => match self.queue.front_mut() {
-                Some(Expect::Describe { hide_rows, rewritten }) => {
-                    let (hide, rewritten) = (*hide_rows, *rewritten);
+                Some(Expect::Describe { hide_rows, rewritten, origins_by_name }) => {
+                    let (hide, rewritten, by_name) = (*hide_rows, *rewritten, *origins_by_name);
                     self.queue.pop_front();
                     if hide {
                         let mut out = BytesMut::with_capacity(5);
                         write_message(&mut out, tags::NO_DATA, |_| {});
                         Fix::Replace(out)
                     } else if rewritten {
-                        self.legacy_origins(body)
+                        self.legacy_origins(body, by_name)
                     } else {
                         Fix::Forward
                     }
                 }
-                Some(Expect::Query(shapes)) => match shapes.front() {
-                    Some(Some(s)) if s.hide_rows => Fix::Drop,
-                    Some(Some(_)) => self.legacy_origins(body),
-                    _ => Fix::Forward,
+                Some(Expect::Query(shapes)) => match shapes.front().copied().flatten() {
+                    Some(s) if s.hide_rows => Fix::Drop,
+                    Some(s) => self.legacy_origins(body, s.origins_by_name),
+                    None => Fix::Forward,
                 },
                 // Execute never sends a RowDescription; forward whatever comes.
                 _ => Fix::Forward,
@@ -362,14 +366,15 @@ mod tests {
         }
     }
 
-    const HIDDEN_UPDATE: Shape = Shape { tag: Some(TagKind::Update), hide_rows: true, binary_count: false };
+    const HIDDEN_UPDATE: Shape =
+        Shape { tag: Some(TagKind::Update), hide_rows: true, binary_count: false, origins_by_name: true };
 
     #[test]
     fn a_hidden_write_becomes_its_command_tag_with_no_rows() {
         let mut f = ResponseFixer::new();
         f.expect(Expect::Completion { swallow: false });
         f.expect(Expect::Completion { swallow: false });
-        f.expect(Expect::Describe { hide_rows: true, rewritten: true });
+        f.expect(Expect::Describe { hide_rows: true, rewritten: true, origins_by_name: true });
         f.expect(Expect::Execute(Some(HIDDEN_UPDATE)));
         f.expect(Expect::Sync);
         assert_eq!(f.fix(tags::PARSE_COMPLETE, &[]), Fix::Forward);
@@ -388,7 +393,7 @@ mod tests {
         let mut f = ResponseFixer::new();
         f.expect(Expect::Query(VecDeque::from([
             None,
-            Some(Shape { tag: Some(TagKind::Insert), hide_rows: false, binary_count: false }),
+            Some(Shape { tag: Some(TagKind::Insert), hide_rows: false, binary_count: false, origins_by_name: true }),
         ])));
         // First statement: a plain SELECT.
         assert!(!f.wants(tags::ROW_DESCRIPTION));

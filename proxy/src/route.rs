@@ -103,6 +103,8 @@ impl RouteContext {
 struct Statement {
     sql: String,
     param_types: Vec<u32>,
+    /// Its result columns may be found in todos by name (no set operation).
+    origins_by_name: bool,
     /// Upstream statements for it, per phase: (phase, upstream name, plan).
     variants: Vec<(Phase, String, Arc<Plan>)>,
 }
@@ -243,7 +245,8 @@ impl Router {
                 Action::Rewrite => text.push_str(&plan.sql),
                 Action::Refuse => text.push_str(&refusal_sql(plan)),
             }
-            shapes.push_back(shape_of(plan, false));
+            let by_name = plan.action == Action::Rewrite && crate::row_origin::origins_by_name(stmt);
+            shapes.push_back(shape_of(plan, false, by_name));
         }
         self.fixer.expect(Expect::Query(shapes));
         let mut out = BytesMut::with_capacity(text.len() + 6);
@@ -299,6 +302,7 @@ impl Router {
             Statement {
                 sql: sql.to_string(),
                 param_types: param_types.to_vec(),
+                origins_by_name: !self.ctx.rewriter.is_fast_passthrough(sql) && crate::row_origin::origins_by_name(sql),
                 variants: vec![(phase, upstream, plan)],
             },
         );
@@ -336,6 +340,7 @@ impl Router {
             self.portals.insert(portal.to_string(), None);
             return Verdict::Forward;
         };
+        let by_name = stmt.origins_by_name;
         let existing =
             stmt.variants.iter().find(|(p, _, _)| *p == phase).map(|(_, n, plan)| (n.clone(), Arc::clone(plan)));
         let mut out = BytesMut::new();
@@ -366,7 +371,7 @@ impl Router {
                 (name, plan)
             }
         };
-        self.portals.insert(portal.to_string(), shape_of(&plan, binary));
+        self.portals.insert(portal.to_string(), shape_of(&plan, binary, by_name));
         self.shadow_bind(portal, statement, phase, &plan, rest);
         self.fixer.expect(Expect::Completion { swallow: false });
         if upstream == statement && out.is_empty() {
@@ -381,16 +386,21 @@ impl Router {
     }
 
     fn on_describe(&mut self, kind: u8, name: &str) -> Verdict {
-        let (hide_rows, rewritten) = if kind == b'S' {
+        let (hide_rows, rewritten, origins_by_name) = if kind == b'S' {
             // PostgreSQL describes the statement under the client's name,
             // as parsed; every phase's plan hides the same rows.
-            let plan = self.statements.get(name).and_then(|s| s.variants.first()).map(|(_, _, p)| p);
-            (plan.is_some_and(|p| p.result.hide_rows), plan.is_some_and(|p| p.action == Action::Rewrite))
+            let stmt = self.statements.get(name);
+            let plan = stmt.and_then(|s| s.variants.first()).map(|(_, _, p)| p);
+            (
+                plan.is_some_and(|p| p.result.hide_rows),
+                plan.is_some_and(|p| p.action == Action::Rewrite),
+                stmt.is_some_and(|s| s.origins_by_name),
+            )
         } else {
             let shape = self.portals.get(name).copied().flatten();
-            (shape.is_some_and(|s| s.hide_rows), shape.is_some())
+            (shape.is_some_and(|s| s.hide_rows), shape.is_some(), shape.is_some_and(|s| s.origins_by_name))
         };
-        self.fixer.expect(Expect::Describe { hide_rows, rewritten });
+        self.fixer.expect(Expect::Describe { hide_rows, rewritten, origins_by_name });
         Verdict::Forward
     }
 
@@ -597,7 +607,8 @@ fn sent_sql(plan: &Plan, original: &str) -> String {
     }
 }
 
-fn shape_of(plan: &Plan, binary_count: bool) -> Option<Shape> {
+/// How a plan's answer is fixed.
+fn shape_of(plan: &Plan, binary_count: bool, origins_by_name: bool) -> Option<Shape> {
     if plan.action != Action::Rewrite {
         return None;
     }
@@ -607,7 +618,7 @@ fn shape_of(plan: &Plan, binary_count: bool) -> Option<Shape> {
         CommandTag::Update => Some(TagKind::Update),
         CommandTag::Delete => Some(TagKind::Delete),
     };
-    Some(Shape { tag, hide_rows: plan.result.hide_rows, binary_count })
+    Some(Shape { tag, hide_rows: plan.result.hide_rows, binary_count, origins_by_name })
 }
 
 /// Why the router has no phase for a statement that needs one.

@@ -10,16 +10,26 @@
 //! as 0/0 is legacy's column of the same name when it has exactly that
 //! column's type and type modifier (other tables' columns keep their own
 //! OIDs in the rewritten statement, so a 0/0 column is either todos' or
-//! computed). Pure logic over the message body.
+//! computed), unless the client's statement has a set operation, whose
+//! results PostgreSQL describes as computed. Pure logic.
 
 use bytes::{BufMut, BytesMut};
 
 use crate::legacy_names::LegacyNames;
 use crate::protocol::{tags, write_message, Cursor, ProtocolError};
 
+/// Whether the client's statement has a set operation (UNION, INTERSECT,
+/// EXCEPT; a recursive CTE has one): PostgreSQL describes such results as
+/// computed, so its 0/0 columns must not be found by name.
+pub fn origins_by_name(client_sql: &str) -> bool {
+    let toks = switchyard_rewriter::lex::tokens(client_sql);
+    !toks.iter().any(|t| ["union", "intersect", "except"].iter().any(|kw| t.is_word(client_sql, kw)))
+}
+
 /// The RowDescription `body` with legacy's origins, as a whole message;
-/// None when nothing changes (or the body is malformed).
-pub fn row_description(names: &LegacyNames, body: &[u8]) -> Option<BytesMut> {
+/// None when nothing changes (or the body is malformed). `by_name`: see
+/// [`origins_by_name`].
+pub fn row_description(names: &LegacyNames, body: &[u8], by_name: bool) -> Option<BytesMut> {
     if names.is_empty() {
         return None;
     }
@@ -30,7 +40,8 @@ pub fn row_description(names: &LegacyNames, body: &[u8]) -> Option<BytesMut> {
         b.put_u16(fields.len() as u16);
         for f in &fields {
             let origin = match (f.table, f.attnum) {
-                (0, 0) => names.legacy_column(f.name, f.type_oid, f.typmod),
+                (0, 0) if by_name => names.legacy_column(f.name, f.type_oid, f.typmod),
+                (0, 0) => None,
                 (table, attnum) => names.legacy_origin(table, attnum),
             };
             let (table, attnum) = origin.unwrap_or((f.table, f.attnum));
@@ -72,4 +83,19 @@ fn decode(body: &[u8]) -> Result<Vec<Field<'_>>, ProtocolError> {
     }
     c.finish()?;
     Ok(fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_operations_keep_computed_columns_computed() {
+        assert!(origins_by_name("SELECT id, title FROM todos WHERE status = 'union'"));
+        assert!(!origins_by_name("SELECT id FROM todos UNION ALL SELECT id FROM todos"));
+        assert!(!origins_by_name(
+            "WITH RECURSIVE tree AS (SELECT id FROM todos WHERE id = $1 \
+             UNION ALL SELECT t.id FROM todos t JOIN tree ON t.parent_todo_id = tree.id) SELECT * FROM tree"
+        ));
+    }
 }

@@ -39,6 +39,9 @@ async fn result_columns_from_todos_carry_legacy_table_oids_in_every_phase() {
         "SELECT t.id, t.title, u.email, t.priority + 1 AS next FROM todos t JOIN users u ON u.id = t.user_id"
             .to_string(),
         "SELECT status, count(*) FROM todos GROUP BY status".to_string(),
+        "WITH RECURSIVE tree AS (SELECT id, title FROM todos WHERE parent_todo_id IS NULL \
+         UNION ALL SELECT t.id, t.title FROM todos t JOIN tree ON t.parent_todo_id = tree.id) SELECT * FROM tree"
+            .to_string(),
     ];
     let writes = [
         format!("INSERT INTO todos (id, user_id, title) VALUES ('{}', '{U1}', 'meta') RETURNING *", t(90)),
