@@ -30,20 +30,6 @@ pub const DIFFERENCES: &[Known] = &[
         },
     },
     Known {
-        item: "13.4 error fields name new-schema internals (wire)",
-        reason: "the error names todos_active, its partitions or constraints, shows the proxy's functions in CONTEXT, the depth column or the partition key in DETAIL",
-        matches: |d| {
-            let in_error = d.path.contains("error.");
-            let got = d.got.as_str().unwrap_or_default();
-            let internal = ["todos_active", "todos_archived", "switchyard."].iter().any(|n| got.contains(n));
-            let detail = d.path.ends_with("detail");
-            let expected = d.expected.as_str().unwrap_or_default();
-            let with_depth = detail && expected.strip_suffix(").").is_some_and(|row| got.starts_with(row));
-            let partition_key = detail && expected.starts_with("Key (id)=") && got.starts_with("Key (id, user_id)=");
-            in_error && (internal || with_depth || partition_key)
-        },
-    },
-    Known {
         item: "new: syntax errors become 0A000",
         reason: "a statement on todos that PostgreSQL rejects as a syntax error (42601) is refused by the proxy as unparseable (0A000) from dual_write on",
         matches: |d| d.observation == "syntax" && d.path.starts_with(".error"),
