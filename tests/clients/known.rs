@@ -10,10 +10,8 @@ use crate::verdict::Known;
 pub const DIFFERENCES: &[Known] = &[
     Known {
         item: "13.5 RowDescription table OIDs (wire)",
-        reason: "a recursive CTE's columns carry todos' OID and column numbers where PostgreSQL gives 0; \
-                 FETCH from a DECLAREd cursor over todos carries 0 where PostgreSQL gives todos'",
+        reason: "FETCH from a DECLAREd cursor over todos carries table OID 0 and column 0 where PostgreSQL gives todos'",
         matches: |d| {
-            let walk = d.step.ends_with("hierarchy");
             let fetch = d.step.ends_with("cursor") && d.observation.starts_with("fetch") && d.observation != "fetch_size";
             let metadata = ["fields", "metadata", "columns"].iter().any(|m| d.path.contains(m));
             let field = d.path.rsplit('.').next().unwrap_or_default();
@@ -29,7 +27,7 @@ pub const DIFFERENCES: &[Known] = &[
                 "nullable",
                 "auto_increment",
             ];
-            (walk || fetch) && metadata && !d.path.contains("error") && oid_derived.contains(&field)
+            fetch && metadata && !d.path.contains("error") && oid_derived.contains(&field)
         },
     },
     Known {
