@@ -41,11 +41,6 @@ pub const DIFFERENCES: &[Known] = &[
         matches: |d| d.observation == "ambiguous" && d.path.ends_with("position"),
     },
     Known {
-        item: "new: an unknown parent is accepted in new_only",
-        reason: "todos_active has no foreign key on parent_todo_id, so a child of a todo that does not exist is inserted where legacy raises 23503",
-        matches: |d| d.phase == "new_only" && d.observation == "foreign_key_parent" && d.got.get("error").is_none(),
-    },
-    Known {
         item: "new: UPDATE todos SET col = DEFAULT",
         reason: "Django's save(force_update=True) of a model with db_default fields fails with 'DEFAULT is not allowed in this context' in write_new and new_only",
         matches: |d| d.client == "django" && d.observation == "force_update_missing",
