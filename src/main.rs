@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the proxy that legacy applications connect to.
-    Serve(cmd::serve::Args),
+    Serve(Box<cmd::serve::Args>),
     /// Apply Switchyard's SQL migrations (new schema, control schema, functions).
     Migrate(cmd::migrate::Args),
     /// Create the legacy TodoList schema (when absent) and fill it with realistic data.
@@ -71,7 +71,7 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => cmd::serve::run(args).await,
+            Command::Serve(args) => cmd::serve::run(*args).await,
             Command::Migrate(args) => cmd::migrate::run(args).await,
             Command::SeedLegacy(args) => cmd::seed_legacy::run(args).await,
             Command::Rewrite(args) => cmd::rewrite::run(args).await,

@@ -461,7 +461,7 @@ fn mirrored_write(n: usize, id: Uuid) -> String {
         format!("WITH w AS ({cte} RETURNING todos.*) SELECT switchyard.mirror_todos('{op}', array_agg(w::todos)) FROM w HAVING count(*) > 0")
     };
     match n % 7 {
-        0 | 1 | 2 => mirror("U", &format!("UPDATE todos SET title = 'edit {n}', priority = priority + 1, tags = tags || '{{load}}'::text[] WHERE id = '{id}'")),
+        0..=2 => mirror("U", &format!("UPDATE todos SET title = 'edit {n}', priority = priority + 1, tags = tags || '{{load}}'::text[] WHERE id = '{id}'")),
         3 => mirror("U", &format!("UPDATE todos SET status = 'done', completed_at = now() - interval '40 days' WHERE id = '{id}'")),
         4 => mirror("U", &format!("UPDATE todos SET status = 'in_progress', completed_at = NULL WHERE id = '{id}'")),
         5 => mirror(

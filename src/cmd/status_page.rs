@@ -97,10 +97,10 @@ pub fn render_html(s: &Status) -> String {
         epoch = s.epoch
     );
     render_body(&mut out, s);
-    let _ = write!(
+    let _ = writeln!(
         out,
         "</main><p class=\"foot\">gathered {} · <span id=\"refreshed\">not refreshed yet</span></p>\
-         <script>{}</script></body></html>\n",
+         <script>{}</script></body></html>",
         s.gathered_at.format("%Y-%m-%d %H:%M:%S UTC"),
         SCRIPT.replace("REFRESH_MS", &REFRESH.as_millis().to_string())
     );

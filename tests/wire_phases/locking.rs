@@ -64,7 +64,7 @@ impl Sessions {
 /// Whether the row is locked in (legacy, the new tables), tried directly.
 async fn locked_where(db: &TestDb, id: uuid::Uuid) -> (bool, bool) {
     let c = db.connect().await;
-    let mut locked = |sql: &'static str| {
+    let locked = |sql: &'static str| {
         let c = &c;
         async move {
             match c.query(sql, &[&id]).await {

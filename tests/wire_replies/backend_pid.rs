@@ -26,7 +26,7 @@ async fn clients_are_told_their_servers_process_id_and_can_still_cancel() {
     // The session's own notifications carry its process id.
     let answer = app.exchange(&[crate::raw::query("LISTEN wire_pid; NOTIFY wire_pid, 'mine'")]).await;
     let note = answer.iter().find(|m| m.tag == b'A').expect("a NotificationResponse");
-    assert_eq!(i32::from_be_bytes(note.body[..4].try_into().unwrap()), pid, "NOTIFY's process id");
+    assert_eq!(i32::from_be_bytes(note.body[..4].try_into().expect("a 4-byte process id")), pid, "NOTIFY's process id");
 
     // A wrong secret cancels nothing; the right one cancels the query.
     app.send(&[crate::raw::query("SELECT pg_sleep(0.5), 'not cancelled'")]).await;

@@ -64,7 +64,10 @@ impl Conn {
             let m = c.read().await;
             match m.tag {
                 b'R' => assert_eq!(&m.body[..4], &[0, 0, 0, 0], "only trust authentication is supported"),
-                b'K' => c.key = (i32::from_be_bytes(m.body[..4].try_into().unwrap()), m.body[4..].to_vec()),
+                b'K' => {
+                    c.key =
+                        (i32::from_be_bytes(m.body[..4].try_into().expect("a 4-byte process id")), m.body[4..].to_vec())
+                }
                 b'E' => panic!("startup failed: {}", m.summary()),
                 b'Z' => return c,
                 _ => {}
@@ -79,7 +82,7 @@ impl Conn {
     pub async fn read(&mut self) -> Msg {
         loop {
             if self.buf.len() >= 5 {
-                let len = i32::from_be_bytes(self.buf[1..5].try_into().unwrap()) as usize;
+                let len = i32::from_be_bytes(self.buf[1..5].try_into().expect("a 4-byte length")) as usize;
                 if self.buf.len() > len {
                     let tag = self.buf.get_u8();
                     self.buf.advance(4);

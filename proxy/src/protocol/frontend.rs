@@ -112,7 +112,7 @@ mod tests {
     fn parse_counts_parameter_types_unsigned() {
         let mut body = b"s\0SELECT 1\0".to_vec();
         body.extend_from_slice(&40_000u16.to_be_bytes());
-        body.extend(std::iter::repeat([0, 0, 0, 23]).take(40_000).flatten());
+        body.extend(std::iter::repeat_n([0, 0, 0, 23], 40_000).flatten());
         match decode(PARSE, &body) {
             Ok(FrontendMessage::Parse { param_types, .. }) => assert_eq!(param_types.len(), 40_000),
             other => panic!("expected a Parse, got {other:?}"),
