@@ -72,8 +72,8 @@ async def writes(conn, user, phase):
     except Rollback:
         pass
 
-    # Refusals: TRUNCATE by the simple protocol (execute without arguments),
-    # a locking read with LIMIT by the extended one (refused from write_new).
+    # A refusal, TRUNCATE by the simple protocol (execute without arguments),
+    # and a locking read with LIMIT by the extended one (served in every phase).
     seen["truncate"] = await sqlstate_of(conn.execute("TRUNCATE todos"))
     seen["locking_read"] = await sqlstate_of(
         conn.fetch("SELECT id FROM todos WHERE user_id = $1 ORDER BY created_at LIMIT 1 FOR UPDATE", user)
