@@ -116,6 +116,12 @@ fn forms() -> Vec<Form> {
             vec![Id(t(6))],
         ),
         form(
+            "reopen an archived todo assigning DEFAULT (Django's save(force_update=True)): the table's defaults apply",
+            "UPDATE todos SET status = 'todo', completed_at = NULL, priority = DEFAULT, created_at = DEFAULT, \
+             updated_at = DEFAULT WHERE id = $1 RETURNING id, status, priority",
+            vec![Id(t(6))],
+        ),
+        form(
             "delete USING another table, RETURNING",
             "DELETE FROM todos t USING projects p WHERE t.project_id = p.id AND p.name = $1 AND t.status = 'in_progress' RETURNING t.id",
             vec![Text("Work")],
@@ -274,6 +280,13 @@ fn upsert_forms() -> Vec<Form> {
              ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, completed_at = NULL \
              RETURNING id, title, status, completed_at, updated_at",
             vec![Id(t(6)), Id(u(U1)), Id(t(61))],
+        ),
+        form(
+            "upsert reopening an archived todo with DO UPDATE SET col = DEFAULT",
+            "INSERT INTO todos (id, user_id, title, status) VALUES ($1, $2, 'reopened', 'todo') \
+             ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, completed_at = NULL, priority = DEFAULT \
+             RETURNING id, status, priority",
+            vec![Id(t(6)), Id(u(U1))],
         ),
         form(
             "upsert proposing one id twice fails as on legacy",

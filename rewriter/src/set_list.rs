@@ -110,8 +110,26 @@ pub(crate) fn image(cx: &Ctx<'_>, assigned: &[(String, String)], alias: &str) ->
             _ if Some(c.as_str()) == touch => format!("now() AS {c}"),
             // The CASE gives the expression the column's type, as the SET
             // would (a bare NULL or literal would come out as text).
+            // Left out of the moving INSERT (`moved_columns`): the old value
+            // here is never read.
+            Some((_, expr)) if is_default(expr) => format!("{alias}.{c} AS {c}"),
             Some((_, expr)) => format!("(CASE WHEN false THEN {alias}.{c} ELSE ({expr}) END) AS {c}"),
             None => format!("{alias}.{c} AS {c}"),
         })
         .collect()
+}
+
+/// `SET col = DEFAULT`: not an expression a select list may hold.
+fn is_default(expr: &str) -> bool {
+    expr.trim().eq_ignore_ascii_case("default")
+}
+
+/// The columns an INSERT moving rows out of the archive lists: every legacy
+/// column but those the SET list assigns `DEFAULT`, which the INSERT leaves
+/// to the table's default exactly as the UPDATE would have set it (the
+/// touched column keeps its `now()`).
+pub(crate) fn moved_columns(cx: &Ctx<'_>, assigned: &[(String, String)]) -> String {
+    let touch = cx.spec.legacy.touch_on_update.as_deref();
+    let defaulted = |c: &str| Some(c) != touch && assigned.iter().any(|(a, e)| a == c && is_default(e));
+    cx.spec.columns.legacy.iter().filter(|c| !defaulted(c)).cloned().collect::<Vec<_>>().join(", ")
 }

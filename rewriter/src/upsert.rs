@@ -141,13 +141,14 @@ pub(crate) fn rewrite(
         Some((_, status)) => {
             ctes.push(update(&archived, &format!(" AND ({status}) IS NOT DISTINCT FROM 'done'"), "sy_ur"));
             let image = set_list::image(cx, &list.assigned, alias).join(", ");
+            let moved = set_list::moved_columns(cx, &list.assigned);
             let depth = &spec.derived.depth.column;
             ctes.push(format!(
                 "sy_mo_{k} AS (DELETE FROM {archived} AS {alias} USING {p} AS excluded \
                  WHERE {matched} AND ({status}) IS DISTINCT FROM 'done' RETURNING {image}, {alias}.{depth} AS sy_depth)"
             ));
             ctes.push(format!(
-                "sy_mi_{k} AS (INSERT INTO {active} AS {alias} ({cols}, {depth}) SELECT {cols}, sy_depth FROM sy_mo_{k} \
+                "sy_mi_{k} AS (INSERT INTO {active} AS {alias} ({moved}, {depth}) SELECT {moved}, sy_depth FROM sy_mo_{k} \
                  RETURNING {row_list})"
             ));
             parts.extend([format!("sy_ur_{k}"), format!("sy_mi_{k}")]);

@@ -289,7 +289,7 @@ fn rewrite_site(cx: &Ctx<'_>, site: &Site, k: usize, reads: &[Edit]) -> Result<S
             let stay = render(cx.src, site.start, site.end, &e).map_err(|e| unsupported(e.to_string()))?;
             let active = format!("{}.{}", spec.new.schema, spec.new.active.table);
             let depth = &spec.derived.depth.column;
-            let cols = spec.columns.legacy.join(", ");
+            let cols = &r.moved;
             format!(
                 "sy_a_{k} AS ({}), sy_r_{k} AS ({stay}), sy_m_{k} AS ({}), \
                  sy_mi_{k} AS (INSERT INTO {active} AS {alias} ({cols}, {depth}) SELECT {cols}, sy_depth FROM sy_m_{k} RETURNING {row_list}), \
@@ -325,6 +325,8 @@ fn update_shape(cx: &Ctx<'_>, toks: &[(usize, i32)], site: &Site, reads: &[Edit]
 struct Reopen {
     stay_archived: Vec<Edit>,
     move_out: String,
+    /// The columns the INSERT into todos_active lists (`set_list::moved_columns`).
+    moved: String,
 }
 
 /// `None` when the UPDATE does not assign the status (rows stay archived).
@@ -374,7 +376,8 @@ fn reopening(
         Some(w) => vec![Edit::insert(cx.toks[w].end, " ("), Edit::insert(where_end, format!(") AND {keep} "))],
         None => vec![Edit::insert(where_end, format!(" WHERE {keep} "))],
     };
-    Ok(Some(Reopen { stay_archived, move_out }))
+    let moved = set_list::moved_columns(cx, &list.assigned);
+    Ok(Some(Reopen { stay_archived, move_out, moved }))
 }
 
 /// RETURNING is re-evaluated over the returned row images, so it may only

@@ -40,9 +40,4 @@ pub const DIFFERENCES: &[Known] = &[
         reason: "an error raised by a rewritten statement carries a position in the proxy's SQL, past the end of the client's",
         matches: |d| d.observation == "ambiguous" && d.path.ends_with("position"),
     },
-    Known {
-        item: "new: UPDATE todos SET col = DEFAULT",
-        reason: "Django's save(force_update=True) of a model with db_default fields fails with 'DEFAULT is not allowed in this context' in write_new and new_only",
-        matches: |d| d.client == "django" && d.observation == "force_update_missing",
-    },
 ];
