@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 use switchyard_control::legacy::{self, SeedOptions};
+use switchyard_rewriter::shadow::ShadowRead;
 use switchyard_shadow_verify as sv;
 use uuid::Uuid;
 
@@ -541,7 +542,8 @@ async fn the_shadow_compare_statement_counts_and_samples_differences_both_ways()
     let legacy = "SELECT id, title FROM todos WHERE user_id = (SELECT min(user_id::text)::uuid FROM todos)";
     let spec = sv::Spec::default();
     let new = legacy.replace("FROM todos WHERE", &format!("FROM {} todos WHERE", spec.new_relation()));
-    let row = db.client.query_one(&sv::shadow_compare_with_samples_sql(legacy, &new, 5), &[]).await.expect("compare");
+    let row =
+        db.client.query_one(&ShadowRead::new(legacy, new.as_str()).with_samples_sql(5), &[]).await.expect("compare");
     let n: i64 = row.get("legacy_rows");
     assert!(n > 0);
     assert_eq!(
@@ -551,9 +553,10 @@ async fn the_shadow_compare_statement_counts_and_samples_differences_both_ways()
     assert_eq!(row.get::<_, Value>("sample_only_in_new"), serde_json::json!([]));
 
     let id = one_id(&db, &format!("UPDATE todos_active SET title = 'drifted' WHERE id IN (SELECT id FROM ({legacy}) l) AND id = (SELECT min(id::text)::uuid FROM todos_active WHERE user_id = (SELECT min(user_id::text)::uuid FROM todos)) RETURNING id")).await;
-    let row = db.client.query_one(&sv::shadow_compare_sql(legacy, &new), &[]).await.expect("compare");
+    let row = db.client.query_one(&ShadowRead::new(legacy, new.as_str()).counts_sql(), &[]).await.expect("compare");
     assert_eq!((row.get::<_, i64>("only_in_legacy"), row.get::<_, i64>("only_in_new")), (1, 1));
-    let row = db.client.query_one(&sv::shadow_compare_with_samples_sql(legacy, &new, 5), &[]).await.expect("compare");
+    let row =
+        db.client.query_one(&ShadowRead::new(legacy, new.as_str()).with_samples_sql(5), &[]).await.expect("compare");
     assert_eq!(
         row.get::<_, Value>("sample_only_in_new"),
         serde_json::json!([{"id": id.to_string(), "title": "drifted"}])

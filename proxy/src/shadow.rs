@@ -141,7 +141,7 @@ pub struct ShadowJob {
     pub statement: String,
     /// The plan's shadow statement; None when the read cannot be compared
     /// (the worker finds out why and counts it as skipped).
-    pub shadow: Option<String>,
+    pub shadow: Option<switchyard_rewriter::shadow::ShadowRead>,
     /// Parameter type OIDs from the client's Parse (0: unspecified).
     pub param_types: Vec<u32>,
     pub params: Vec<Param>,
@@ -349,26 +349,6 @@ fn skip_reason(sql: &str, spec: &MigrationSpec) -> Option<&'static str> {
     })
 }
 
-/// The tail of `switchyard_rewriter::read::shadow_sql`, replaced by one that
-/// also returns row counts and the first differing rows.
-const SHADOW_TAIL: &str = " SELECT (SELECT count(*) FROM (SELECT * FROM sy_legacy EXCEPT ALL SELECT * FROM sy_new) sy_d1) AS only_legacy, (SELECT count(*) FROM (SELECT * FROM sy_new EXCEPT ALL SELECT * FROM sy_legacy) sy_d2) AS only_new";
-
-/// The shadow statement with samples: `legacy_rows, new_rows, only_legacy,
-/// only_new` (bigint), then the first differing rows each way (jsonb as
-/// text). Still one statement, one snapshot. None if the shadow statement
-/// is not in the expected form (then it is run as is: counts only).
-pub fn with_samples(shadow: &str) -> Option<String> {
-    let head = shadow.strip_suffix(SHADOW_TAIL)?;
-    Some(format!(
-        "{head}, sy_oa AS (SELECT * FROM sy_legacy EXCEPT ALL SELECT * FROM sy_new), \
-         sy_ob AS (SELECT * FROM sy_new EXCEPT ALL SELECT * FROM sy_legacy) \
-         SELECT (SELECT count(*) FROM sy_legacy), (SELECT count(*) FROM sy_new), \
-         (SELECT count(*) FROM sy_oa), (SELECT count(*) FROM sy_ob), \
-         (SELECT coalesce(jsonb_agg(to_jsonb(sy_x)), '[]')::text FROM (SELECT * FROM sy_oa LIMIT {SAMPLE_ROWS}) sy_x), \
-         (SELECT coalesce(jsonb_agg(to_jsonb(sy_y)), '[]')::text FROM (SELECT * FROM sy_ob LIMIT {SAMPLE_ROWS}) sy_y)"
-    ))
-}
-
 /// A parameter written as the client sent it, in the client's format.
 #[derive(Debug)]
 struct Raw<'a>(&'a Param);
@@ -415,7 +395,7 @@ async fn run(
     let Some(shadow) = &job.shadow else {
         return Ok(skip_reason(&job.statement, spec).map_or(Outcome::Ignored, Outcome::Skipped));
     };
-    let sql = with_samples(shadow).unwrap_or_else(|| shadow.clone());
+    let sql = shadow.with_samples_sql(SAMPLE_ROWS);
     let key = (sql, job.param_types.clone());
     let stmt = match statements.get(&key) {
         Some(s) => s.clone(),
@@ -438,20 +418,16 @@ async fn run(
         Ok(r) => r,
         Err(e) => return no_equality(e),
     };
-    let sampled = row.len() == 6;
-    let (only_legacy, only_new): (i64, i64) = if sampled { (row.get(2), row.get(3)) } else { (row.get(0), row.get(1)) };
+    let (legacy_rows, new_rows, only_legacy, only_new): (i64, i64, i64, i64) =
+        (row.get("legacy_rows"), row.get("new_rows"), row.get("only_in_legacy"), row.get("only_in_new"));
     if only_legacy == 0 && only_new == 0 {
         return Ok(Outcome::Match);
     }
-    let (legacy_rows, new_rows): (Option<i64>, Option<i64>) =
-        if sampled { (Some(row.get(0)), Some(row.get(1))) } else { (None, None) };
-    let sample = if sampled {
-        let a: String = row.get(4);
-        let b: String = row.get(5);
-        format!("{{\"only_in_legacy\": {a}, \"only_in_new\": {b}}}")
-    } else {
-        "null".to_string()
-    };
+    let sample = serde_json::json!({
+        "only_in_legacy": row.get::<_, serde_json::Value>("sample_only_in_legacy"),
+        "only_in_new": row.get::<_, serde_json::Value>("sample_only_in_new"),
+    })
+    .to_string();
     let params = serde_json::Value::Array(job.params.iter().map(Param::display).collect()).to_string();
     tracing::warn!(
         phase = %job.phase,
@@ -503,14 +479,6 @@ fn no_equality(e: tokio_postgres::Error) -> Result<Outcome, tokio_postgres::Erro
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn samples_extend_the_rewriters_shadow_statement() {
-        let shadow = switchyard_rewriter::read::shadow_sql("SELECT 1", "SELECT 2");
-        let sql = with_samples(&shadow).unwrap_or_default();
-        assert!(sql.starts_with("WITH sy_legacy AS (SELECT 1), sy_new AS (SELECT 2), sy_oa AS"), "{sql}");
-        assert!(sql.contains("jsonb_agg"), "{sql}");
-    }
 
     #[test]
     fn bind_parameters_keep_their_formats() {

@@ -15,6 +15,7 @@
 //! - [`lock`] serves locking reads from the new tables, locking row by row
 //!   where legacy would; [`mask`] shows the parser the PostgreSQL syntax it
 //!   lacks (lock strengths, `DECLARE` options) without moving a byte.
+//! - [`shadow`] is the statement comparing a read's two forms in one snapshot.
 //! - [`cache`] keeps plans by (phase, text).
 //!
 //! # Example
@@ -40,6 +41,7 @@ pub mod planner;
 pub mod read;
 pub mod refuse;
 mod set_list;
+pub mod shadow;
 pub mod shape;
 pub mod span;
 pub mod spec;

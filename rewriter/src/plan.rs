@@ -136,10 +136,9 @@ pub struct Plan {
     /// empty for a refusal.
     pub sql: String,
     pub result: ResultShape,
-    /// A statement comparing the legacy and new forms of a read in one
-    /// snapshot: one row, two `bigint` columns (rows only in legacy, rows only
-    /// in new). Same parameters as `sql`.
-    pub shadow: Option<String>,
+    /// The legacy and new forms of a read, for the shadow comparison. Same
+    /// parameters as `sql`.
+    pub shadow: Option<crate::shadow::ShadowRead>,
     /// Why it was refused (the client's error message), or a note on why it
     /// was rewritten or passed.
     pub reason: Option<String>,

@@ -14,6 +14,7 @@ use crate::lock;
 use crate::plan::{Action, Phase, Plan, ResultShape};
 use crate::read;
 use crate::refuse::Refusal;
+use crate::shadow::ShadowRead;
 use crate::spec::MigrationSpec;
 use crate::splice::render;
 use crate::write;
@@ -97,12 +98,12 @@ fn plan_read(sql: &str, a: &Analysis, spec: &MigrationSpec, phase: Phase) -> Pla
         return plan_locking_read(sql, a, spec, phase);
     }
     let legacy_stmt = sql.get(a.start..a.end).unwrap_or(sql);
-    let shadow = || -> Option<String> {
+    let shadow = || -> Option<ShadowRead> {
         if a.cursor.is_some() || !shadowable(a) {
             return None;
         }
         let edits = read::read_edits(&a.reads, spec);
-        render(sql, a.start, a.end, &edits).ok().map(|n| read::shadow_sql(legacy_stmt, &n))
+        render(sql, a.start, a.end, &edits).ok().map(|n| ShadowRead::new(legacy_stmt, n))
     };
     if !phase.reads_new() {
         let mut p = with_reason(Plan::passthrough(sql), "reads are served from the legacy table in dual_write");

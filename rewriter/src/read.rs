@@ -1,7 +1,6 @@
 //! Reads in the new schema: each reference to the legacy table becomes a
 //! derived table that unions `todos_active` and `todos_archived` under the
 //! same alias and the legacy column list, spliced into the original text.
-//! Also the shadow comparison of a read's legacy and new forms (design §5).
 
 use crate::classify::TableRef;
 use crate::spec::MigrationSpec;
@@ -31,14 +30,4 @@ pub fn read_edit(r: &TableRef, union: &str, spec: &MigrationSpec) -> Edit {
 pub fn read_edits(reads: &[TableRef], spec: &MigrationSpec) -> Vec<Edit> {
     let union = union_sql(spec);
     reads.iter().map(|r| read_edit(r, &union, spec)).collect()
-}
-
-/// One statement running both forms of a read in one snapshot and counting
-/// the rows only one side returns: `(only_legacy bigint, only_new bigint)`.
-pub fn shadow_sql(legacy: &str, new: &str) -> String {
-    format!(
-        "WITH sy_legacy AS ({legacy}), sy_new AS ({new}) SELECT \
-         (SELECT count(*) FROM (SELECT * FROM sy_legacy EXCEPT ALL SELECT * FROM sy_new) sy_d1) AS only_legacy, \
-         (SELECT count(*) FROM (SELECT * FROM sy_new EXCEPT ALL SELECT * FROM sy_legacy) sy_d2) AS only_new"
-    )
 }

@@ -12,8 +12,8 @@
 //! ([`diff`]): missing in new, extra in new, different values (naming the
 //! columns), in both active and archived (I3), wrong table, wrong depth.
 //! Representative reads from a file ([`queries`]) run in their legacy and new
-//! forms in one snapshot ([`plan::shadow_compare_sql`], the same statement
-//! shape the proxy's shadow reads use). The [`report::Report`] renders as
+//! forms in one snapshot (`switchyard_rewriter::shadow::ShadowRead`, the
+//! statement the proxy's shadow reads send). The [`report::Report`] renders as
 //! text, JSON, JUnit XML or Markdown ([`render`]) and is recorded in
 //! `switchyard.verify_runs` ([`runs`]), which the read_new phase guard reads.
 //!
@@ -43,7 +43,7 @@ mod throttle;
 mod verify;
 
 pub use diff::{Difference, DifferenceKind};
-pub use plan::{shadow_compare_sql, shadow_compare_with_samples_sql, Spec, LEGACY_COLUMNS};
+pub use plan::{Spec, LEGACY_COLUMNS};
 pub use render::Format;
 pub use report::{Report, EXIT_CLEAN, EXIT_COULD_NOT_RUN, EXIT_DIFFERENCES};
 pub use runs::{last_clean_within, last_finished, VerifyRun};

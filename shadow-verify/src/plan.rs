@@ -264,37 +264,6 @@ impl Spec {
     }
 }
 
-/// Compares two read statements in one snapshot (design §5): returns one row
-/// `legacy_rows, new_rows, only_in_legacy, only_in_new` (all bigint). Both
-/// statements must produce the same column list; their parameters are shared.
-/// Columns of types without equality (json, point) make it fail.
-pub fn shadow_compare_sql(legacy_sql: &str, new_sql: &str) -> String {
-    format!(
-        "WITH a AS ({legacy_sql}), b AS ({new_sql}) \
-         SELECT (SELECT count(*) FROM a) AS legacy_rows, (SELECT count(*) FROM b) AS new_rows, \
-                (SELECT count(*) FROM (TABLE a EXCEPT ALL TABLE b) x) AS only_in_legacy, \
-                (SELECT count(*) FROM (TABLE b EXCEPT ALL TABLE a) y) AS only_in_new"
-    )
-}
-
-/// [`shadow_compare_sql`] plus the first `sample_rows` differing rows each
-/// way, for mismatch samples: returns `legacy_rows, new_rows, only_in_legacy,
-/// only_in_new` (bigint) and `sample_only_in_legacy, sample_only_in_new`
-/// (jsonb arrays of row objects, `[]` when none). Still one statement, one
-/// snapshot.
-pub fn shadow_compare_with_samples_sql(legacy_sql: &str, new_sql: &str, sample_rows: usize) -> String {
-    format!(
-        "WITH a AS ({legacy_sql}), b AS ({new_sql}), \
-              oa AS (TABLE a EXCEPT ALL TABLE b), ob AS (TABLE b EXCEPT ALL TABLE a) \
-         SELECT (SELECT count(*) FROM a) AS legacy_rows, (SELECT count(*) FROM b) AS new_rows, \
-                (SELECT count(*) FROM oa) AS only_in_legacy, (SELECT count(*) FROM ob) AS only_in_new, \
-                (SELECT coalesce(jsonb_agg(to_jsonb(x)), '[]') FROM (SELECT * FROM oa LIMIT {sample_rows}) x) \
-                  AS sample_only_in_legacy, \
-                (SELECT coalesce(jsonb_agg(to_jsonb(y)), '[]') FROM (SELECT * FROM ob LIMIT {sample_rows}) y) \
-                  AS sample_only_in_new"
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,13 +298,6 @@ mod tests {
     fn identifiers_and_literals_are_quoted() {
         assert_eq!(quote_ident("we\"ird"), "\"we\"\"ird\"");
         assert_eq!(quote_literal("it's"), "'it''s'");
-    }
-
-    #[test]
-    fn shadow_compare_counts_both_ways() {
-        let sql = shadow_compare_sql("SELECT 1", "SELECT 2");
-        assert!(sql.starts_with("WITH a AS (SELECT 1), b AS (SELECT 2)"));
-        assert!(sql.contains("TABLE a EXCEPT ALL TABLE b") && sql.contains("TABLE b EXCEPT ALL TABLE a"));
     }
 
     #[test]

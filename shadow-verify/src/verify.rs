@@ -20,10 +20,11 @@ use uuid::Uuid;
 
 use crate::chunks::{fractions, ranges_from_boundaries, KeyRange};
 use crate::diff::{classify, Difference, DifferenceKind, DrillRow};
-use crate::plan::{shadow_compare_sql, Spec};
+use crate::plan::Spec;
 use crate::queries::Query;
 use crate::report::{chunk_name, CheckResult, ChunkResult, Report, Settings};
 use crate::throttle::Throttle;
+use switchyard_rewriter::shadow::ShadowRead;
 
 /// Legacy tables with at most this many rows (by the planner's estimate) get
 /// exact boundaries; larger ones get sampled boundaries.
@@ -485,7 +486,7 @@ async fn run_query(client: &mut Client, q: &Query) -> (CheckResult, Option<Diffe
     let outcome = async {
         // Read only: a statement in the file can never write.
         let tx = client.build_transaction().read_only(true).start().await?;
-        let row = tx.query_one(&shadow_compare_sql(&q.legacy_sql, &q.new_sql), &[]).await?;
+        let row = tx.query_one(&ShadowRead::new(q.legacy_sql.as_str(), q.new_sql.as_str()).counts_sql(), &[]).await?;
         tx.rollback().await?;
         Ok::<_, tokio_postgres::Error>((
             count(&row, "legacy_rows")?,

@@ -114,7 +114,7 @@ fn print_plan(plan: &Plan) {
     let cols = r.client_columns.as_ref().map_or("as written".to_string(), |c| c.join(", "));
     out!("result: tag {tag}; rows {}; columns {cols}", if r.hide_rows { "hidden (sy_count)" } else { "shown" });
     if let Some(s) = &plan.shadow {
-        out!("shadow: {s}");
+        out!("shadow: {}", s.counts_sql());
     }
     if let Some(reason) = &plan.reason {
         out!("reason: {reason}");
