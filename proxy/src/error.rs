@@ -5,6 +5,7 @@
 
 use std::io;
 
+use crate::metrics::ErrorKind;
 use crate::protocol::backend::Severity;
 use crate::protocol::ProtocolError;
 
@@ -61,18 +62,18 @@ pub enum SessionError {
 
 impl SessionError {
     /// The `kind` label of `switchyard_errors_total`.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            SessionError::ClientProtocol(ProtocolError::TooLarge { .. }) => "client_message_too_large",
-            SessionError::ClientProtocol(_) => "client_protocol",
-            SessionError::UpstreamProtocol(_) => "upstream_protocol",
-            SessionError::Io(ErrorSource::Client(_)) => "client_io",
-            SessionError::Io(ErrorSource::Upstream(_)) | SessionError::UpstreamClosed => "upstream_io",
-            SessionError::Upstream(_) => "upstream_connect",
-            SessionError::ClientTls(_) | SessionError::UnexpectedTls => "client_tls",
-            SessionError::TooManyClients(_) => "too_many_clients",
-            SessionError::StartupTimeout => "startup_timeout",
-            SessionError::Shutdown => "shutdown",
+            SessionError::ClientProtocol(ProtocolError::TooLarge { .. }) => ErrorKind::ClientMessageTooLarge,
+            SessionError::ClientProtocol(_) => ErrorKind::ClientProtocol,
+            SessionError::UpstreamProtocol(_) => ErrorKind::UpstreamProtocol,
+            SessionError::Io(ErrorSource::Client(_)) => ErrorKind::ClientIo,
+            SessionError::Io(ErrorSource::Upstream(_)) | SessionError::UpstreamClosed => ErrorKind::UpstreamIo,
+            SessionError::Upstream(_) => ErrorKind::UpstreamConnect,
+            SessionError::ClientTls(_) | SessionError::UnexpectedTls => ErrorKind::ClientTls,
+            SessionError::TooManyClients(_) => ErrorKind::TooManyClients,
+            SessionError::StartupTimeout => ErrorKind::StartupTimeout,
+            SessionError::Shutdown => ErrorKind::Shutdown,
         }
     }
 

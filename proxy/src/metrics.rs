@@ -29,20 +29,74 @@ pub enum QueryProtocol {
     FunctionCall,
 }
 
-/// Labels of `switchyard_errors_total{kind}`; see [`crate::SessionError::kind`].
-pub const ERROR_KINDS: &[&str] = &[
-    "client_protocol",
-    "client_message_too_large",
-    "upstream_protocol",
-    "client_io",
-    "upstream_io",
-    "upstream_connect",
-    "client_tls",
-    "too_many_clients",
-    "startup_timeout",
-    "shutdown",
-    "cancel",
-];
+/// A closed set of label values: an enum, its `ALL` list (the order its
+/// counters are kept and rendered in) and each value's label text.
+macro_rules! labels {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $label:literal),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name { $($variant),* }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),*];
+            const COUNT: usize = Self::ALL.len();
+
+            /// The label value as exported.
+            pub fn label(self) -> &'static str {
+                match self { $($name::$variant => $label),* }
+            }
+        }
+    };
+}
+
+labels! {
+    /// `switchyard_errors_total{kind}`: what ended a session, or a failed cancel.
+    ErrorKind {
+        ClientProtocol => "client_protocol",
+        ClientMessageTooLarge => "client_message_too_large",
+        UpstreamProtocol => "upstream_protocol",
+        ClientIo => "client_io",
+        UpstreamIo => "upstream_io",
+        UpstreamConnect => "upstream_connect",
+        ClientTls => "client_tls",
+        TooManyClients => "too_many_clients",
+        StartupTimeout => "startup_timeout",
+        Shutdown => "shutdown",
+        Cancel => "cancel",
+    }
+}
+
+labels! {
+    /// `switchyard_statements_routed_total{action}`: what the router did.
+    RouteAction {
+        Passthrough => "passthrough",
+        Rewrite => "rewrite",
+        Refuse => "refuse",
+    }
+}
+
+labels! {
+    /// `switchyard_shadow_reads_total{outcome}` (dropped: the queue was full).
+    ShadowOutcome {
+        Match => "match",
+        Mismatch => "mismatch",
+        Skipped => "skipped",
+        Dropped => "dropped",
+        Error => "error",
+    }
+}
+
+labels! {
+    /// `switchyard_shadow_skipped_total{reason}`: why a read was not compared.
+    SkipReason {
+        LimitWithoutTotalOrder => "limit_without_total_order",
+        VolatileFunction => "volatile_function",
+        LockingRead => "locking_read",
+        TypeWithoutEquality => "type_without_equality",
+        NotComparable => "not_comparable",
+        BackfillIncomplete => "backfill_incomplete",
+    }
+}
 
 /// Upper bounds (seconds) of the request-duration histogram buckets.
 const BUCKETS: [f64; 16] =
@@ -65,24 +119,15 @@ pub struct Metrics {
     queries: [AtomicU64; 3],
     /// Time from a client's request (Query, Sync, FunctionCall) to its ReadyForQuery.
     request_duration: Histogram,
-    /// Errors by kind, indexed like [`ERROR_KINDS`].
-    errors: [AtomicU64; ERROR_KINDS.len()],
+    errors: [AtomicU64; ErrorKind::COUNT],
     /// Statements the router planned because they may touch the migrated
-    /// table, by what it did, indexed like [`ROUTE_ACTIONS`].
-    routed: [AtomicU64; ROUTE_ACTIONS.len()],
-    /// Shadow reads by outcome, indexed like [`SHADOW_OUTCOMES`].
-    shadow: [AtomicU64; SHADOW_OUTCOMES.len()],
-    /// Skipped shadow reads by reason, indexed like [`crate::shadow::SKIP_REASONS`].
-    shadow_skipped: [AtomicU64; crate::shadow::SKIP_REASONS.len()],
+    /// table, by what it did.
+    routed: [AtomicU64; RouteAction::COUNT],
+    shadow: [AtomicU64; ShadowOutcome::COUNT],
+    shadow_skipped: [AtomicU64; SkipReason::COUNT],
     /// Shadow reads waiting in the queue.
     shadow_queue: AtomicI64,
 }
-
-/// Labels of `switchyard_shadow_reads_total{outcome}`.
-pub const SHADOW_OUTCOMES: &[&str] = &["match", "mismatch", "skipped", "dropped", "error"];
-
-/// Labels of `switchyard_statements_routed_total{action}`.
-pub const ROUTE_ACTIONS: &[&str] = &["passthrough", "rewrite", "refuse"];
 
 #[derive(Debug, Default)]
 struct Histogram {
@@ -113,37 +158,29 @@ impl Metrics {
         self.request_duration.sum_nanos.fetch_add(d.as_nanos().min(u128::from(u64::MAX)) as u64, Relaxed);
     }
 
-    pub fn error(&self, kind: &str) {
-        if let Some(i) = ERROR_KINDS.iter().position(|k| *k == kind) {
-            self.errors[i].fetch_add(1, Relaxed);
-        }
+    pub fn error(&self, kind: ErrorKind) {
+        self.errors[kind as usize].fetch_add(1, Relaxed);
     }
 
-    /// Counts a statement the router planned; `action` is one of [`ROUTE_ACTIONS`].
-    pub fn routed(&self, action: &str) {
-        if let Some(i) = ROUTE_ACTIONS.iter().position(|a| *a == action) {
-            self.routed[i].fetch_add(1, Relaxed);
-        }
+    /// Counts a statement the router planned.
+    pub fn routed(&self, action: RouteAction) {
+        self.routed[action as usize].fetch_add(1, Relaxed);
     }
 
     /// The count of `switchyard_statements_routed_total{action}`.
-    pub fn routed_count(&self, action: &str) -> u64 {
-        ROUTE_ACTIONS.iter().position(|a| *a == action).map_or(0, |i| self.routed[i].load(Relaxed))
+    pub fn routed_count(&self, action: RouteAction) -> u64 {
+        self.routed[action as usize].load(Relaxed)
     }
 
-    /// Counts a shadow read; `outcome` is one of [`SHADOW_OUTCOMES`].
-    pub fn shadow_outcome(&self, outcome: &str) {
-        if let Some(i) = SHADOW_OUTCOMES.iter().position(|o| *o == outcome) {
-            self.shadow[i].fetch_add(1, Relaxed);
-        }
+    /// Counts a shadow read.
+    pub fn shadow_outcome(&self, outcome: ShadowOutcome) {
+        self.shadow[outcome as usize].fetch_add(1, Relaxed);
     }
 
     /// Counts a skipped shadow read (outcome `skipped`) and its reason.
-    pub fn shadow_skipped(&self, reason: &str) {
-        self.shadow_outcome("skipped");
-        if let Some(i) = crate::shadow::SKIP_REASONS.iter().position(|r| *r == reason) {
-            self.shadow_skipped[i].fetch_add(1, Relaxed);
-        }
+    pub fn shadow_skipped(&self, reason: SkipReason) {
+        self.shadow_outcome(ShadowOutcome::Skipped);
+        self.shadow_skipped[reason as usize].fetch_add(1, Relaxed);
     }
 
     /// Moves the shadow queue gauge.
@@ -152,21 +189,18 @@ impl Metrics {
     }
 
     /// The count of `switchyard_shadow_reads_total{outcome}`.
-    pub fn shadow_count(&self, outcome: &str) -> u64 {
-        SHADOW_OUTCOMES.iter().position(|o| *o == outcome).map_or(0, |i| self.shadow[i].load(Relaxed))
+    pub fn shadow_count(&self, outcome: ShadowOutcome) -> u64 {
+        self.shadow[outcome as usize].load(Relaxed)
     }
 
     /// The count of `switchyard_shadow_skipped_total{reason}`.
-    pub fn shadow_skipped_count(&self, reason: &str) -> u64 {
-        crate::shadow::SKIP_REASONS
-            .iter()
-            .position(|r| *r == reason)
-            .map_or(0, |i| self.shadow_skipped[i].load(Relaxed))
+    pub fn shadow_skipped_count(&self, reason: SkipReason) -> u64 {
+        self.shadow_skipped[reason as usize].load(Relaxed)
     }
 
     /// The count of `switchyard_errors_total{kind}`.
-    pub fn errors(&self, kind: &str) -> u64 {
-        ERROR_KINDS.iter().position(|k| *k == kind).map_or(0, |i| self.errors[i].load(Relaxed))
+    pub fn errors(&self, kind: ErrorKind) -> u64 {
+        self.errors[kind as usize].load(Relaxed)
     }
 
     /// Renders everything in the Prometheus text format.
@@ -222,7 +256,7 @@ impl Metrics {
             "counter",
             "Sessions ended by an error, and failed cancels, by kind.",
         );
-        for (i, k) in ERROR_KINDS.iter().enumerate() {
+        for (i, k) in ErrorKind::ALL.iter().map(|k| k.label()).enumerate() {
             let _ = writeln!(out, "switchyard_errors_total{{kind=\"{k}\"}} {}", self.errors[i].load(Relaxed));
         }
         head(
@@ -231,7 +265,7 @@ impl Metrics {
             "counter",
             "Statements that may touch the migrated table, by what the router did with them.",
         );
-        for (i, a) in ROUTE_ACTIONS.iter().enumerate() {
+        for (i, a) in RouteAction::ALL.iter().map(|a| a.label()).enumerate() {
             let _ =
                 writeln!(out, "switchyard_statements_routed_total{{action=\"{a}\"}} {}", self.routed[i].load(Relaxed));
         }
@@ -242,7 +276,7 @@ impl Metrics {
             "Sampled reads of the migrated table compared in their legacy and new forms in one snapshot, by outcome \
              (dropped: the shadow queue was full).",
         );
-        for (i, o) in SHADOW_OUTCOMES.iter().enumerate() {
+        for (i, o) in ShadowOutcome::ALL.iter().map(|o| o.label()).enumerate() {
             let _ = writeln!(out, "switchyard_shadow_reads_total{{outcome=\"{o}\"}} {}", self.shadow[i].load(Relaxed));
         }
         head(
@@ -251,7 +285,7 @@ impl Metrics {
             "counter",
             "Sampled reads that cannot be compared deterministically, by reason.",
         );
-        for (i, r) in crate::shadow::SKIP_REASONS.iter().enumerate() {
+        for (i, r) in SkipReason::ALL.iter().map(|r| r.label()).enumerate() {
             let _ = writeln!(
                 out,
                 "switchyard_shadow_skipped_total{{reason=\"{r}\"}} {}",
@@ -309,7 +343,7 @@ mod tests {
         let m = Metrics::default();
         m.observe_request(Duration::from_micros(300));
         m.observe_request(Duration::from_secs(60));
-        m.error("client_protocol");
+        m.error(ErrorKind::ClientProtocol);
         let text = m.render();
         assert!(text.contains("switchyard_request_duration_seconds_bucket{le=\"0.0005\"} 1"), "{text}");
         assert!(text.contains("switchyard_request_duration_seconds_bucket{le=\"+Inf\"} 2"), "{text}");

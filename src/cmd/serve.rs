@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use switchyard_control::instances::Registration;
 use switchyard_control::watcher::{self, PhaseSnapshot, WatcherConfig};
-use switchyard_proxy::legacy_names::LegacyNames;
+use switchyard_proxy::route::legacy_names::LegacyNames;
 use switchyard_proxy::route::{EpochTracker, PhaseView, RouteContext};
 use switchyard_proxy::shadow::{ShadowConfig, ShadowSampler};
 use switchyard_proxy::{Config, ConfigArgs, LogFormat, Proxy, ShadowSettings};
@@ -248,7 +248,7 @@ async fn check_live_catalog(url: &str, spec: &MigrationSpec) -> anyhow::Result<L
         anyhow::bail!("the migration spec does not match the database: {}", list.join("; "));
     }
     let qualified = |schema: &str, table: &str| format!("{schema}.{table}");
-    let facts = switchyard_proxy::catalog::load_facts(
+    let facts = switchyard_proxy::route::catalog::load_facts(
         &client,
         &qualified(&spec.legacy.schema, &spec.legacy.table),
         &[&qualified(&spec.new.schema, &spec.new.active.table), &qualified(&spec.new.schema, &spec.new.archived.table)],

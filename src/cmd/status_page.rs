@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use switchyard_control::status::{self, Count, Status, StatusOptions};
-use switchyard_proxy::shadow::SKIP_REASONS;
-use switchyard_proxy::{HttpFuture, HttpHandler, HttpResponse, Metrics, SHADOW_OUTCOMES};
+use switchyard_proxy::{HttpFuture, HttpHandler, HttpResponse, Metrics, ShadowOutcome, SkipReason};
 
 /// How often the page fetches itself again.
 const REFRESH: Duration = Duration::from_secs(2);
@@ -69,14 +68,15 @@ impl StatusPages {
             .await
             .map_err(|_| anyhow::anyhow!("connecting to the control database timed out"))??;
         let mut s = status::gather(&client, &self.table, &StatusOptions::default()).await?;
-        s.shadow.outcomes = Some(counts(SHADOW_OUTCOMES, |o| self.metrics.shadow_count(o)));
-        s.shadow.skipped = Some(counts(SKIP_REASONS, |r| self.metrics.shadow_skipped_count(r)));
+        s.shadow.outcomes = Some(counts(ShadowOutcome::ALL.iter().map(|o| (o.label(), self.metrics.shadow_count(*o)))));
+        s.shadow.skipped =
+            Some(counts(SkipReason::ALL.iter().map(|r| (r.label(), self.metrics.shadow_skipped_count(*r)))));
         Ok(s)
     }
 }
 
-fn counts(kinds: &[&str], count: impl Fn(&str) -> u64) -> Vec<Count> {
-    kinds.iter().map(|k| Count { kind: k.to_string(), count: count(k) }).collect()
+fn counts<'a>(by_label: impl Iterator<Item = (&'a str, u64)>) -> Vec<Count> {
+    by_label.map(|(kind, count)| Count { kind: kind.to_string(), count }).collect()
 }
 
 /// Escapes text for HTML element content and attribute values.

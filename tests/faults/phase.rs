@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use switchyard_proxy::phase_gate::{PHASE_UNKNOWN_MESSAGE, PHASE_UNKNOWN_SQLSTATE};
+use switchyard_proxy::route::phase_gate::{PHASE_UNKNOWN_MESSAGE, PHASE_UNKNOWN_SQLSTATE};
 
 use crate::connect_when_listening;
 use crate::support::{self, ChildGuard, TestDb};

@@ -2,6 +2,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{BufMut, BytesMut};
 use switchyard_proxy::protocol::{split_frame, startup::startup_message, tags::PROTOCOL_3_0};
+use switchyard_proxy::ErrorKind;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_postgres::Client;
@@ -187,8 +188,8 @@ async fn bad_input_closes_only_the_offending_client() {
         assert_alive(c).await;
     }
     let metrics = proxy.handle.metrics();
-    assert!(metrics.errors("client_protocol") >= 3, "{}", metrics.render());
-    assert_eq!(metrics.errors("client_message_too_large"), 1);
+    assert!(metrics.errors(ErrorKind::ClientProtocol) >= 3, "{}", metrics.render());
+    assert_eq!(metrics.errors(ErrorKind::ClientMessageTooLarge), 1);
 }
 
 #[tokio::test]

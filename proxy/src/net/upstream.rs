@@ -12,8 +12,8 @@ use tokio_rustls::rustls::ClientConfig;
 
 use crate::config::{SslMode, Upstream};
 use crate::error::UpstreamError;
+use crate::net::tls::{self, MaybeTls, TlsConfigError};
 use crate::protocol::startup::ssl_request;
-use crate::tls::{self, MaybeTls, TlsConfigError};
 
 /// A connected upstream stream.
 pub type UpstreamStream = MaybeTls<TcpStream>;

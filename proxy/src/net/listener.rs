@@ -16,17 +16,17 @@ use tokio::task::JoinSet;
 use tokio_rustls::rustls::ServerConfig;
 use tracing::{debug, error, info, warn, Instrument};
 
-use crate::cancel::{send_cancel, CancelMap};
 use crate::config::Config;
 use crate::error::{ErrorSource, SessionError};
-use crate::http::{HttpHandler, ProxyRoutes};
-use crate::intercept::{InterceptorFactory, PassThrough};
-use crate::metrics::{Gauge, GaugeGuard, Metrics};
+use crate::metrics::{ErrorKind, Gauge, GaugeGuard, Metrics};
+use crate::net::cancel::{send_cancel, CancelMap};
+use crate::net::http::{HttpFuture, HttpHandler, HttpResponse, METRICS_CONTENT_TYPE};
+use crate::net::startup::{self, Authenticated};
+use crate::net::tls::{self, TlsConfigError};
+use crate::net::upstream::Connector;
 use crate::protocol::startup::StartupPacket;
+use crate::session::intercept::{InterceptorFactory, PassThrough};
 use crate::session::Session;
-use crate::startup::{self, Authenticated};
-use crate::tls::{self, TlsConfigError};
-use crate::upstream::Connector;
 
 /// Why the proxy could not start or reload.
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +64,7 @@ impl Reloadable {
     }
 }
 
-pub(crate) struct Inner {
+struct Inner {
     pub(crate) connector: Connector,
     settings: RwLock<Reloadable>,
     pub(crate) metrics: Arc<Metrics>,
@@ -182,7 +182,7 @@ impl Proxy {
         let Proxy { listener, metrics_listener, inner, workers } = self;
         let http = metrics_listener.map(|l| {
             let routes: Arc<dyn HttpHandler> = Arc::new(ProxyRoutes(Arc::clone(&inner)));
-            tokio::spawn(crate::http::serve_http(l, routes))
+            tokio::spawn(crate::net::http::serve_http(l, routes))
         });
         let unserved = if workers == 0 { Some(listener) } else { run_workers(listener, &inner, workers).await };
         if let Some(listener) = unserved {
@@ -340,7 +340,7 @@ async fn handle_client(inner: Arc<Inner>, tcp: TcpStream) {
                 SessionError::Io(ErrorSource::Client(_)) | SessionError::StartupTimeout => {
                     debug!(error = %e, "connection closed")
                 }
-                _ => info!(error = %e, kind = e.kind(), "connection closed"),
+                _ => info!(error = %e, kind = e.kind().label(), "connection closed"),
             }
         }
     }
@@ -436,14 +436,45 @@ async fn until_set(rx: &mut watch::Receiver<bool>) {
 
 async fn forward_cancel(inner: &Inner, pid: i32, secret: &[u8]) -> Result<(), SessionError> {
     let Some(key) = inner.cancel.lookup(pid, secret) else {
-        inner.metrics.error("cancel");
+        inner.metrics.error(ErrorKind::Cancel);
         debug!(pid, "cancel request with an unknown key ignored");
         return Ok(());
     };
     debug!(pid, "forwarding a cancel request");
     if let Err(e) = send_cancel(&inner.connector, &key).await {
-        inner.metrics.error("cancel");
+        inner.metrics.error(ErrorKind::Cancel);
         warn!(error = %e, "forwarding a cancel request failed");
     }
     Ok(())
+}
+
+/// The proxy's own endpoints, then the installed handler's.
+struct ProxyRoutes(Arc<Inner>);
+
+impl HttpHandler for ProxyRoutes {
+    fn get<'a>(&'a self, path: &'a str) -> HttpFuture<'a> {
+        Box::pin(async move {
+            let inner = &self.0;
+            let extra = inner.http_handler();
+            Some(match path {
+                "/metrics" => {
+                    let mut body = inner.metrics.render();
+                    if let Some(h) = &extra {
+                        body.push_str(&h.metrics());
+                    }
+                    HttpResponse::ok(METRICS_CONTENT_TYPE, body)
+                }
+                "/healthz" => HttpResponse::text("200 OK", "ok\n"),
+                "/readyz" if inner.stopping() => HttpResponse::text("503 Service Unavailable", "shutting down\n"),
+                "/readyz" => match inner.connector.probe().await {
+                    Ok(()) => HttpResponse::text("200 OK", "ready\n"),
+                    Err(e) => HttpResponse::text("503 Service Unavailable", &format!("upstream: {e}\n")),
+                },
+                _ => match &extra {
+                    Some(h) => h.get(path).await?,
+                    None => return None,
+                },
+            })
+        })
+    }
 }

@@ -11,6 +11,11 @@
 //! the upstream (to track the transaction status and time requests). Large
 //! messages the proxy does not inspect are streamed, never buffered whole.
 //! In steady state nothing is allocated per message: the buffers are reused.
+//!
+//! [`intercept`] is the seam where the router (or nothing) sees the
+//! client's messages.
+
+pub mod intercept;
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -24,11 +29,11 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::error::{ErrorSource, SessionError};
-use crate::fixup::Fix;
-use crate::intercept::{Interceptor, SessionInfo, TxStatus, Verdict};
 use crate::metrics::{Direction, Metrics, QueryProtocol};
 use crate::protocol::backend::{self, BackendMessage};
 use crate::protocol::{frontend, peek_header, tags, Header, ProtocolError, HEADER_LEN};
+use crate::route::fixup::Fix;
+use intercept::{Interceptor, SessionInfo, TxStatus, Verdict};
 
 /// Read at least this much at a time.
 const MIN_READ: usize = 4096;

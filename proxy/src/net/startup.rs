@@ -9,7 +9,7 @@
 //! removes `-PLUS` SASL mechanisms from the server's offer, because channel
 //! binding binds to the TLS connection the server sees, which is the
 //! proxy's, not the client's. And it replaces the server's BackendKeyData
-//! secret with one of its own, keeping its process id (see [`crate::cancel`]).
+//! secret with one of its own, keeping its process id (see [`crate::net::cancel`]).
 
 use std::sync::Arc;
 
@@ -17,13 +17,13 @@ use bytes::{BufMut, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_rustls::rustls::ServerConfig;
 
-use crate::cancel::{CancelKey, CancelMap, CancelRegistration};
 use crate::error::{ErrorSource, SessionError};
+use crate::net::cancel::{CancelKey, CancelMap, CancelRegistration};
+use crate::net::tls::MaybeTls;
 use crate::protocol::backend::{self, BackendMessage};
 use crate::protocol::startup::{split_startup, StartupPacket};
 use crate::protocol::{split_frame, tags, write_message, Frame, ProtocolError};
 use crate::session::{IoBlame, ProtocolBlame};
-use crate::tls::MaybeTls;
 
 /// Reads startup packets, answering SSLRequest (`S` and a TLS handshake
 /// when `tls` is configured, else `N`) and GSSENCRequest (`N`), until a

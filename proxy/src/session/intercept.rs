@@ -7,8 +7,8 @@
 
 use bytes::BytesMut;
 
-use crate::fixup::Fix;
 use crate::protocol::frontend::FrontendMessage;
+use crate::route::fixup::Fix;
 
 /// The transaction status of the last ReadyForQuery the upstream sent:
 /// `I` idle, `T` in a transaction block, `E` in a failed transaction block.

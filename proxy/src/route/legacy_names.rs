@@ -7,7 +7,7 @@
 //! `todos_active_part_13`, `todos_active_user_id_fkey`, `Key (id, user_id)`,
 //! a failing row with the `depth` column, CONTEXT lines of
 //! `switchyard.upsert_todos_new`. [`LegacyNames`] is built once from the
-//! catalog ([`CatalogFacts`], loaded by [`crate::catalog`]): every relation
+//! catalog ([`CatalogFacts`], loaded by [`crate::route::catalog`]): every relation
 //! of the new tables' partition trees maps to legacy `todos`, every
 //! constraint to the legacy constraint of the same kind over the same
 //! columns. [`LegacyNames::error_response`] then rewrites an ErrorResponse

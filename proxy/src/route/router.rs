@@ -26,11 +26,12 @@ use bytes::{BufMut, BytesMut};
 use switchyard_rewriter::{Action, CommandTag, Phase, Plan, Rewriter};
 use tokio::sync::watch;
 
-use crate::fixup::{bind_wants_binary_results, Expect, Fix, ResponseFixer, Shape, TagKind};
-use crate::intercept::{Interceptor, SessionInfo, TxStatus, Verdict};
-use crate::phase_gate::{PhaseGate, PHASE_UNKNOWN_MESSAGE, PHASE_UNKNOWN_SQLSTATE};
+use crate::metrics::RouteAction;
 use crate::protocol::frontend::FrontendMessage;
 use crate::protocol::{put_cstr, tags, write_message};
+use crate::route::fixup::{bind_wants_binary_results, Expect, Fix, ResponseFixer, Shape, TagKind};
+use crate::route::phase_gate::{PhaseGate, PHASE_UNKNOWN_MESSAGE, PHASE_UNKNOWN_SQLSTATE};
+use crate::session::intercept::{Interceptor, SessionInfo, TxStatus, Verdict};
 
 /// The phase in force and its epoch, as the control plane publishes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +87,7 @@ pub struct RouteContext {
     pub phase_wait: std::time::Duration,
     pub tracker: Arc<EpochTracker>,
     /// Legacy's names for the new schema's, for errors of rewritten statements.
-    pub names: Arc<crate::legacy_names::LegacyNames>,
+    pub names: Arc<crate::route::legacy_names::LegacyNames>,
     /// Shadow reads (design §5); None: off.
     pub shadow: Option<Arc<crate::shadow::ShadowSampler>>,
 }
@@ -159,7 +160,7 @@ impl Router {
     fn plan(&self, phase: Phase, sql: &str) -> Arc<Plan> {
         let plan = self.ctx.rewriter.plan(phase, sql);
         if phase != Phase::Legacy {
-            self.ctx.metrics.routed(action_label(plan.action));
+            self.ctx.metrics.routed(route_action(plan.action));
         }
         plan
     }
@@ -245,7 +246,7 @@ impl Router {
                 Action::Rewrite => text.push_str(&plan.sql),
                 Action::Refuse => text.push_str(&refusal_sql(plan)),
             }
-            let by_name = plan.action == Action::Rewrite && crate::row_origin::origins_by_name(stmt);
+            let by_name = plan.action == Action::Rewrite && crate::route::row_origin::origins_by_name(stmt);
             shapes.push_back(shape_of(plan, false, by_name));
         }
         self.fixer.expect(Expect::Query(shapes));
@@ -302,7 +303,8 @@ impl Router {
             Statement {
                 sql: sql.to_string(),
                 param_types: param_types.to_vec(),
-                origins_by_name: !self.ctx.rewriter.is_fast_passthrough(sql) && crate::row_origin::origins_by_name(sql),
+                origins_by_name: !self.ctx.rewriter.is_fast_passthrough(sql)
+                    && crate::route::row_origin::origins_by_name(sql),
                 variants: vec![(phase, upstream, plan)],
             },
         );
@@ -348,7 +350,7 @@ impl Router {
             Some(found) => found,
             None => {
                 let plan = self.ctx.rewriter.plan(phase, &stmt.sql);
-                self.ctx.metrics.routed(action_label(plan.action));
+                self.ctx.metrics.routed(route_action(plan.action));
                 if plan.action == Action::Refuse {
                     self.portals.remove(portal);
                     self.refuse(&refusal_sql(&plan), &mut out);
@@ -590,11 +592,11 @@ impl Drop for Router {
     }
 }
 
-fn action_label(a: Action) -> &'static str {
+fn route_action(a: Action) -> RouteAction {
     match a {
-        Action::Passthrough => "passthrough",
-        Action::Rewrite => "rewrite",
-        Action::Refuse => "refuse",
+        Action::Passthrough => RouteAction::Passthrough,
+        Action::Rewrite => RouteAction::Rewrite,
+        Action::Refuse => RouteAction::Refuse,
     }
 }
 

@@ -1,4 +1,4 @@
-//! Reading the facts [`crate::legacy_names::LegacyNames`] is built from: the
+//! Reading the facts [`crate::route::legacy_names::LegacyNames`] is built from: the
 //! legacy table's and the new tables' relations (every partition), their
 //! columns and constraints, and the source of the proxy's own functions, in
 //! four catalog queries at start-up.
@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use tokio_postgres::Client;
 
-use crate::legacy_names::{CatalogFacts, ConstraintFacts, RelationFacts};
+use crate::route::legacy_names::{CatalogFacts, ConstraintFacts, RelationFacts};
 
 /// The legacy table `legacy` and the partition trees of `new_tables`
 /// (schema-qualified names). Tables that do not exist are left out.

@@ -24,9 +24,9 @@ use std::sync::Arc;
 
 use bytes::{BufMut, BytesMut};
 
-use crate::legacy_names::LegacyNames;
 use crate::protocol::bind::BindParams;
 use crate::protocol::{tags, write_message};
+use crate::route::legacy_names::LegacyNames;
 
 /// What a rewritten statement's answer must be turned into (every
 /// rewritten statement has one: its errors are renamed to legacy's).
@@ -40,7 +40,7 @@ pub struct Shape {
     /// `sy_count` arrives in binary (the client's Bind asked for binary results).
     pub binary_count: bool,
     /// Result columns described as computed (0/0) may be todos' columns
-    /// found by name ([`crate::row_origin`]).
+    /// found by name ([`crate::route::row_origin`]).
     pub origins_by_name: bool,
 }
 
@@ -116,7 +116,7 @@ impl ResponseFixer {
     /// A rewritten statement's RowDescription with legacy todos' table OID
     /// and attribute numbers.
     fn legacy_origins(&self, body: &[u8], by_name: bool) -> Fix {
-        crate::row_origin::row_description(&self.names, body, by_name).map_or(Fix::Forward, Fix::Replace)
+        crate::route::row_origin::row_description(&self.names, body, by_name).map_or(Fix::Forward, Fix::Replace)
     }
 
     /// Whether the answer being read is a rewritten statement's.

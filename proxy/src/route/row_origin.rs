@@ -15,8 +15,8 @@
 
 use bytes::{BufMut, BytesMut};
 
-use crate::legacy_names::LegacyNames;
 use crate::protocol::{tags, write_message, Cursor, ProtocolError};
+use crate::route::legacy_names::LegacyNames;
 
 /// Whether the client's statement has a set operation (UNION, INTERSECT,
 /// EXCEPT; a recursive CTE has one): PostgreSQL describes such results as

@@ -16,8 +16,8 @@ use dashmap::DashMap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::error::UpstreamError;
+use crate::net::upstream::Connector;
 use crate::protocol::startup::cancel_request;
-use crate::upstream::Connector;
 
 /// A backend's cancel key: process id and secret.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,8 +14,6 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::listener::Inner;
-
 /// The content type of the Prometheus text exposition format.
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4";
 
@@ -33,7 +31,7 @@ impl HttpResponse {
         HttpResponse { status: "200 OK", content_type, body }
     }
 
-    fn text(status: &'static str, body: &str) -> HttpResponse {
+    pub(crate) fn text(status: &'static str, body: &str) -> HttpResponse {
         HttpResponse { status, content_type: "text/plain", body: body.to_owned() }
     }
 }
@@ -61,37 +59,6 @@ pub async fn serve_http(listener: TcpListener, handler: Arc<dyn HttpHandler>) {
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
-    }
-}
-
-/// The proxy's own endpoints, then the installed handler's.
-pub(crate) struct ProxyRoutes(pub(crate) Arc<Inner>);
-
-impl HttpHandler for ProxyRoutes {
-    fn get<'a>(&'a self, path: &'a str) -> HttpFuture<'a> {
-        Box::pin(async move {
-            let inner = &self.0;
-            let extra = inner.http_handler();
-            Some(match path {
-                "/metrics" => {
-                    let mut body = inner.metrics.render();
-                    if let Some(h) = &extra {
-                        body.push_str(&h.metrics());
-                    }
-                    HttpResponse::ok(METRICS_CONTENT_TYPE, body)
-                }
-                "/healthz" => HttpResponse::text("200 OK", "ok\n"),
-                "/readyz" if inner.stopping() => HttpResponse::text("503 Service Unavailable", "shutting down\n"),
-                "/readyz" => match inner.connector.probe().await {
-                    Ok(()) => HttpResponse::text("200 OK", "ready\n"),
-                    Err(e) => HttpResponse::text("503 Service Unavailable", &format!("upstream: {e}\n")),
-                },
-                _ => match &extra {
-                    Some(h) => h.get(path).await?,
-                    None => return None,
-                },
-            })
-        })
     }
 }
 

@@ -1,0 +1,20 @@
+//! The router behind the [`crate::Interceptor`] seam: plans each statement
+//! that may touch the migrated table with the rewriter for the session's
+//! phase, and gives the client back the replies its own statement would
+//! have had.
+//!
+//! - [`router`]: the [`Router`], per-session prepared statements and portals,
+//!   refusals, shadow sampling offers;
+//! - [`phase_gate`]: what a statement does while the phase is not known;
+//! - [`fixup`]: replies restored to what the client's statement would get;
+//! - [`legacy_names`] and [`row_origin`]: errors and RowDescriptions named as
+//!   the legacy table would name them, from the facts [`catalog`] loads.
+
+pub mod catalog;
+pub mod fixup;
+pub mod legacy_names;
+pub mod phase_gate;
+pub mod router;
+pub mod row_origin;
+
+pub use router::{refusal_sql, EpochTracker, PhaseView, RouteContext, Router};
