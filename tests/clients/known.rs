@@ -9,28 +9,6 @@ use crate::verdict::Known;
 
 pub const DIFFERENCES: &[Known] = &[
     Known {
-        item: "13.5 RowDescription table OIDs (wire)",
-        reason: "FETCH from a DECLAREd cursor over todos carries table OID 0 and column 0 where PostgreSQL gives todos'",
-        matches: |d| {
-            let fetch = d.step.ends_with("cursor") && d.observation.starts_with("fetch") && d.observation != "fetch_size";
-            let metadata = ["fields", "metadata", "columns"].iter().any(|m| d.path.contains(m));
-            let field = d.path.rsplit('.').next().unwrap_or_default();
-            let oid_derived = [
-                "tableID",
-                "columnID",
-                "table_oid",
-                "column",
-                "table",
-                "base_table",
-                "base_column",
-                "base_schema",
-                "nullable",
-                "auto_increment",
-            ];
-            fetch && metadata && !d.path.contains("error") && oid_derived.contains(&field)
-        },
-    },
-    Known {
         item: "new: syntax errors become 0A000",
         reason: "a statement on todos that PostgreSQL rejects as a syntax error (42601) is refused by the proxy as unparseable (0A000) from dual_write on",
         matches: |d| d.observation == "syntax" && d.path.starts_with(".error"),

@@ -7,7 +7,7 @@ use tokio_postgres::Client;
 
 use crate::common::{Pair, PHASES};
 use crate::fixture::{t, U1};
-use crate::raw::{describe, parse, query, row_description, sync, Conn, Msg};
+use crate::raw::{bind, describe, execute, parse, query, row_description, sync, Conn, Msg};
 
 /// Each column as (name, table name or "", attribute number, type OID, type modifier).
 type Column = (String, String, i16, u32, i32);
@@ -64,5 +64,57 @@ async fn result_columns_from_todos_carry_legacy_table_oids_in_every_phase() {
             let want = columns(&pair.twin.client, &twin.exchange(&[query(&sql)]).await).await;
             assert_eq!(got, want, "{phase}: answer to {sql}");
         }
+    }
+}
+
+/// The columns of every RowDescription that the same steps give on the
+/// proxied connection and on the twin, step by step.
+async fn same_columns(pair: &Pair, app: &mut Conn, twin: &mut Conn, steps: &[Vec<Vec<u8>>], at: &str) {
+    for (i, frames) in steps.iter().enumerate() {
+        let (got, want) = (app.exchange(frames).await, twin.exchange(frames).await);
+        assert!(
+            !got.iter().any(|m| m.tag == b'E'),
+            "{at}, step {i}: {:?}",
+            got.iter().map(Msg::summary).collect::<Vec<_>>()
+        );
+        let got = columns(&pair.db.client, &got).await;
+        assert_eq!(got, columns(&pair.twin.client, &want).await, "{at}, step {i}");
+    }
+}
+
+#[tokio::test]
+async fn fetch_from_a_declared_cursor_carries_legacy_table_oids_in_every_phase() {
+    let fetch = "FETCH 2 FROM c";
+    let extended_fetch =
+        vec![parse("", fetch, &[]), describe(b'S', ""), bind("", "", &[]), describe(b'P', ""), execute("", 0), sync()];
+    for phase in PHASES {
+        let pair = Pair::new(phase).await;
+        let mut app = Conn::connect(&pair.proxy.url()).await;
+        let mut twin = Conn::connect(&pair.twin.url).await;
+        let in_transaction = [
+            vec![query("BEGIN")],
+            vec![query(&format!("DECLARE c SCROLL CURSOR FOR SELECT * FROM todos WHERE user_id = '{U1}' ORDER BY id"))],
+            vec![query(fetch)],
+            extended_fetch.clone(),
+            vec![query("MOVE ABSOLUTE 0 IN c; FETCH NEXT FROM c")],
+            vec![query("CLOSE c")],
+            vec![query("COMMIT")],
+        ];
+        same_columns(&pair, &mut app, &mut twin, &in_transaction, &format!("{phase}: a cursor in a transaction")).await;
+        // WITH HOLD outlives its transaction, declared through the extended protocol.
+        let declare = "DECLARE c CURSOR WITH HOLD FOR SELECT id, title, status FROM todos ORDER BY id";
+        let held = [
+            vec![parse("", declare, &[]), bind("", "", &[]), execute("", 0), sync()],
+            vec![query(fetch)],
+            extended_fetch.clone(),
+            vec![query("CLOSE ALL")],
+            // The same name over another table: its FETCH is told as it is.
+            vec![query("BEGIN")],
+            vec![query("DECLARE c CURSOR FOR SELECT id, email FROM users")],
+            vec![query(fetch)],
+            extended_fetch.clone(),
+            vec![query("COMMIT")],
+        ];
+        same_columns(&pair, &mut app, &mut twin, &held, &format!("{phase}: a cursor WITH HOLD")).await;
     }
 }

@@ -8,9 +8,12 @@
 //! - [`phase_gate`]: what a statement does while the phase is not known;
 //! - [`fixup`]: replies restored to what the client's statement would get;
 //! - [`legacy_names`] and [`row_origin`]: errors and RowDescriptions named as
-//!   the legacy table would name them, from the facts [`catalog`] loads.
+//!   the legacy table would name them, from the facts [`catalog`] loads;
+//! - [`cursors`]: which cursors were declared over a rewritten read, so that
+//!   their FETCH answers are described as legacy's too.
 
 pub mod catalog;
+pub mod cursors;
 pub mod fixup;
 pub mod legacy_names;
 pub mod phase_gate;

@@ -106,6 +106,8 @@ struct Statement {
     param_types: Vec<u32>,
     /// Its result columns may be found in todos by name (no set operation).
     origins_by_name: bool,
+    /// It declares, fetches from or closes a cursor.
+    about_cursors: bool,
     /// Upstream statements for it, per phase: (phase, upstream name, plan).
     variants: Vec<(Phase, String, Arc<Plan>)>,
 }
@@ -141,6 +143,9 @@ pub struct Router {
     /// PostgreSQL is inside an implicit transaction (kept open across Flush
     /// until a Sync), so the phase stays held even when every answer is in.
     extended_open: bool,
+    /// Cursors declared over rewritten reads, whose FETCH answers get
+    /// legacy's origins too.
+    cursors: crate::route::cursors::Cursors,
 }
 
 impl Router {
@@ -153,6 +158,7 @@ impl Router {
             fixer: ResponseFixer::with_names(Arc::clone(&ctx.names)),
             shadow_portals: HashMap::new(),
             extended_open: false,
+            cursors: crate::route::cursors::Cursors::default(),
             ctx,
         }
     }
@@ -213,6 +219,14 @@ impl Router {
                 .any(|s| self.ctx.rewriter.plan(Phase::ReadNew, s).action != Action::Passthrough)
     }
 
+    /// Tracks a statement of a Query that declares, fetches from or closes a
+    /// cursor; for a FETCH or MOVE from one declared over a rewritten read,
+    /// how its answer is fixed.
+    fn cursor_statement(&mut self, stmt: &str, plan: &Plan) -> Option<Shape> {
+        let rewritten = (plan.action == Action::Rewrite).then(|| crate::route::row_origin::origins_by_name(stmt));
+        self.cursors.statement(stmt, rewritten).map(fetch_shape)
+    }
+
     fn on_query(&mut self, sql: &str, info: &SessionInfo) -> Verdict {
         let phase = match self.statement_phase(info, |r| r.touches_table(sql)) {
             Ok(phase) => phase,
@@ -224,20 +238,31 @@ impl Router {
                 return Verdict::Replace(out);
             }
         };
-        if phase == Phase::Legacy || self.ctx.rewriter.is_fast_passthrough(sql) {
+        let passthrough = phase == Phase::Legacy || self.ctx.rewriter.is_fast_passthrough(sql);
+        if passthrough && !self.cursors.concerns(sql) {
             self.fixer.expect(Expect::Query(VecDeque::new()));
             return Verdict::Forward;
         }
         let statements = switchyard_rewriter::lex::split_query(sql);
-        let plans: Vec<Arc<Plan>> = statements.iter().map(|s| self.plan(phase, s)).collect();
-        self.shadow_query(phase, &statements, &plans);
-        if plans.iter().all(|p| p.action == Action::Passthrough) {
+        let plans: Vec<Arc<Plan>> = statements
+            .iter()
+            .map(|s| if passthrough { Arc::new(Plan::passthrough(s)) } else { self.plan(phase, s) })
+            .collect();
+        if !passthrough {
+            self.shadow_query(phase, &statements, &plans);
+        }
+        let fetches: Vec<Option<Shape>> = if self.cursors.concerns(sql) {
+            statements.iter().zip(&plans).map(|(stmt, plan)| self.cursor_statement(stmt, plan)).collect()
+        } else {
+            vec![None; statements.len()]
+        };
+        if plans.iter().all(|p| p.action == Action::Passthrough) && fetches.iter().all(Option::is_none) {
             self.fixer.expect(Expect::Query(VecDeque::new()));
             return Verdict::Forward;
         }
         let mut text = String::with_capacity(sql.len() * 2);
         let mut shapes = VecDeque::with_capacity(plans.len());
-        for (stmt, plan) in statements.iter().zip(&plans) {
+        for ((stmt, plan), fetch) in statements.iter().zip(&plans).zip(fetches) {
             if !text.is_empty() {
                 text.push_str(";\n");
             }
@@ -247,7 +272,7 @@ impl Router {
                 Action::Refuse => text.push_str(&refusal_sql(plan)),
             }
             let by_name = plan.action == Action::Rewrite && crate::route::row_origin::origins_by_name(stmt);
-            shapes.push_back(shape_of(plan, false, by_name));
+            shapes.push_back(shape_of(plan, false, by_name).or(fetch));
         }
         self.fixer.expect(Expect::Query(shapes));
         let mut out = BytesMut::with_capacity(text.len() + 6);
@@ -305,6 +330,7 @@ impl Router {
                 param_types: param_types.to_vec(),
                 origins_by_name: !self.ctx.rewriter.is_fast_passthrough(sql)
                     && crate::route::row_origin::origins_by_name(sql),
+                about_cursors: crate::route::cursors::about_cursors(sql),
                 variants: vec![(phase, upstream, plan)],
             },
         );
@@ -373,7 +399,14 @@ impl Router {
                 (name, plan)
             }
         };
-        self.portals.insert(portal.to_string(), shape_of(&plan, binary, by_name));
+        // A cursor statement takes effect at its Execute; seen here, where its plan is known.
+        let fetch = if stmt.about_cursors {
+            let rewritten = (plan.action == Action::Rewrite).then_some(by_name);
+            self.cursors.statement(&stmt.sql, rewritten).map(fetch_shape)
+        } else {
+            None
+        };
+        self.portals.insert(portal.to_string(), shape_of(&plan, binary, by_name).or(fetch));
         self.shadow_bind(portal, statement, phase, &plan, rest);
         self.fixer.expect(Expect::Completion { swallow: false });
         if upstream == statement && out.is_empty() {
@@ -393,10 +426,11 @@ impl Router {
             // as parsed; every phase's plan hides the same rows.
             let stmt = self.statements.get(name);
             let plan = stmt.and_then(|s| s.variants.first()).map(|(_, _, p)| p);
+            let fetch = stmt.filter(|s| s.about_cursors).and_then(|s| self.cursors.fetches(&s.sql));
             (
                 plan.is_some_and(|p| p.result.hide_rows),
-                plan.is_some_and(|p| p.action == Action::Rewrite),
-                stmt.is_some_and(|s| s.origins_by_name),
+                plan.is_some_and(|p| p.action == Action::Rewrite) || fetch.is_some(),
+                fetch.unwrap_or_else(|| stmt.is_some_and(|s| s.origins_by_name)),
             )
         } else {
             let shape = self.portals.get(name).copied().flatten();
@@ -507,8 +541,10 @@ impl Interceptor for Router {
             // Every request is answered: no implicit transaction is open.
             self.extended_open = false;
             if body.first() == Some(&b'I') {
-                // The transaction is over: portals are gone, the phase is released.
+                // The transaction is over: portals and cursors without HOLD
+                // are gone, the phase is released.
                 self.portals.clear();
+                self.cursors.transaction_ended();
                 if let Some(v) = self.held.take() {
                     self.ctx.tracker.leave(v.epoch);
                 }
@@ -621,6 +657,12 @@ fn shape_of(plan: &Plan, binary_count: bool, origins_by_name: bool) -> Option<Sh
         CommandTag::Delete => Some(TagKind::Delete),
     };
     Some(Shape { tag, hide_rows: plan.result.hide_rows, binary_count, origins_by_name })
+}
+
+/// How the answer of a FETCH or MOVE from a cursor declared over a
+/// rewritten read is fixed: its RowDescription gets legacy's origins.
+fn fetch_shape(origins_by_name: bool) -> Shape {
+    Shape { tag: None, hide_rows: false, binary_count: false, origins_by_name }
 }
 
 /// Why the router has no phase for a statement that needs one.
