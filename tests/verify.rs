@@ -504,7 +504,10 @@ async fn after_a_backfill_under_mirrored_load_and_archival_verify_is_clean() {
             } else {
                 mirrored_write(n, ids[(n * 7) % ids.len()])
             };
-            writer.batch_execute(&sql).await.unwrap_or_else(|e| panic!("{sql}: {}", sv::describe(&e)));
+            writer
+                .batch_execute(&sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {}", switchyard_pgconn::describe_pg_error(&e)));
             n += 1;
         }
         n

@@ -96,6 +96,14 @@ pub enum BackfillError {
     WrongPhase(Phase),
     #[error("live proxy instances have not acknowledged a mirroring phase yet, so their writes would be missed: {0} (wait for them, or pass --ignore-instances)")]
     InstancesLagging(String),
+    #[error("--jobs above 1 needs a database URL to open connections")]
+    JobsNeedUrl,
+    /// A worker task panicked or was cancelled.
+    #[error("a backfill job failed: {0}")]
+    JobFailed(#[source] tokio::task::JoinError),
+    /// A worker panicked while holding the queue of key ranges.
+    #[error("the backfill's queue of key ranges was poisoned by a panicking job")]
+    QueuePoisoned,
     #[error(transparent)]
     Control(#[from] ControlError),
 }
@@ -205,11 +213,7 @@ async fn run_locked(
     if jobs == 1 {
         copy_ranges(client, cfg, &queue, &mut |e| p.apply(e, report)).await?;
     } else {
-        let url = cfg.database_url.as_deref().ok_or_else(|| {
-            BackfillError::Control(ControlError::Postgres(
-                "--jobs above 1 needs a database URL to open connections".into(),
-            ))
-        })?;
+        let url = cfg.database_url.as_deref().ok_or(BackfillError::JobsNeedUrl)?;
         let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
         let mut workers = tokio::task::JoinSet::new();
         for job in 0..jobs {
@@ -238,7 +242,7 @@ async fn run_locked(
                     Some(Ok(Ok(()))) => {}
                     Some(Ok(Err(e))) => return Err(e),
                     Some(Err(e)) => {
-                        return Err(BackfillError::Control(ControlError::Postgres(format!("a backfill job failed: {e}"))))
+                        return Err(BackfillError::JobFailed(e))
                     }
                 },
             }
@@ -362,8 +366,7 @@ async fn copy_ranges(
     let mut rng_state: u64 = std::process::id() as u64 | 1;
     let mut batch_size = cfg.batch_size.max(1);
     loop {
-        let next =
-            queue.lock().map_err(|_| ControlError::Postgres("backfill range queue poisoned".into()))?.pop_front();
+        let next = queue.lock().map_err(|_| BackfillError::QueuePoisoned)?.pop_front();
         let Some(mut range) = next else { return Ok(()) };
         loop {
             if paused(client, &cfg.table).await? || replica_lagging(client, cfg.max_replica_lag).await? {

@@ -12,22 +12,16 @@ pub enum ControlError {
     Refused(Vec<Refusal>),
     #[error(transparent)]
     UnknownPhase(#[from] UnknownPhase),
+    #[error("postgres: {}", switchyard_pgconn::describe_pg_error(.0))]
+    Postgres(#[from] tokio_postgres::Error),
     #[error("postgres: {0}")]
-    Postgres(String),
+    Connect(#[from] switchyard_pgconn::ConnectError),
+    /// The phase watcher's LISTEN connection ended, so it would miss phase
+    /// changes.
+    #[error("the LISTEN connection closed")]
+    ListenClosed,
 }
 
 fn list(refusals: &[Refusal]) -> String {
     refusals.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("; ")
-}
-
-impl From<switchyard_pgconn::ConnectError> for ControlError {
-    fn from(e: switchyard_pgconn::ConnectError) -> Self {
-        ControlError::Postgres(e.to_string())
-    }
-}
-
-impl From<tokio_postgres::Error> for ControlError {
-    fn from(e: tokio_postgres::Error) -> Self {
-        ControlError::Postgres(crate::describe_pg_error(&e))
-    }
 }

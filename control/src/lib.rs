@@ -17,20 +17,3 @@ pub mod watcher;
 
 pub use error::ControlError;
 pub use phase::Phase;
-
-/// tokio-postgres prints only "db error"; say what the server said.
-pub fn describe_pg_error(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => {
-            let mut s = format!("{}: {} (SQLSTATE {})", db.severity(), db.message(), db.code().code());
-            if let Some(d) = db.detail() {
-                s.push_str(&format!("; detail: {d}"));
-            }
-            if let Some(w) = db.where_() {
-                s.push_str(&format!("; where: {w}"));
-            }
-            s
-        }
-        None => e.to_string(),
-    }
-}

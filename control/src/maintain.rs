@@ -155,7 +155,7 @@ async fn run_step(
     command: &str,
     cfg: &MaintainConfig,
 ) -> Result<(Option<i64>, String), String> {
-    let pg = |e: tokio_postgres::Error| crate::describe_pg_error(&e);
+    let pg = |e: tokio_postgres::Error| switchyard_pgconn::describe_pg_error(&e);
     match step {
         "create_archive_partitions" => {
             let n: i32 = client
@@ -245,7 +245,7 @@ async fn archive(client: &Client, cfg: &MaintainConfig) -> Result<(Option<i64>, 
                 retries += 1;
                 tokio::time::sleep(Duration::from_millis(50 * retries as u64)).await;
             }
-            Err(e) => return Err(crate::describe_pg_error(&e)),
+            Err(e) => return Err(switchyard_pgconn::describe_pg_error(&e)),
         }
     }
     Ok((Some(total), format!("{total} todos archived in {batches} batches")))

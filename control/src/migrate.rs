@@ -43,14 +43,8 @@ pub enum MigrateError {
     Unknown { name: String },
     #[error("migration {name} failed: {detail}")]
     Failed { name: String, detail: String },
-    #[error("postgres: {0}")]
-    Postgres(String),
-}
-
-impl From<tokio_postgres::Error> for MigrateError {
-    fn from(e: tokio_postgres::Error) -> Self {
-        MigrateError::Postgres(crate::describe_pg_error(&e))
-    }
+    #[error("postgres: {}", switchyard_pgconn::describe_pg_error(.0))]
+    Postgres(#[from] tokio_postgres::Error),
 }
 
 /// What a run applied, or would apply with `dry_run`.
@@ -116,9 +110,10 @@ impl Migrator {
             }
             let started = Instant::now();
             let tx = client.transaction().await?;
-            tx.batch_execute(&m.sql)
-                .await
-                .map_err(|e| MigrateError::Failed { name: m.name.clone(), detail: crate::describe_pg_error(&e) })?;
+            tx.batch_execute(&m.sql).await.map_err(|e| MigrateError::Failed {
+                name: m.name.clone(),
+                detail: switchyard_pgconn::describe_pg_error(&e),
+            })?;
             let elapsed = started.elapsed();
             tx.execute(
                 "INSERT INTO switchyard.schema_migrations (name, checksum, duration_ms) VALUES ($1, $2, $3)",

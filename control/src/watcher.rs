@@ -217,7 +217,7 @@ async fn watch_once(
             }
             n = notify_rx.recv() => {
                 if n.is_none() {
-                    return Err(ControlError::Postgres("the LISTEN connection closed".into()));
+                    return Err(ControlError::ListenClosed);
                 }
                 refresh(&client, config, tx, fresh, warned_missing, &mut registered).await?;
             }

@@ -29,16 +29,8 @@ pub enum Error {
     StartTimeout { port: u16, seconds: u64, log: String },
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
-    #[error("postgres: {}", describe(.0))]
+    #[error("postgres: {}", switchyard_pgconn::describe_pg_error(.0))]
     Postgres(#[from] tokio_postgres::Error),
-}
-
-/// tokio-postgres prints only "db error"; say what the server said.
-pub fn describe(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{}: {} (SQLSTATE {})", db.severity(), db.message(), db.code().code()),
-        None => e.to_string(),
-    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

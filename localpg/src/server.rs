@@ -75,7 +75,7 @@ impl Server {
     pub async fn create_database(&self, init_sql: &str) -> Result<String> {
         let sql = init_sql.to_string();
         self.create_database_with(&format!("{:x}", fnv(init_sql)), async move |client: &mut tokio_postgres::Client| {
-            client.batch_execute(&sql).await.map_err(|e| crate::describe(&e))
+            client.batch_execute(&sql).await.map_err(|e| switchyard_pgconn::describe_pg_error(&e))
         })
         .await
     }
@@ -119,7 +119,7 @@ impl Server {
         loop {
             match admin.batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}")).await {
                 Ok(()) => return Ok(name),
-                Err(e) if attempt < 50 && crate::describe(&e).contains("being accessed") => {
+                Err(e) if attempt < 50 && switchyard_pgconn::describe_pg_error(&e).contains("being accessed") => {
                     attempt += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 }

@@ -52,15 +52,24 @@ pub enum ConnectError {
     Params(String),
     #[error("TLS: {0}")]
     Tls(String),
-    #[error("{}", describe(.0))]
+    #[error("{}", describe_pg_error(.0))]
     Postgres(#[from] tokio_postgres::Error),
 }
 
+/// A one-line description of a driver error, for logs and operators:
 /// tokio-postgres prints only "db error" or "error performing TLS
-/// handshake"; say what the server said, or why.
-fn describe(e: &tokio_postgres::Error) -> String {
+/// handshake", so say what the server said (severity, message, SQLSTATE,
+/// detail, where), or the chain of causes.
+pub fn describe_pg_error(e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
-        return format!("{}: {} (SQLSTATE {})", db.severity(), db.message(), db.code().code());
+        let mut s = format!("{}: {} (SQLSTATE {})", db.severity(), db.message(), db.code().code());
+        if let Some(d) = db.detail() {
+            s.push_str(&format!("; detail: {d}"));
+        }
+        if let Some(w) = db.where_() {
+            s.push_str(&format!("; where: {w}"));
+        }
+        return s;
     }
     let mut text = e.to_string();
     let mut cause = std::error::Error::source(e);

@@ -47,4 +47,4 @@ pub use plan::{Spec, LEGACY_COLUMNS};
 pub use render::Format;
 pub use report::{Report, EXIT_CLEAN, EXIT_COULD_NOT_RUN, EXIT_DIFFERENCES};
 pub use runs::{last_clean_within, last_finished, VerifyRun};
-pub use verify::{connect, describe, verify, Options, VerifyError};
+pub use verify::{connect, verify, Options, VerifyError};

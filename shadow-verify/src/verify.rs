@@ -14,6 +14,7 @@ use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use switchyard_pgconn::describe_pg_error;
 use tokio::sync::mpsc;
 use tokio_postgres::{Client, Statement};
 use uuid::Uuid;
@@ -80,22 +81,8 @@ impl Default for Options {
     }
 }
 
-/// Formats a PostgreSQL error with its SQLSTATE and detail.
-pub fn describe(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => {
-            let mut s = format!("{}: {} (SQLSTATE {})", db.severity(), db.message(), db.code().code());
-            if let Some(d) = db.detail() {
-                s.push_str(&format!("; detail: {d}"));
-            }
-            s
-        }
-        None => e.to_string(),
-    }
-}
-
 fn db_err(context: &'static str) -> impl Fn(tokio_postgres::Error) -> VerifyError {
-    move |e| VerifyError::Database { context, message: describe(&e) }
+    move |e| VerifyError::Database { context, message: describe_pg_error(&e) }
 }
 
 /// Opens one connection for the verifier, driven on a background task.
@@ -330,7 +317,7 @@ async fn worker(
     let prepared = match prepare(&client, &opts.spec).await {
         Ok(p) => p,
         Err(e) => {
-            let _ = tx.send(Outcome::Failed { what: "preparing the comparison".into(), error: describe(&e) });
+            let _ = tx.send(Outcome::Failed { what: "preparing the comparison".into(), error: describe_pg_error(&e) });
             return None;
         }
     };
@@ -343,7 +330,7 @@ async fn worker(
             None => return Some(client),
             Some(Work::Depth) => depth_check(&client, &opts)
                 .await
-                .unwrap_or_else(|e| Outcome::Failed { what: "depth".into(), error: describe(&e) }),
+                .unwrap_or_else(|e| Outcome::Failed { what: "depth".into(), error: describe_pg_error(&e) }),
             Some(Work::Chunk(index, range)) => {
                 match compare_chunk(&client, &prepared, &opts.spec, index, range).await {
                     Ok(o) => {
@@ -352,7 +339,7 @@ async fn worker(
                         }
                         o
                     }
-                    Err(e) => Outcome::Failed { what: chunk_name(index), error: describe(&e) },
+                    Err(e) => Outcome::Failed { what: chunk_name(index), error: describe_pg_error(&e) },
                 }
             }
         };
@@ -500,7 +487,7 @@ async fn run_query(client: &mut Client, q: &Query) -> (CheckResult, Option<Diffe
         CheckResult { name: name.clone(), seconds: started.elapsed().as_secs_f64(), ..CheckResult::default() };
     match outcome {
         Err(e) => {
-            result.error = Some(describe(&e));
+            result.error = Some(describe_pg_error(&e));
             (result, None)
         }
         Ok((legacy, new, only_legacy, only_new)) => {

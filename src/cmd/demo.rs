@@ -107,7 +107,7 @@ async fn demo(args: Args, walk: Vec<Phase>) -> anyhow::Result<u8> {
     };
     let counts = legacy::load(&mut client, &seed)
         .await
-        .map_err(|e| anyhow::anyhow!(switchyard_control::describe_pg_error(&e)))?;
+        .map_err(|e| anyhow::anyhow!(switchyard_pgconn::describe_pg_error(&e)))?;
     println!("  {} users, {} projects, {} todos, {} files", counts.users, counts.projects, counts.todos, counts.files);
 
     step("applying Switchyard's migrations (switchyard migrate)");

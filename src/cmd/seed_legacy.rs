@@ -44,5 +44,5 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
 }
 
 fn pg(e: tokio_postgres::Error) -> anyhow::Error {
-    anyhow::anyhow!("{}", switchyard_control::describe_pg_error(&e))
+    anyhow::anyhow!("{}", switchyard_pgconn::describe_pg_error(&e))
 }

@@ -95,7 +95,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             if let Some((client, id)) = &recorder {
                 let summary = serde_json::json!({ "error": e.to_string() });
                 if let Err(e) = sv::runs::record_finish(client, *id, None, 0, &summary).await {
-                    tracing::warn!("cannot record the failed run: {}", sv::describe(&e));
+                    tracing::warn!("cannot record the failed run: {}", switchyard_pgconn::describe_pg_error(&e));
                 }
             }
             anyhow::bail!("verify could not run: {e}");
@@ -106,7 +106,10 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         let clean = if report.errors.is_empty() { Some(report.clean) } else { None };
         let differences = i64::try_from(report.total_differences).unwrap_or(i64::MAX);
         if let Err(e) = sv::runs::record_finish(client, *id, clean, differences, &report.summary()).await {
-            eprintln!("switchyard: warning: cannot record the run in switchyard.verify_runs: {}", sv::describe(&e));
+            eprintln!(
+                "switchyard: warning: cannot record the run in switchyard.verify_runs: {}",
+                switchyard_pgconn::describe_pg_error(&e)
+            );
         }
     }
 
@@ -144,7 +147,7 @@ async fn start_record(url: &str, table: &str) -> Option<(tokio_postgres::Client,
         Err(e) => {
             eprintln!(
                 "switchyard: warning: not recording this run in switchyard.verify_runs: {}",
-                switchyard_control::describe_pg_error(&e)
+                switchyard_pgconn::describe_pg_error(&e)
             );
             None
         }

@@ -31,7 +31,7 @@ async fn both(client: &Client, sql: &str, id: Uuid) -> (i64, i64) {
     let row = client
         .query_one(sql, &[&id])
         .await
-        .unwrap_or_else(|e| panic!("{sql}: {}", switchyard_control::describe_pg_error(&e)));
+        .unwrap_or_else(|e| panic!("{sql}: {}", switchyard_pgconn::describe_pg_error(&e)));
     (row.get(0), row.get(1))
 }
 
@@ -176,7 +176,7 @@ async fn an_archival_batch_gives_up_with_lock_not_available_while_a_transaction_
         .await
         .expect_err("the writer holds todos_active");
     assert_eq!(sqlstate(&err), "55P03");
-    assert!(switchyard_control::describe_pg_error(&err).contains("3 attempts"), "{err:?}");
+    assert!(switchyard_pgconn::describe_pg_error(&err).contains("3 attempts"), "{err:?}");
 
     writer.batch_execute("COMMIT").await.expect("commit");
     let moved: i32 = db
@@ -339,7 +339,7 @@ async fn concurrent_updates_and_deletes_on_both_tables_are_neither_lost_nor_doub
                 let n: i32 = client
                     .query_one("SELECT archive_completed_todos_batch('30 days', 5)", &[])
                     .await
-                    .unwrap_or_else(|e| panic!("batch: {}", switchyard_control::describe_pg_error(&e)))
+                    .unwrap_or_else(|e| panic!("batch: {}", switchyard_pgconn::describe_pg_error(&e)))
                     .get(0);
                 if n == 0 {
                     break;

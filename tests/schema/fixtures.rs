@@ -9,7 +9,7 @@ pub async fn count(client: &impl GenericClient, sql: &str, params: &[&(dyn ToSql
     client
         .query_one(sql, params)
         .await
-        .unwrap_or_else(|e| panic!("{sql}: {}", switchyard_control::describe_pg_error(&e)))
+        .unwrap_or_else(|e| panic!("{sql}: {}", switchyard_pgconn::describe_pg_error(&e)))
         .get(0)
 }
 
@@ -18,7 +18,7 @@ pub async fn strings(client: &impl GenericClient, sql: &str, params: &[&(dyn ToS
     client
         .query(sql, params)
         .await
-        .unwrap_or_else(|e| panic!("{sql}: {}", switchyard_control::describe_pg_error(&e)))
+        .unwrap_or_else(|e| panic!("{sql}: {}", switchyard_pgconn::describe_pg_error(&e)))
         .iter()
         .map(|r| r.get(0))
         .collect()
@@ -26,7 +26,7 @@ pub async fn strings(client: &impl GenericClient, sql: &str, params: &[&(dyn ToS
 
 /// Runs statements that return nothing of interest.
 pub async fn exec(client: &Client, sql: &str) {
-    client.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {}", switchyard_control::describe_pg_error(&e)));
+    client.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {}", switchyard_pgconn::describe_pg_error(&e)));
 }
 
 /// A new user; returns its id.

@@ -339,7 +339,7 @@ async fn the_seeds_maintenance_functions_and_monitoring_views_exist_in_public() 
         "SELECT * FROM check_partition_health()",
         "SELECT * FROM get_partition_statistics() ORDER BY size_mb DESC",
     ] {
-        db.client.query(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {}", switchyard_control::describe_pg_error(&e)));
+        db.client.query(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {}", switchyard_pgconn::describe_pg_error(&e)));
     }
     let monitored = count(&db.client, "SELECT count(*) FROM partition_monitor", &[]).await;
     let partitions = count(

@@ -18,7 +18,7 @@ async fn create(db: &support::TestDb, months_ahead: i32, from_months_ago: Option
             &[&months_ahead, &from_months_ago],
         )
         .await
-        .unwrap_or_else(|e| panic!("create_archive_partitions: {}", switchyard_control::describe_pg_error(&e)))
+        .unwrap_or_else(|e| panic!("create_archive_partitions: {}", switchyard_pgconn::describe_pg_error(&e)))
         .get(0)
 }
 
@@ -140,7 +140,7 @@ async fn dropping_archive_partitions_is_refused_while_legacy_still_holds_the_row
     .await;
     let err = db.client.query_one("SELECT drop_old_archive_partitions('1 month')", &[]).await.expect_err("refused");
     assert_eq!(sqlstate(&err), "55000");
-    assert!(switchyard_control::describe_pg_error(&err).contains("dual_write"), "{err:?}");
+    assert!(switchyard_pgconn::describe_pg_error(&err).contains("dual_write"), "{err:?}");
     let forced: i32 = db
         .client
         .query_one("SELECT drop_old_archive_partitions('1 month', force => true)", &[])
@@ -362,7 +362,7 @@ async fn the_weekly_steps_are_top_level_commands_that_vacuum_every_partitioned_t
         db.client
             .simple_query(command)
             .await
-            .unwrap_or_else(|e| panic!("{command}: {}", switchyard_control::describe_pg_error(&e)));
+            .unwrap_or_else(|e| panic!("{command}: {}", switchyard_pgconn::describe_pg_error(&e)));
     }
     // The same VACUUM inside a function is what PostgreSQL refuses.
     let err = db

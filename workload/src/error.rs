@@ -1,4 +1,4 @@
-//! The crate's error type, and how a PostgreSQL error is described to people.
+//! The crate's error type.
 
 /// Why a workload could not run (individual operation failures are not
 /// errors of the run: they are counted in the report).
@@ -19,16 +19,4 @@ pub enum WorkloadError {
     /// The ledger check could not read the database.
     #[error("ledger check could not read the database: {0}")]
     Check(String),
-}
-
-/// A one-line description of a driver error: SQLSTATE and message for a
-/// server error, the driver's message and its cause otherwise.
-pub fn describe_pg_error(e: &tokio_postgres::Error) -> String {
-    if let Some(db) = e.as_db_error() {
-        return format!("{} {}: {}", db.severity(), db.code().code(), db.message());
-    }
-    match std::error::Error::source(e) {
-        Some(source) => format!("{e}: {source}"),
-        None => e.to_string(),
-    }
 }

@@ -20,7 +20,8 @@ use serde::Serialize;
 use tokio_postgres::Client;
 use uuid::Uuid;
 
-use crate::error::{describe_pg_error, WorkloadError};
+use crate::error::WorkloadError;
+use switchyard_pgconn::describe_pg_error;
 
 /// A todo's status (the legacy CHECK constraint's three values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

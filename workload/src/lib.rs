@@ -66,11 +66,12 @@ use tokio_postgres::NoTls;
 use uuid::Uuid;
 
 pub use config::{Mix, WorkloadConfig};
-pub use error::{describe_pg_error, WorkloadError};
+pub use error::WorkloadError;
 pub use ledger::{Entry, Expect, Ledger, LedgerCheck, LedgerSummary, Mismatch, Schema, Status};
 pub use op::{Op, Protocol};
 pub use report::{Latency, OpSummary, PhaseSummary, ProtocolCounts, WorkloadReport};
 pub use stats::{ErrorSample, LiveCounters, Snapshot};
+use switchyard_pgconn::describe_pg_error;
 pub use tokio_util::sync::CancellationToken;
 
 use client::{Client, ClientSetup, User};

@@ -27,7 +27,7 @@ impl From<tokio_postgres::Error> for OpError {
 impl OpError {
     pub(crate) fn describe(&self) -> String {
         match self {
-            OpError::Pg(e) => crate::error::describe_pg_error(e),
+            OpError::Pg(e) => switchyard_pgconn::describe_pg_error(e),
             OpError::Unexpected(m) => m.clone(),
         }
     }
@@ -49,7 +49,7 @@ impl From<tokio_postgres::Error> for ConnectError {
 impl std::fmt::Display for ConnectError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ConnectError::Pg(e) => f.write_str(&crate::error::describe_pg_error(e)),
+            ConnectError::Pg(e) => f.write_str(&switchyard_pgconn::describe_pg_error(e)),
             ConnectError::TimedOut => f.write_str("timed out"),
         }
     }

@@ -78,9 +78,8 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         seed: args.seed,
         anchor: chrono::Utc::now(),
     };
-    let counts = legacy::load(&mut admin, &seed)
-        .await
-        .map_err(|e| anyhow::anyhow!(switchyard_control::describe_pg_error(&e)))?;
+    let counts =
+        legacy::load(&mut admin, &seed).await.map_err(|e| anyhow::anyhow!(switchyard_pgconn::describe_pg_error(&e)))?;
     println!("== legacy app: {} users, {} todos", counts.users, counts.todos);
     let migrate = super::demo::run_child_status(&exe, &["migrate", "--database-url", &url]).await?;
     anyhow::ensure!(migrate == 0, "switchyard migrate exited {migrate}");

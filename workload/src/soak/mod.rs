@@ -34,9 +34,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::error::{describe_pg_error, WorkloadError};
+use crate::error::WorkloadError;
 use crate::ledger::{Entry, Expect, Ledger, Status};
 use crate::op::Protocol;
+use switchyard_pgconn::describe_pg_error;
 
 pub use outcome::{Counts, ErrorEvent, ErrorKind, Finding, FindingKind};
 pub use stmt::MARKERS_SQL;
