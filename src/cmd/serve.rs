@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::logging::FilterHandle;
 use anyhow::Context;
 use switchyard_control::instances::Registration;
 use switchyard_control::watcher::{self, PhaseSnapshot, WatcherConfig};
@@ -16,9 +17,7 @@ use switchyard_proxy::shadow::{ShadowConfig, ShadowSampler};
 use switchyard_proxy::{Config, ConfigArgs, LogFormat, Proxy, ShadowSettings};
 use switchyard_rewriter::{check_catalog, CatalogColumns, MigrationSpec, Rewriter, DEFAULT_CACHE_CAPACITY};
 use tokio::signal::unix::{signal, SignalKind};
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{reload, EnvFilter};
+use tracing_subscriber::EnvFilter;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -324,30 +323,8 @@ fn with_user(url: &str) -> String {
     }
 }
 
-type FilterHandle = reload::Handle<EnvFilter, tracing_subscriber::Registry>;
-
 /// Logging to stderr, text or JSON, with a reloadable filter: `RUST_LOG`
 /// when set, else the configured log level.
 fn init_logging(config: &Config) -> anyhow::Result<FilterHandle> {
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(f) => EnvFilter::try_new(f),
-        Err(_) => EnvFilter::try_new(&config.log_level),
-    }
-    .context("invalid log filter")?;
-    let (filter, handle) = reload::Layer::new(filter);
-    let registry = tracing_subscriber::registry().with(filter);
-    let result = match config.log_format {
-        LogFormat::Json => {
-            registry.with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr)).try_init()
-        }
-        LogFormat::Text => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_writer(std::io::stderr)
-                    .with_ansi(super::logging::colour_stderr()),
-            )
-            .try_init(),
-    };
-    result.context("installing the logger")?;
-    Ok(handle)
+    super::logging::init_reloadable(&config.log_level, matches!(config.log_format, LogFormat::Json))
 }

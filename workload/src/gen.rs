@@ -6,30 +6,12 @@ use chrono::{DateTime, Duration, Utc};
 use rand::rngs::StdRng;
 use rand::Rng;
 use serde_json::{json, Value};
+use switchyard_control::legacy::words::{SUBTASKS, TAGS, TITLES};
 use uuid::Uuid;
 
 use crate::ledger::Status;
 use crate::sql::Val;
 
-const TITLES: &[&str] = &[
-    "Write quarterly report",
-    "Plan sprint",
-    "Fix login bug",
-    "Review pull request",
-    "Call the dentist",
-    "Buy groceries",
-    "Prepare slides",
-    "Update dependencies",
-    "Book flights",
-    "Renew passport",
-    "Draft blog post",
-    "Refactor billing module",
-    "Water the plants",
-    "Pay electricity bill",
-    "Read chapter 4",
-];
-const SUBTASKS: &[&str] = &["Research", "Outline", "First draft", "Get feedback", "Polish", "Ship", "Follow up"];
-const TAGS: &[&str] = &["work", "home", "urgent", "errand", "health", "finance", "reading", "ai"];
 /// Text that trips naive quoting or statement scanning.
 const TRICKY: &[&str] = &[
     "it's Bob's",

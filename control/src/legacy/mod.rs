@@ -2,6 +2,7 @@
 //! (design §1) and a generator of realistic data for it.
 
 mod seed;
+pub mod words;
 
 pub use seed::{load, SeedCounts, SeedOptions};
 

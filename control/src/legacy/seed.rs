@@ -14,6 +14,8 @@ use rand::{Rng, SeedableRng};
 use tokio_postgres::Client;
 use uuid::Uuid;
 
+use super::words::{PROJECTS, SUBTASKS, TAGS, TITLES};
+
 /// What to generate.
 #[derive(Debug, Clone)]
 pub struct SeedOptions {
@@ -32,27 +34,6 @@ pub struct SeedCounts {
     pub todos: u64,
     pub files: u64,
 }
-
-const TITLES: &[&str] = &[
-    "Write quarterly report",
-    "Plan sprint",
-    "Fix login bug",
-    "Review pull request",
-    "Call the dentist",
-    "Buy groceries",
-    "Prepare slides",
-    "Update dependencies",
-    "Book flights",
-    "Renew passport",
-    "Draft blog post",
-    "Refactor billing module",
-    "Water the plants",
-    "Pay electricity bill",
-    "Read chapter 4",
-];
-const SUBTASKS: &[&str] = &["Research", "Outline", "First draft", "Get feedback", "Polish", "Ship", "Follow up"];
-const TAGS: &[&str] = &["work", "home", "urgent", "errand", "health", "finance", "reading", "ai"];
-const PROJECTS: &[&str] = &["Work", "Home", "Side project", "Travel", "Learning"];
 
 /// Per-batch COPY buffer size before it is sent.
 const FLUSH_BYTES: usize = 1 << 20;
