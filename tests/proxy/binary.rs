@@ -1,6 +1,6 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::common::{assert_alive, connect, describe, shared_upstream, sqlstate, try_connect};
 use nix::sys::signal::Signal as Sig;

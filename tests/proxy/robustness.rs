@@ -1,4 +1,4 @@
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
 use switchyard_proxy::protocol::{split_frame, startup::startup_message, tags::PROTOCOL_3_0};
