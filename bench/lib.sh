@@ -53,23 +53,30 @@ bench_binary() {
 }
 
 # A backfilled template database at URL $1: seed-legacy $2 users x $3 todos,
-# migrated, backfilled in dual_write (backfill log in $4), back to legacy
-# (--force), so each run sets its own phase on a copy. Uses $SY.
+# migrated, backfilled in dual_write (backfill log in $4). It stays in
+# dual_write with its backfill recorded as complete, as in a real migration
+# (going back to legacy would forget the backfill, and the mirrored deletes
+# of every later phase would then take the during-backfill path: a walk of
+# legacy descendants, a scan of the legacy table per delete); each run sets
+# its own phase on a copy. Uses $SY.
 backfilled_template() {
   "$SY" seed-legacy --database-url "$1" --users "$2" --todos-per-user "$3" --seed 1 >/dev/null
   "$SY" migrate --database-url "$1" >/dev/null
   "$SY" phase set dual_write --reason bench --database-url "$1" >/dev/null
   "$SY" backfill --database-url "$1" --ignore-instances >/dev/null 2>"$4"
-  "$SY" phase set legacy --reason bench --database-url "$1" --force >/dev/null
 }
 
-# Starts `switchyard serve` in front of database $1 (on $BASE) in phase $2,
-# walking the phases with --force (--confirm for new_only); sets SY_PID and
-# prints the URL to connect to. Extra serve flags after $2.
+# Starts `switchyard serve` in front of database $1 (on $BASE, a copy of the
+# template, in dual_write) in phase $2, walking the phases with --force
+# (--confirm for new_only); sets SY_PID and prints the URL to connect to.
+# Extra serve flags after $2.
 serve_in_phase() {
   local db=$1 phase=$2 p sport; shift 2
-  for p in dual_write read_new write_new new_only; do
-    [ "$phase" = legacy ] && break
+  if [ "$phase" = legacy ]; then
+    "$SY" phase set legacy --reason bench --force --database-url "$BASE/$db" >/dev/null
+  fi
+  for p in read_new write_new new_only; do
+    [ "$phase" = legacy ] || [ "$phase" = dual_write ] && break
     "$SY" phase set "$p" --reason bench --force --confirm --database-url "$BASE/$db" >/dev/null
     [ "$p" = "$phase" ] && break
   done

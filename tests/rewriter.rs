@@ -308,17 +308,39 @@ fn upsert_forms() -> Vec<Form> {
     ]
 }
 
+/// Whether the backfill is on record as complete: the mirror functions take
+/// their during-backfill paths (legacy descendants locked and walked on a
+/// delete) until it is, and their fast paths after.
+#[derive(Clone, Copy, PartialEq)]
+enum Backfill {
+    Running,
+    Complete,
+}
+
 async fn every_write_form_keeps_both_schemas_equal(phase: Phase) {
-    run_forms_against_twin(phase, forms()).await;
+    run_forms_against_twin(phase, forms(), Backfill::Running).await;
+}
+
+async fn every_write_form_keeps_both_schemas_equal_after_the_backfill(phase: Phase) {
+    run_forms_against_twin(phase, forms(), Backfill::Complete).await;
 }
 
 async fn every_upsert_by_id_keeps_both_schemas_equal(phase: Phase) {
-    run_forms_against_twin(phase, upsert_forms()).await;
+    run_forms_against_twin(phase, upsert_forms(), Backfill::Running).await;
 }
 
-async fn run_forms_against_twin(phase: Phase, forms: Vec<Form>) {
+async fn run_forms_against_twin(phase: Phase, forms: Vec<Form>, backfill: Backfill) {
     let rw = Rewriter::with_default_spec();
     let (twin, db) = twin_pair().await;
+    if backfill == Backfill::Complete {
+        db.client
+            .batch_execute(
+                "INSERT INTO switchyard.backfill_progress (table_name, rows_copied, completed, finished_at)
+                 VALUES ('todos', 8, true, now())",
+            )
+            .await
+            .expect("backfill on record");
+    }
     let archived: i64 = db.client.query_one("SELECT count(*) FROM todos_archived", &[]).await.expect("count").get(0);
     assert_eq!(archived, 2, "the fixture archives t5 and t6");
     let legacy_kept = phase != Phase::NewOnly;
@@ -367,6 +389,26 @@ async fn write_new_applies_every_write_form_to_the_new_tables_and_mirrors_to_leg
 #[tokio::test]
 async fn new_only_applies_every_write_form_to_the_new_tables() {
     every_write_form_keeps_both_schemas_equal(Phase::NewOnly).await;
+}
+
+#[tokio::test]
+async fn dual_write_after_the_backfill_mirrors_every_write_form_to_the_new_schema() {
+    every_write_form_keeps_both_schemas_equal_after_the_backfill(Phase::DualWrite).await;
+}
+
+#[tokio::test]
+async fn read_new_after_the_backfill_mirrors_every_write_form_to_the_new_schema() {
+    every_write_form_keeps_both_schemas_equal_after_the_backfill(Phase::ReadNew).await;
+}
+
+#[tokio::test]
+async fn write_new_after_the_backfill_applies_every_write_form_and_mirrors_to_legacy() {
+    every_write_form_keeps_both_schemas_equal_after_the_backfill(Phase::WriteNew).await;
+}
+
+#[tokio::test]
+async fn new_only_after_the_backfill_applies_every_write_form_to_the_new_tables() {
+    every_write_form_keeps_both_schemas_equal_after_the_backfill(Phase::NewOnly).await;
 }
 
 #[tokio::test]
