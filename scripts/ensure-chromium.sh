@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs Debian's chromium when no Chromium is on PATH: tests/cockpit.rs
+# Installs Debian's chromium when no Chromium is on PATH: tests/it/cockpit.rs
 # loads the proxy's status page in it, headless.
 # Sourced by scripts/test; safe to run on its own.
 set -euo pipefail

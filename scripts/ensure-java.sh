@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what tests/clients/java.rs needs when it is missing: a JDK (javac
+# Installs what tests/it/clients/java.rs needs when it is missing: a JDK (javac
 # and java, Debian's default-jdk-headless) and pgjdbc, the PostgreSQL JDBC
 # driver, from Debian's libpostgresql-jdbc-java (/usr/share/java/postgresql.jar).
 # The test compiles tests/java/*.java with javac itself: no Maven.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what tests/clients/node.rs needs when it is missing: Node.js and
+# Installs what tests/it/clients/node.rs needs when it is missing: Node.js and
 # npm from the distribution's packages, and node-postgres (pg, pg-cursor)
 # from npm into tests/node/node_modules, at the versions tests/node/
 # package-lock.json pins (npm ci). Quick when they are installed already.

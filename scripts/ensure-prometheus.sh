@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs Debian's prometheus (the server and promtool) when promtool or
-# prometheus is missing: tests/prometheus.rs checks deploy/prometheus/alerts.yml
+# prometheus is missing: tests/it/prometheus.rs checks deploy/prometheus/alerts.yml
 # with `promtool check rules` and runs a throwaway Prometheus against a proxy.
 # The package enables a system-wide Prometheus service on port 9090 where
 # systemd runs; one this script installed is stopped and disabled again

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Creates <repo>/.venv-tests, a CPython 3 virtualenv holding the PostgreSQL
-# drivers that tests/python_clients.rs runs through the proxy: psycopg 3
+# drivers that tests/it/python_clients.rs runs through the proxy: psycopg 3
 # (psycopg[binary]), psycopg2 (psycopg2-binary) and asyncpg, and the Django
-# ORM that tests/clients/django.rs runs over psycopg 3, from PyPI.
+# ORM that tests/it/clients/django.rs runs over psycopg 3, from PyPI.
 # Quick when they are already installed (it only tries the imports).
 # Installs python3 (minimal systems have none) and python3-venv with apt-get
 # when they are missing.
