@@ -11,6 +11,7 @@ pub mod maintain;
 pub mod migrate;
 pub mod partman;
 pub mod phase;
+pub mod schema_dump;
 pub mod state;
 pub mod status;
 pub mod watcher;

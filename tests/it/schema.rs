@@ -22,3 +22,7 @@ mod partitions;
 // The switchyard control schema: phase history, capped shadow samples.
 #[path = "schema/control.rs"]
 mod control;
+
+// schema/current.sql and docs/schema.md's defined-in table match the migrations.
+#[path = "schema/current.rs"]
+mod current;
