@@ -21,9 +21,13 @@
 --  * Routing: a row already in todos_archived stays there while it is done;
 --    every other row lives in todos_active. (A reopened archived todo must
 --    leave the archive: its CHECK (status = 'done') allows nothing else.)
---  * depth: 0 for a root, parent's depth + 1 below; recomputed for the rows
---    written and all their descendants in the new tables, so a child copied
---    before its parent (backfill order) is corrected when the parent arrives.
+--  * depth: 0 for a root, parent's depth + 1 below. This file computed it
+--    from the new tables and walked down every written row's descendants;
+--    0013 replaced that for legacy -> new (depth read from the legacy
+--    hierarchy, a walk down only when a row's parent changes, repair_depths
+--    when the backfill completes) and 0018 keeps those walks' plans cached.
+--    todos_new_written (write_new, new_only) computes it from the new tables.
+--    schema/current.sql holds the functions as they are now.
 --  * Deleting a todo deletes its descendants in the new tables (the legacy
 --    foreign key does it in legacy; the new tables have none on parent_todo_id).
 --  * updated_at: the legacy BEFORE UPDATE trigger sets updated_at := now().

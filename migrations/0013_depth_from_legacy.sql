@@ -1,5 +1,5 @@
 -- 0013: depth from the legacy hierarchy, and a set-based backfill batch
--- (issue 6: the backfill ran at 0.08 of its INSERT ... SELECT bound).
+-- (the backfill ran at 0.08 of its INSERT ... SELECT bound).
 --
 -- While writes are mirrored legacy -> new (dual_write, read_new) the legacy
 -- table holds the whole hierarchy, indexed by its primary key. So the depth

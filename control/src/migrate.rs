@@ -17,6 +17,16 @@ include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
 /// Serialises concurrent `migrate` runs against one database.
 const ADVISORY_LOCK_KEY: i64 = 0x5357_4d49_4752; // "SWMIGR"
 
+/// `(migration, checksum)`: the checksum an applied migration was recorded
+/// with before a correction of its comments only, still accepted so that
+/// databases migrated before the correction do not refuse to migrate.
+const COMMENT_CORRECTIONS: &[(&str, &str)] = &[
+    // 0010's header described the depth rule 0013 replaced.
+    ("0010_mirror_functions", "b632495574e6dfbbb13ac1c02c5bad2d5430197215c5b2c027b2893ac894567f"),
+    // 0013's header pointed at an issue number instead of saying why.
+    ("0013_depth_from_legacy", "c357fd1bab489290df52206b59cd732948ab6ea856c28ca8c90bbadaceb696f2"),
+];
+
 /// One migration file.
 #[derive(Debug, Clone)]
 pub struct Migration {
@@ -93,7 +103,10 @@ impl Migrator {
         for (name, recorded) in &applied {
             match self.migrations.iter().find(|m| &m.name == name) {
                 None => return Err(MigrateError::Unknown { name: name.clone() }),
-                Some(m) if &m.checksum != recorded => {
+                Some(m)
+                    if &m.checksum != recorded
+                        && !COMMENT_CORRECTIONS.contains(&(name.as_str(), recorded.as_str())) =>
+                {
                     return Err(MigrateError::Tampered {
                         name: name.clone(),
                         recorded: recorded.clone(),

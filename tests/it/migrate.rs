@@ -95,6 +95,22 @@ async fn a_migration_changed_after_it_was_applied_is_refused_by_name() {
 }
 
 #[tokio::test]
+async fn a_database_migrated_before_a_comment_correction_still_migrates() {
+    let mut db = support::legacy_db().await;
+    Migrator::embedded().run(&mut db.client, false).await.expect("first run");
+    // The checksum 0010 was applied with before its header was corrected.
+    db.client
+        .execute(
+            "UPDATE switchyard.schema_migrations SET checksum = $1 WHERE name = '0010_mirror_functions'",
+            &[&"b632495574e6dfbbb13ac1c02c5bad2d5430197215c5b2c027b2893ac894567f"],
+        )
+        .await
+        .expect("record the old checksum");
+    let report = Migrator::embedded().run(&mut db.client, false).await.expect("the old checksum is accepted");
+    assert!(report.applied.is_empty(), "nothing is re-applied: {:?}", report.applied);
+}
+
+#[tokio::test]
 async fn a_failing_migration_rolls_back_alone_and_names_itself() {
     let mut db = support::legacy_db().await;
     let migrator = Migrator::new(vec![

@@ -13,9 +13,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use super::known;
-use crate::support;
 use super::transcript::Transcript;
 use super::verdict::Verdict;
+use crate::support;
 
 pub const PHASES: [&str; 5] = ["legacy", "dual_write", "read_new", "write_new", "new_only"];
 
