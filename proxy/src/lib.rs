@@ -19,8 +19,9 @@
 //! - [`route`]: the router behind that seam (`switchyard serve`'s
 //!   interceptor): plans, the phase gate, the reply fix-up, legacy's names.
 //! - [`shadow`]: sampled reads compared on side connections, off the client's path.
-//! - [`protocol`]: the wire protocol as pure functions over buffers (framing,
-//!   startup packets, the messages the proxy decodes or writes), no I/O.
+//! - [`protocol`] (the `switchyard-protocol` crate): the wire protocol as
+//!   pure functions over buffers (framing, startup packets, the messages the
+//!   proxy decodes or writes), no I/O, no runtime.
 //! - `config`, `metrics` (every exported series and its labels), `error`.
 //!
 //! ## Example
@@ -43,7 +44,9 @@ mod config;
 mod error;
 mod metrics;
 pub mod net;
-pub mod protocol;
+/// The wire protocol as pure functions over buffers, its own crate so that
+/// nothing in it can reach a socket.
+pub use switchyard_protocol as protocol;
 pub mod route;
 pub mod session;
 pub mod shadow;

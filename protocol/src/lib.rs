@@ -1,6 +1,10 @@
+//! # switchyard-protocol
+//!
 //! The PostgreSQL frontend/backend protocol 3.0 as pure functions over
 //! buffers: framing, the startup packets, the few messages the proxy decodes
-//! and the few it writes itself. Nothing here touches a socket.
+//! and the few it writes itself. Nothing here touches a socket
+//! or a runtime (as rust-postgres keeps `postgres-protocol` apart from
+//! `tokio-postgres`); `switchyard-proxy` does the I/O.
 //!
 //! Protocol reference: <https://www.postgresql.org/docs/current/protocol-message-formats.html>
 //! and <https://www.postgresql.org/docs/current/protocol-flow.html>.

@@ -155,7 +155,7 @@ pub fn sqlstate<'a>(fields: &[(u8, &'a str)]) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::split_frame;
+    use crate::split_frame;
 
     #[test]
     fn error_response_round_trips() {

@@ -141,7 +141,7 @@ pub fn startup_message(buf: &mut BytesMut, version: u32, params: &[(&str, &str)]
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::tags::PROTOCOL_3_0;
+    use crate::tags::PROTOCOL_3_0;
 
     #[test]
     fn decodes_a_startup_message_and_keeps_it_raw() {

@@ -4,7 +4,7 @@
 
 use bytes::{BufMut, BytesMut};
 use proptest::prelude::*;
-use switchyard_proxy::protocol::{backend, frontend, split_frame, startup, ProtocolError};
+use switchyard_protocol::{backend, frontend, split_frame, startup, ProtocolError};
 
 const MAX: usize = 4096;
 
