@@ -18,3 +18,23 @@ pub enum Refusal {
     #[error("switchyard: several statements in one query string touch {table}; send them one at a time")]
     MultiStatement { table: String },
 }
+
+/// Whether a refusal's message (a plan's `reason`) says the statement does
+/// not parse: PostgreSQL may have an error of its own for it.
+pub fn is_unparsable(reason: &str) -> bool {
+    reason.starts_with("switchyard: a statement touching ")
+        && reason.contains(" does not parse, so it cannot be rewritten")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unparsable_refusals_are_told_apart() {
+        let r = Refusal::Unparsable { table: "todos".into(), detail: "sql parser error: x".into() };
+        assert!(is_unparsable(&r.to_string()));
+        let r = Refusal::MultiStatement { table: "todos".into() };
+        assert!(!is_unparsable(&r.to_string()));
+    }
+}

@@ -11,6 +11,7 @@ use super::logging::FilterHandle;
 use anyhow::Context;
 use switchyard_control::instances::Registration;
 use switchyard_control::watcher::{self, PhaseSnapshot, WatcherConfig};
+use switchyard_proxy::route::ask_postgres::AskPostgres;
 use switchyard_proxy::route::legacy_names::LegacyNames;
 use switchyard_proxy::route::{EpochTracker, PhaseView, RouteContext};
 use switchyard_proxy::shadow::{ShadowConfig, ShadowSampler};
@@ -213,6 +214,7 @@ async fn routing(
         tracker,
         names: Arc::new(names),
         shadow: Some(shadow),
+        ask: Some(Arc::new(AskPostgres::new(url))),
     })
 }
 

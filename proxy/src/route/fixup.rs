@@ -26,6 +26,7 @@ use bytes::{BufMut, BytesMut};
 
 use crate::protocol::bind::BindParams;
 use crate::protocol::{tags, write_message};
+use crate::route::ask_postgres::{legacy_error, ClientText, ErrorFields, Parsed};
 use crate::route::legacy_names::LegacyNames;
 
 /// What a rewritten statement's answer must be turned into (every
@@ -90,12 +91,24 @@ pub enum Fix {
     Drop,
     /// Send these bytes (whole messages) instead.
     Replace(BytesMut),
+    /// Not yet: deliver the message again once the interceptor's
+    /// [`crate::Interceptor::poll_backend_ready`] is ready.
+    Wait,
 }
+
+/// The client texts of what one expectation answers: one per statement of
+/// a Query, at most one otherwise.
+type Texts = VecDeque<Option<Arc<ClientText>>>;
 
 /// The queue of expectations and the state of the answer being read.
 #[derive(Debug, Default)]
 pub struct ResponseFixer {
     queue: VecDeque<Expect>,
+    /// Aligned with `queue`.
+    texts: VecDeque<Texts>,
+    /// PostgreSQL's word on the client's text of the error being read (None
+    /// inside: it could not be asked), set by [`ResponseFixer::answer`].
+    answer: Option<Option<Parsed>>,
     /// The affected count read from a hidden `sy_count` row.
     hidden_count: Option<u64>,
     /// Legacy's names for the new schema's, in errors of rewritten statements.
@@ -124,13 +137,55 @@ impl ResponseFixer {
         match self.queue.front() {
             Some(Expect::Execute(s)) => s.is_some(),
             Some(Expect::Query(shapes)) => matches!(shapes.front(), Some(Some(_))),
+            // The Parse of a rewritten statement: its analysis errors too.
+            Some(Expect::Completion { .. }) => self.current_text().is_some_and(|t| !t.refused),
             _ => false,
         }
     }
 
     /// Records what a message sent upstream expects.
     pub fn expect(&mut self, e: Expect) {
+        self.expect_with(e, Texts::new());
+    }
+
+    /// Records what a message sent upstream expects, with the client's own
+    /// text of each statement it answers for that the proxy rewrote or refused.
+    pub fn expect_with(&mut self, e: Expect, texts: impl IntoIterator<Item = Option<Arc<ClientText>>>) {
         self.queue.push_back(e);
+        self.texts.push_back(texts.into_iter().collect());
+    }
+
+    fn pop(&mut self) {
+        self.queue.pop_front();
+        self.texts.pop_front();
+    }
+
+    /// The client text of the statement being answered.
+    fn current_text(&self) -> Option<&Arc<ClientText>> {
+        self.texts.front()?.front()?.as_ref()
+    }
+
+    /// For an ErrorResponse: the client's text to ask PostgreSQL about, when
+    /// the error is a refusal of a statement the rewriter cannot parse or
+    /// carries a position in the proxy's SQL. Give the answer to
+    /// [`ResponseFixer::answer`] before [`ResponseFixer::fix`].
+    pub fn asks(&self, body: &[u8]) -> Option<Arc<ClientText>> {
+        let text = self.current_text()?;
+        let positioned = ErrorFields::parse(body).is_some_and(|f| f.get(b'P').is_some());
+        (text.refused || positioned).then(|| Arc::clone(text))
+    }
+
+    /// PostgreSQL's word on the text [`ResponseFixer::asks`] named (None:
+    /// it could not be asked).
+    pub fn answer(&mut self, parsed: Option<Parsed>) {
+        self.answer = Some(parsed);
+    }
+
+    /// The error legacy would have given ([`legacy_error`]), when
+    /// PostgreSQL was asked about the client's text of this one.
+    fn legacy_error(&mut self, body: &[u8]) -> Option<BytesMut> {
+        let text = Arc::clone(self.current_text()?);
+        legacy_error(&text, self.answer.take()?, body)
     }
 
     /// Nothing awaited: every message sent has been answered.
@@ -170,7 +225,9 @@ impl ResponseFixer {
             (tags::COMMAND_COMPLETE, Some(Expect::Query(shapes))) => {
                 matches!(shapes.front(), Some(Some(s)) if s.tag.is_some())
             }
-            (tags::ERROR_RESPONSE, _) => !self.names.is_empty() && self.answering_rewritten(),
+            (tags::ERROR_RESPONSE, _) => {
+                (!self.names.is_empty() && self.answering_rewritten()) || self.current_text().is_some()
+            }
             _ => false,
         }
     }
@@ -186,7 +243,7 @@ impl ResponseFixer {
             tags::PARSE_COMPLETE | tags::BIND_COMPLETE | tags::CLOSE_COMPLETE => {
                 if let Some(Expect::Completion { swallow }) = self.queue.front() {
                     let swallow = *swallow;
-                    self.queue.pop_front();
+                    self.pop();
                     if swallow {
                         return Fix::Drop;
                     }
@@ -196,14 +253,14 @@ impl ResponseFixer {
             tags::PARAMETER_DESCRIPTION => Fix::Forward,
             tags::NO_DATA => {
                 if matches!(self.queue.front(), Some(Expect::Describe { .. })) {
-                    self.queue.pop_front();
+                    self.pop();
                 }
                 Fix::Forward
             }
             tags::ROW_DESCRIPTION => match self.queue.front_mut() {
                 Some(Expect::Describe { hide_rows, rewritten, origins_by_name }) => {
                     let (hide, rewritten, by_name) = (*hide_rows, *rewritten, *origins_by_name);
-                    self.queue.pop_front();
+                    self.pop();
                     if hide {
                         let mut out = BytesMut::with_capacity(5);
                         write_message(&mut out, tags::NO_DATA, |_| {});
@@ -240,10 +297,14 @@ impl ResponseFixer {
                 let shape = match self.queue.front_mut() {
                     Some(Expect::Execute(s)) => {
                         let s = *s;
-                        self.queue.pop_front();
+                        self.pop();
                         s
                     }
-                    Some(Expect::Query(shapes)) => shapes.pop_front().flatten(),
+                    Some(Expect::Query(shapes)) => {
+                        let shape = shapes.pop_front().flatten();
+                        self.texts.front_mut().map(VecDeque::pop_front);
+                        shape
+                    }
                     _ => None,
                 };
                 let hidden = self.hidden_count.take();
@@ -263,10 +324,11 @@ impl ResponseFixer {
             tags::EMPTY_QUERY_RESPONSE => {
                 match self.queue.front_mut() {
                     Some(Expect::Execute(_)) => {
-                        self.queue.pop_front();
+                        self.pop();
                     }
                     Some(Expect::Query(shapes)) => {
                         shapes.pop_front();
+                        self.texts.front_mut().map(VecDeque::pop_front);
                     }
                     _ => {}
                 }
@@ -274,7 +336,7 @@ impl ResponseFixer {
             }
             PORTAL_SUSPENDED => {
                 if matches!(self.queue.front(), Some(Expect::Execute(_))) {
-                    self.queue.pop_front();
+                    self.pop();
                 }
                 self.hidden_count = None;
                 Fix::Forward
@@ -282,6 +344,9 @@ impl ResponseFixer {
             tags::ERROR_RESPONSE => {
                 self.hidden_count = None;
                 let renamed = if self.answering_rewritten() { self.names.error_response(body) } else { None };
+                let renamed_body = renamed.as_ref().map_or(body, |m| &m[5..]);
+                let renamed = self.legacy_error(renamed_body).or(renamed);
+                self.answer = None;
                 // PostgreSQL skips to the next Sync; a Query or FunctionCall
                 // stays until its ReadyForQuery.
                 while let Some(front) = self.queue.front_mut() {
@@ -289,10 +354,11 @@ impl ResponseFixer {
                         Expect::Sync | Expect::FunctionCall => break,
                         Expect::Query(shapes) => {
                             shapes.clear();
+                            self.texts.front_mut().map(VecDeque::clear);
                             break;
                         }
                         _ => {
-                            self.queue.pop_front();
+                            self.pop();
                         }
                     }
                 }
@@ -300,7 +366,7 @@ impl ResponseFixer {
             }
             tags::READY_FOR_QUERY => {
                 if matches!(self.queue.front(), Some(Expect::Sync | Expect::Query(_) | Expect::FunctionCall)) {
-                    self.queue.pop_front();
+                    self.pop();
                 }
                 self.hidden_count = None;
                 Fix::Forward
@@ -455,6 +521,68 @@ mod tests {
         let rest_text = [0, 0, 0, 0, 0, 0];
         assert!(!bind_wants_binary_results(&rest_text));
         assert!(!bind_wants_binary_results(&[0xff]));
+    }
+
+    fn error(fields: &[(u8, &str)]) -> Vec<u8> {
+        let mut b = Vec::new();
+        for (code, value) in fields {
+            b.push(*code);
+            b.extend_from_slice(value.as_bytes());
+            b.push(0);
+        }
+        b.push(0);
+        b
+    }
+
+    fn text(sql: &str, offset: usize, refused: bool) -> Option<Arc<ClientText>> {
+        Some(Arc::new(ClientText { sql: sql.into(), param_types: Vec::new(), offset, refused }))
+    }
+
+    #[test]
+    fn a_refusal_of_text_postgresql_rejects_becomes_postgresql_own_error() {
+        let mut f = ResponseFixer::new();
+        f.expect_with(Expect::Execute(None), [text("SELECT FROM todos WHERE", 0, true)]);
+        f.expect(Expect::Sync);
+        let refusal = error(&[(b'S', "ERROR"), (b'C', "0A000"), (b'M', "does not parse")]);
+        assert!(f.wants(tags::ERROR_RESPONSE));
+        assert!(f.asks(&refusal).is_some());
+        let syntax = error(&[(b'S', "ERROR"), (b'C', "42601"), (b'M', "syntax error at end of input"), (b'P', "24")]);
+        f.answer(Some(Parsed::Rejected(ErrorFields::parse(&syntax).expect("fields"))));
+        assert!(matches!(f.fix(tags::ERROR_RESPONSE, &refusal), Fix::Replace(b) if b[5..] == syntax[..]));
+        f.pass(tags::READY_FOR_QUERY);
+        assert!(f.is_idle());
+        // Text PostgreSQL accepts keeps its refusal, and so does one whose
+        // error depends on the session (the side connection has not its state).
+        f.expect_with(Expect::Execute(None), [text("TABLE todos", 0, true)]);
+        f.answer(Some(Parsed::Accepted));
+        assert_eq!(f.fix(tags::ERROR_RESPONSE, &refusal), Fix::Forward);
+        f.expect_with(Expect::Execute(None), [text("TABLE todos, my_temp", 0, true)]);
+        let undefined = error(&[(b'S', "ERROR"), (b'C', "42P01"), (b'M', "relation does not exist")]);
+        f.answer(Some(Parsed::Rejected(ErrorFields::parse(&undefined).expect("fields"))));
+        assert_eq!(f.fix(tags::ERROR_RESPONSE, &refusal), Fix::Forward);
+    }
+
+    #[test]
+    fn a_rewritten_statement_error_takes_legacy_position_or_none() {
+        let mut f = ResponseFixer::new();
+        let sql = "SELECT id FROM todos ORDER BY created_at";
+        f.expect_with(Expect::Query(VecDeque::from([None, Some(HIDDEN_UPDATE)])), [None, text(sql, 10, false)]);
+        f.pass(tags::COMMAND_COMPLETE);
+        let theirs = error(&[(b'C', "42702"), (b'M', "ambiguous"), (b'P', "479")]);
+        assert!(f.asks(&theirs).is_some());
+        let legacy = error(&[(b'C', "42702"), (b'M', "ambiguous"), (b'P', "31")]);
+        f.answer(Some(Parsed::Rejected(ErrorFields::parse(&legacy).expect("fields"))));
+        let want = error(&[(b'C', "42702"), (b'M', "ambiguous"), (b'P', "41")]);
+        assert!(matches!(f.fix(tags::ERROR_RESPONSE, &theirs), Fix::Replace(b) if b[5..] == want[..]));
+        f.pass(tags::READY_FOR_QUERY);
+        // Another SQLSTATE from PostgreSQL, or no answer: no position at all.
+        f.expect_with(Expect::Completion { swallow: false }, [text(sql, 0, false)]);
+        f.answer(None);
+        let want = error(&[(b'C', "42702"), (b'M', "ambiguous")]);
+        assert!(matches!(f.fix(tags::ERROR_RESPONSE, &theirs), Fix::Replace(b) if b[5..] == want[..]));
+        // Without a position there is nothing to ask.
+        f.expect_with(Expect::Completion { swallow: false }, [text(sql, 0, false)]);
+        assert!(f.asks(&want).is_none());
     }
 
     #[test]

@@ -9,9 +9,13 @@
 //! - [`fixup`]: replies restored to what the client's statement would get;
 //! - [`legacy_names`] and [`row_origin`]: errors and RowDescriptions named as
 //!   the legacy table would name them, from the facts [`catalog`] loads;
+//! - [`ask_postgres`]: what PostgreSQL says of the client's own text (parsed
+//!   on a side connection, never run), for the errors of rewritten and
+//!   refused statements;
 //! - [`cursors`]: which cursors were declared over a rewritten read, so that
 //!   their FETCH answers are described as legacy's too.
 
+pub mod ask_postgres;
 pub mod catalog;
 pub mod cursors;
 pub mod fixup;

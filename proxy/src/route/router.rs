@@ -20,6 +20,7 @@
 //!   nothing of the refused statement runs.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use bytes::{BufMut, BytesMut};
@@ -29,6 +30,7 @@ use tokio::sync::watch;
 use crate::metrics::RouteAction;
 use crate::protocol::frontend::FrontendMessage;
 use crate::protocol::{put_cstr, tags, write_message};
+use crate::route::ask_postgres::{ClientText, Parsed};
 use crate::route::fixup::{bind_wants_binary_results, Expect, Fix, ResponseFixer, Shape, TagKind};
 use crate::route::phase_gate::{PhaseGate, PHASE_UNKNOWN_MESSAGE, PHASE_UNKNOWN_SQLSTATE};
 use crate::session::intercept::{Interceptor, SessionInfo, TxStatus, Verdict};
@@ -90,6 +92,10 @@ pub struct RouteContext {
     pub names: Arc<crate::route::legacy_names::LegacyNames>,
     /// Shadow reads (design §5); None: off.
     pub shadow: Option<Arc<crate::shadow::ShadowSampler>>,
+    /// Where errors of rewritten and refused statements are checked against
+    /// what PostgreSQL says of the client's own text; None: not checked
+    /// (their positions are dropped, refusals stay 0A000).
+    pub ask: Option<Arc<crate::route::ask_postgres::AskPostgres>>,
 }
 
 impl RouteContext {
@@ -146,6 +152,10 @@ pub struct Router {
     /// Cursors declared over rewritten reads, whose FETCH answers get
     /// legacy's origins too.
     cursors: crate::route::cursors::Cursors,
+    /// A question about an error's client text, asked and not yet answered.
+    question: Option<tokio::sync::oneshot::Receiver<Option<Parsed>>>,
+    /// Its answer, for the error when it is delivered again.
+    answered: Option<Option<Parsed>>,
 }
 
 impl Router {
@@ -159,6 +169,8 @@ impl Router {
             shadow_portals: HashMap::new(),
             extended_open: false,
             cursors: crate::route::cursors::Cursors::default(),
+            question: None,
+            answered: None,
             ctx,
         }
     }
@@ -262,6 +274,7 @@ impl Router {
         }
         let mut text = String::with_capacity(sql.len() * 2);
         let mut shapes = VecDeque::with_capacity(plans.len());
+        let mut texts = Vec::with_capacity(plans.len());
         for ((stmt, plan), fetch) in statements.iter().zip(&plans).zip(fetches) {
             if !text.is_empty() {
                 text.push_str(";\n");
@@ -273,8 +286,10 @@ impl Router {
             }
             let by_name = plan.action == Action::Rewrite && crate::route::row_origin::origins_by_name(stmt);
             shapes.push_back(shape_of(plan, false, by_name).or(fetch));
+            let offset = sql[..stmt.as_ptr() as usize - sql.as_ptr() as usize].chars().count();
+            texts.push(client_text(plan, stmt, &[], offset));
         }
-        self.fixer.expect(Expect::Query(shapes));
+        self.fixer.expect_with(Expect::Query(shapes), texts);
         let mut out = BytesMut::with_capacity(text.len() + 6);
         write_message(&mut out, tags::QUERY, |b| put_cstr(b, text.as_bytes()));
         Verdict::Replace(out)
@@ -291,13 +306,13 @@ impl Router {
             self.close_variants(&old, name, &mut out);
         }
         let Ok(phase) = phase else {
-            self.refuse(&phase_unknown_sql(), &mut out);
+            self.refuse(&phase_unknown_sql(), None, &mut out);
             return Verdict::Replace(out);
         };
         let plan = self.plan(phase, sql);
         match plan.action {
             Action::Refuse => {
-                self.refuse(&refusal_sql(&plan), &mut out);
+                self.refuse(&refusal_sql(&plan), client_text(&plan, sql, param_types, 0), &mut out);
                 return Verdict::Replace(out);
             }
             Action::Passthrough if out.is_empty() => {
@@ -309,7 +324,7 @@ impl Router {
         }
         let sent = if plan.action == Action::Rewrite { plan.sql.as_str() } else { sql };
         parse_message(&mut out, name, sent, param_types);
-        self.fixer.expect(Expect::Completion { swallow: false });
+        self.fixer.expect_with(Expect::Completion { swallow: false }, [client_text(&plan, sql, param_types, 0)]);
         self.remember(name, sql, param_types, phase, name.to_string(), plan);
         Verdict::Replace(out)
     }
@@ -356,7 +371,7 @@ impl Router {
             Err(NoPhase::Refuse) => {
                 self.portals.remove(portal);
                 let mut out = BytesMut::new();
-                self.refuse(&phase_unknown_sql(), &mut out);
+                self.refuse(&phase_unknown_sql(), None, &mut out);
                 return Verdict::Replace(out);
             }
         };
@@ -378,8 +393,9 @@ impl Router {
                 let plan = self.ctx.rewriter.plan(phase, &stmt.sql);
                 self.ctx.metrics.routed(route_action(plan.action));
                 if plan.action == Action::Refuse {
+                    let text = client_text(&plan, &stmt.sql, &stmt.param_types, 0);
                     self.portals.remove(portal);
-                    self.refuse(&refusal_sql(&plan), &mut out);
+                    self.refuse(&refusal_sql(&plan), text, &mut out);
                     return Verdict::Replace(out);
                 }
                 let sent = if plan.action == Action::Rewrite { plan.sql.clone() } else { stmt.sql.clone() };
@@ -391,7 +407,8 @@ impl Router {
                     None => {
                         let n = format!("sy_{}_{}", phase.as_str(), statement);
                         parse_message(&mut out, &n, &sent, &stmt.param_types);
-                        self.fixer.expect(Expect::Completion { swallow: true });
+                        let text = client_text(&plan, &stmt.sql, &stmt.param_types, 0);
+                        self.fixer.expect_with(Expect::Completion { swallow: true }, [text]);
                         n
                     }
                 };
@@ -486,7 +503,9 @@ impl Router {
     /// Bind, Execute of it under the proxy's own statement name, whose three
     /// completions the client does not see. Not the unnamed statement: the
     /// client may still use its own (Bind to "" after the refusal's Sync).
-    fn refuse(&mut self, raise: &str, out: &mut BytesMut) {
+    /// `text`: the refused statement's, when PostgreSQL is to be asked
+    /// whether it has an error of its own for it.
+    fn refuse(&mut self, raise: &str, text: Option<Arc<ClientText>>, out: &mut BytesMut) {
         // Closing a statement that does not exist is no error.
         close_message(out, b'S', REFUSAL_STATEMENT);
         parse_message(out, REFUSAL_STATEMENT, raise, &[]);
@@ -499,7 +518,7 @@ impl Router {
         self.fixer.expect(Expect::Completion { swallow: true });
         self.fixer.expect(Expect::Completion { swallow: true });
         self.fixer.expect(Expect::Completion { swallow: true });
-        self.fixer.expect(Expect::Execute(None));
+        self.fixer.expect_with(Expect::Execute(None), [text]);
     }
 }
 
@@ -535,7 +554,32 @@ impl Interceptor for Router {
         self.gate.poll_ready(cx)
     }
 
+    fn poll_backend_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if let Some(rx) = &mut self.question {
+            let answer = std::task::ready!(std::pin::Pin::new(rx).poll(cx));
+            self.answered = Some(answer.ok().flatten());
+            self.question = None;
+        }
+        std::task::Poll::Ready(())
+    }
+
     fn on_backend(&mut self, tag: u8, body: &[u8]) -> Fix {
+        if tag == tags::ERROR_RESPONSE {
+            if let Some(answer) = self.answered.take() {
+                self.fixer.answer(answer);
+            } else if let Some(text) = self.fixer.asks(body) {
+                let Some(ask) = self.ctx.ask.clone() else {
+                    self.fixer.answer(None);
+                    return self.fixer.fix(tag, body);
+                };
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                tokio::spawn(async move {
+                    let _ = tx.send(ask.parse(&text.sql, &text.param_types).await);
+                });
+                self.question = Some(rx);
+                return Fix::Wait;
+            }
+        }
         let fix = self.fixer.fix(tag, body);
         if tag == tags::READY_FOR_QUERY && self.fixer.is_idle() {
             // Every request is answered: no implicit transaction is open.
@@ -657,6 +701,16 @@ fn shape_of(plan: &Plan, binary_count: bool, origins_by_name: bool) -> Option<Sh
         CommandTag::Delete => Some(TagKind::Delete),
     };
     Some(Shape { tag, hide_rows: plan.result.hide_rows, binary_count, origins_by_name })
+}
+
+/// The client's text of a statement for asking PostgreSQL about its error:
+/// a rewritten one (its positions), or one refused because the rewriter
+/// cannot parse it (PostgreSQL's own error).
+fn client_text(plan: &Plan, sql: &str, param_types: &[u32], offset: usize) -> Option<Arc<ClientText>> {
+    let refused =
+        plan.action == Action::Refuse && plan.reason.as_deref().is_some_and(switchyard_rewriter::refuse::is_unparsable);
+    (plan.action == Action::Rewrite || refused)
+        .then(|| Arc::new(ClientText { sql: sql.to_string(), param_types: param_types.to_vec(), offset, refused }))
 }
 
 /// How the answer of a FETCH or MOVE from a cursor declared over a

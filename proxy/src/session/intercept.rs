@@ -89,6 +89,12 @@ pub trait Interceptor: Send {
     fn poll_ready(&mut self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
         std::task::Poll::Ready(())
     }
+
+    /// After [`Fix::Wait`]: ready when the held upstream message may be
+    /// delivered again. The client's messages keep flowing meanwhile.
+    fn poll_backend_ready(&mut self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        std::task::Poll::Ready(())
+    }
 }
 
 /// Forwards everything untouched and asks for nothing, so the session

@@ -204,7 +204,12 @@ impl Inspect for UpstreamInspect {
             Fix::Forward => Verdict::Forward,
             Fix::Drop => Verdict::Replace(BytesMut::new()),
             Fix::Replace(bytes) => Verdict::Replace(bytes),
+            Fix::Wait => Verdict::Wait,
         })
+    }
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>, st: &mut State) -> Poll<()> {
+        st.interceptor.poll_backend_ready(cx)
     }
 }
 

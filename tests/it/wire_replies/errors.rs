@@ -111,3 +111,50 @@ async fn errors_of_statements_on_todos_name_legacy_in_every_phase() {
         }
     }
 }
+
+/// Statements on todos with an error PostgreSQL finds while parsing: a
+/// syntax error (which the rewriter cannot parse either) and an ambiguous
+/// column (which the rewritten statement also has, at another position).
+fn misspelt() -> Vec<(&'static str, String)> {
+    let ambiguous = format!(
+        "SELECT t.id FROM todos t JOIN projects p ON p.id = t.project_id WHERE t.user_id = '{U1}' ORDER BY created_at"
+    );
+    vec![
+        ("syntax error at the end", "SELECT id FROM todos WHERE user_id = $1 ORDER BY".to_string()),
+        ("syntax error inside", "UPDATE todos SET title = WHERE id = $1".to_string()),
+        ("ambiguous column", ambiguous),
+    ]
+}
+
+#[tokio::test]
+async fn errors_found_while_parsing_are_postgresql_own_with_positions_in_the_client_text() {
+    for phase in PHASES {
+        let pair = Pair::new(phase).await;
+        let mut app = Conn::connect(&pair.proxy.url()).await;
+        let mut twin = Conn::connect(&pair.twin.url).await;
+        for (what, sql) in misspelt() {
+            let at = format!("{phase}: {what}");
+            let extended = [parse("", &sql, &[]), bind("", "", &[Some(U1)]), execute("", 0), sync()];
+            let want = first_error(&twin.exchange(&extended).await, &at);
+            assert!(want.contains_key(&'P'), "{at}: PostgreSQL gives a position");
+            assert_eq!(first_error(&app.exchange(&extended).await, &at), want, "{at}, extended protocol: {sql}");
+            // In a simple Query, positions count from the start of the whole message.
+            let simple = format!("SELECT 1;\n  {}", sql.replace("$1", &format!("'{U1}'")));
+            let want = first_error(&twin.exchange(&[query(&simple)]).await, &at);
+            assert_eq!(first_error(&app.exchange(&[query(&simple)]).await, &at), want, "{at}, simple query: {simple}");
+        }
+        // The error aborts the transaction as PostgreSQL's does, and nothing of it ran.
+        for conn in [&mut app, &mut twin] {
+            conn.simple("BEGIN").await;
+            let answer = conn.exchange(&[query("DELETE FROM todos WHERE")]).await;
+            assert_eq!(first_error(&answer, phase).get(&'C').map(String::as_str), Some("42601"));
+            let answer = conn.exchange(&[query("SELECT 1")]).await;
+            assert_eq!(first_error(&answer, phase).get(&'C').map(String::as_str), Some("25P02"));
+            conn.simple("ROLLBACK").await;
+        }
+        // Text PostgreSQL accepts but the rewriter cannot parse stays refused.
+        let answer = app.exchange(&[query("TABLE todos")]).await;
+        assert_eq!(first_error(&answer, phase).get(&'C').map(String::as_str), Some("0A000"), "{phase}: TABLE todos");
+        assert_eq!(app.simple("SELECT count(*) FROM todos").await.len(), 1, "{phase}: the connection is usable");
+    }
+}
