@@ -7,18 +7,17 @@
 //! the clause keywords the AST does not locate (`RETURNING`, `SET`, the
 //! parentheses around a CTE body).
 
-use std::ops::ControlFlow;
+mod collect;
+mod kinds;
+mod sites;
 
-use sqlparser::ast::{
-    Expr, FromTable, ObjectName, ObjectNamePart, Query, SetExpr, Statement, TableFactor, TableObject, Visit, Visitor,
-};
+use sqlparser::ast::{ObjectName, ObjectNamePart, Query, SetExpr, Statement};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
 use crate::lex::{self, Kind, Token};
 use crate::mask::{self, Cursor};
 use crate::shape::{order_by_output, single_table, unordered_limit};
-use crate::span::name_range;
 pub use crate::span::LineIndex;
 use crate::spec::MigrationSpec;
 
@@ -170,92 +169,6 @@ pub(crate) fn fold(i: &sqlparser::ast::Ident) -> String {
     }
 }
 
-/// Collects table factors naming the table, locks, CTE names, volatility.
-struct Collector<'a> {
-    spec: &'a MigrationSpec,
-    idx: &'a LineIndex<'a>,
-    factors: Vec<TableRef>,
-    bad_span: bool,
-    shadowing_cte: bool,
-    locks_table: bool,
-    writes_in_with: bool,
-    volatile: bool,
-    aliases: Vec<String>,
-    lock_of: Vec<Option<String>>,
-    /// Relation references naming the table, in any position.
-    relations: usize,
-}
-
-const VOLATILE: [&str; 6] =
-    ["random", "gen_random_uuid", "clock_timestamp", "nextval", "timeofday", "uuid_generate_v4"];
-
-impl Visitor for Collector<'_> {
-    type Break = ();
-
-    fn pre_visit_relation(&mut self, n: &ObjectName) -> ControlFlow<()> {
-        if is_table(n, self.spec) {
-            self.relations += 1;
-        }
-        ControlFlow::Continue(())
-    }
-
-    fn pre_visit_table_factor(&mut self, tf: &TableFactor) -> ControlFlow<()> {
-        if let TableFactor::Table { name, alias, args: None, .. } = tf {
-            if is_table(name, self.spec) {
-                match name_range(name, self.idx) {
-                    Some((start, end)) => {
-                        let alias = alias.as_ref().map(|a| a.name.to_string());
-                        if let Some(a) = &alias {
-                            self.aliases.push(a.clone());
-                        }
-                        self.factors.push(TableRef { start, end, alias });
-                    }
-                    None => self.bad_span = true,
-                }
-            }
-        }
-        ControlFlow::Continue(())
-    }
-
-    fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
-        if let Some(w) = &q.with {
-            for c in &w.cte_tables {
-                if fold(&c.alias.name) == self.spec.legacy.table {
-                    self.shadowing_cte = true;
-                }
-                if matches!(
-                    *c.query.body,
-                    SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Merge(_)
-                ) {
-                    self.writes_in_with = true;
-                }
-            }
-        }
-        for l in &q.locks {
-            let of = l.of.as_ref().and_then(|of| {
-                of.0.last().and_then(|p| match p {
-                    ObjectNamePart::Identifier(i) => Some(fold(i)),
-                    ObjectNamePart::Function(_) => None,
-                })
-            });
-            self.lock_of.push(of);
-        }
-        ControlFlow::Continue(())
-    }
-
-    fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
-        if let Expr::Function(f) = e {
-            if let Some(ObjectNamePart::Identifier(i)) = f.name.0.last() {
-                let n = fold(i);
-                if VOLATILE.contains(&n.as_str()) {
-                    self.volatile = true;
-                }
-            }
-        }
-        ControlFlow::Continue(())
-    }
-}
-
 /// Parses `sql` (which the fast path says may touch the table) and analyses it.
 /// `Ok(None)` when the text holds no statement at all.
 pub fn analyze(sql: &str, spec: &MigrationSpec) -> Result<Option<Analysis>, ClassifyError> {
@@ -267,48 +180,10 @@ pub fn analyze(sql: &str, spec: &MigrationSpec) -> Result<Option<Analysis>, Clas
     let Some(first) = stmts.first() else {
         return Ok(None);
     };
-    // The statement's own text: all tokens up to the first top-level `;`.
-    let depth = lex::depths(&toks);
-    let mut start = None;
-    let mut end = 0;
-    for (i, t) in toks.iter().enumerate() {
-        if t.kind == Kind::Semi && depth[i] == 0 {
-            if start.is_some() {
-                break;
-            }
-            continue;
-        }
-        start.get_or_insert(t.start);
-        end = t.end;
-    }
-    let start = start.unwrap_or(0);
+    let (start, end) = statement_range(&toks);
     let query_start = masked.cursor.map_or(start, |c| c.query_start);
-
-    let mut c = Collector {
-        spec,
-        idx: &idx,
-        factors: Vec::new(),
-        bad_span: false,
-        shadowing_cte: false,
-        locks_table: false,
-        writes_in_with: false,
-        volatile: false,
-        aliases: Vec::new(),
-        lock_of: Vec::new(),
-        relations: 0,
-    };
-    let _ = first.visit(&mut c);
+    let c = collect::collect(first, spec, &idx)?;
     let mut rel_count = c.relations;
-    if c.bad_span {
-        return Err(ClassifyError::Span);
-    }
-    // A lock clause without OF, or OF the table or one of its aliases, would
-    // apply to the table's references.
-    c.locks_table = c.lock_of.iter().any(|of| match of {
-        None => true,
-        Some(n) => *n == spec.legacy.table || c.aliases.iter().any(|a| a.eq_ignore_ascii_case(n)),
-    }) && !c.factors.is_empty();
-
     let mut a = Analysis {
         kind: StmtKind::Dml,
         reads: Vec::new(),
@@ -337,96 +212,81 @@ pub fn analyze(sql: &str, spec: &MigrationSpec) -> Result<Option<Analysis>, Clas
     let mut targets: Vec<TableRef> = Vec::new();
     match first {
         Statement::Query(q) => {
-            if let Some(w) = &q.with {
-                for (i, cte) in w.cte_tables.iter().enumerate() {
-                    let name_start = idx.offset(cte.alias.name.span.start).ok_or(ClassifyError::Span)?;
-                    let close = idx.offset(cte.closing_paren_token.0.span.start).ok_or(ClassifyError::Span)?;
-                    let open = matching_open(&toks, close).ok_or(ClassifyError::Span)?;
-                    a.ctes.push(CteInfo { name: fold(&cte.alias.name), start: name_start, open, close });
-                    let body_start = toks.iter().find(|t| t.start > open).map_or(open + 1, |t| t.start);
-                    let body_end = toks.iter().rev().find(|t| t.end <= close).map_or(close, |t| t.end);
-                    if let Some(site) = body_site(&cte.query.body, spec, &idx, body_start, body_end, Some(i))? {
-                        targets.push(site.target.clone());
-                        a.sites.push(site);
-                    }
-                }
-                if let Some(last) = a.ctes.last() {
-                    a.main_start = toks.iter().find(|t| t.start > last.close).map_or(end, |t| t.start);
-                }
-            }
-            if let Some(site) = body_site(&q.body, spec, &idx, a.main_start, end, None)? {
-                targets.push(site.target.clone());
-                a.sites.push(site);
-            }
-            a.unordered_limit = unordered_limit(q);
-            a.simple_select = q.with.is_none()
-                && matches!(*q.body, SetExpr::Select(_))
-                && q.order_by.is_none()
-                && q.limit_clause.is_none()
-                && q.fetch.is_none();
-            a.top_locks = !q.locks.is_empty();
-            a.single_table = single_table(&q.body);
-            a.order_by_output = order_by_output(q);
-            a.pure_query = a.sites.is_empty()
-                && !c.writes_in_with
-                && !matches!(*q.body, SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Merge(_));
+            targets = sites::query_sites(q, spec, &idx, &toks, &mut a)?;
+            query_shape(q, &mut a);
         }
         Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
-            if let Some(site) = stmt_site(first, spec, &idx, start, end, None)? {
+            if let Some(site) = sites::stmt_site(first, spec, &idx, start, end, None)? {
                 targets.push(site.target.clone());
                 a.sites.push(site);
             }
         }
         Statement::Copy { source, to, .. } => {
-            a.kind = match source {
-                sqlparser::ast::CopySource::Table { table_name, .. } if is_table(table_name, spec) => {
-                    if *to {
-                        StmtKind::CopyTableTo
-                    } else {
-                        StmtKind::CopyIntoTable
-                    }
-                }
-                sqlparser::ast::CopySource::Table { .. } => StmtKind::Other("COPY".into()),
-                sqlparser::ast::CopySource::Query(_) => StmtKind::CopyQueryTo,
-            };
+            a.kind = kinds::copy(source, *to, spec);
             if a.kind == StmtKind::CopyIntoTable || a.kind == StmtKind::CopyTableTo {
                 rel_count += 1;
                 targets.push(TableRef { start: 0, end: 0, alias: None });
             }
         }
         Statement::Explain { analyze, statement, options, .. } => {
-            let opt_analyze =
-                options.as_ref().is_some_and(|o| o.iter().any(|u| u.name.value.eq_ignore_ascii_case("analyze")));
-            let writes = match statement.as_ref() {
-                Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => true,
-                Statement::Query(q) => {
-                    matches!(*q.body, SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_)) || c.writes_in_with
-                }
-                _ => true,
-            };
-            a.kind = StmtKind::Explain { analyze: *analyze || opt_analyze, writes };
+            a.kind = kinds::explain(*analyze, statement, options.as_deref(), c.writes_in_with);
         }
-        other => {
-            // The statement's leading keywords, up to the table's name.
-            let name = other.to_string();
-            let kw: Vec<&str> = name
-                .split_whitespace()
-                .take_while(|w| !w.to_ascii_lowercase().contains(spec.legacy.table.as_str()))
-                .take(2)
-                .collect();
-            a.kind = StmtKind::Other(if kw.is_empty() { "this statement".to_string() } else { kw.join(" ") });
-        }
+        other => a.kind = kinds::other(other, spec),
     }
-    for f in c.factors {
-        if !targets.iter().any(|t| t.start == f.start && t.end == f.end) {
-            a.reads.push(f);
+    a.reads = reads(c.factors, &targets);
+    widen_only(sql, &toks, &mut a);
+    a.tablesample = toks.iter().any(|t| t.is_word(sql, "tablesample"));
+    a.stray_refs = rel_count.saturating_sub(a.reads.len() + targets.len());
+    Ok(Some(a))
+}
+
+/// The statement's own text: all tokens up to the first top-level `;`.
+fn statement_range(toks: &[Token]) -> (usize, usize) {
+    let depth = lex::depths(toks);
+    let mut start = None;
+    let mut end = 0;
+    for (i, t) in toks.iter().enumerate() {
+        if t.kind == Kind::Semi && depth[i] == 0 {
+            if start.is_some() {
+                break;
+            }
+            continue;
         }
+        start.get_or_insert(t.start);
+        end = t.end;
     }
-    a.reads.sort_by_key(|r| r.start);
-    a.reads.dedup_by_key(|r| r.start);
-    // `ONLY todos` (no inheritance children in legacy): the span takes the
-    // keyword with it, since neither a derived table nor the new
-    // partitioned tables may follow ONLY.
+    (start.unwrap_or(0), end)
+}
+
+/// What the read planner needs to know of a query's shape.
+fn query_shape(q: &Query, a: &mut Analysis) {
+    a.unordered_limit = unordered_limit(q);
+    a.simple_select = q.with.is_none()
+        && matches!(*q.body, SetExpr::Select(_))
+        && q.order_by.is_none()
+        && q.limit_clause.is_none()
+        && q.fetch.is_none();
+    a.top_locks = !q.locks.is_empty();
+    a.single_table = single_table(&q.body);
+    a.order_by_output = order_by_output(q);
+    a.pure_query = a.sites.is_empty()
+        && !a.writes_in_with
+        && !matches!(*q.body, SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Merge(_));
+}
+
+/// The table's references that are not write targets, in text order.
+fn reads(factors: Vec<TableRef>, targets: &[TableRef]) -> Vec<TableRef> {
+    let mut reads: Vec<TableRef> =
+        factors.into_iter().filter(|f| !targets.iter().any(|t| t.start == f.start && t.end == f.end)).collect();
+    reads.sort_by_key(|r| r.start);
+    reads.dedup_by_key(|r| r.start);
+    reads
+}
+
+/// `ONLY todos` (no inheritance children in legacy): the span takes the
+/// keyword with it, since neither a derived table nor the new partitioned
+/// tables may follow ONLY.
+fn widen_only(sql: &str, toks: &[Token], a: &mut Analysis) {
     let widen = |r: &mut TableRef| {
         if let Some(prev) = toks.iter().take_while(|t| t.end <= r.start).last() {
             if prev.is_word(sql, "only") {
@@ -436,82 +296,6 @@ pub fn analyze(sql: &str, spec: &MigrationSpec) -> Result<Option<Analysis>, Clas
     };
     a.reads.iter_mut().for_each(widen);
     a.sites.iter_mut().for_each(|s| widen(&mut s.target));
-    a.tablesample = toks.iter().any(|t| t.is_word(sql, "tablesample"));
-    a.stray_refs = rel_count.saturating_sub(a.reads.len() + targets.len());
-    Ok(Some(a))
-}
-
-fn matching_open(toks: &[Token], close: usize) -> Option<usize> {
-    let ci = toks.iter().position(|t| t.start == close && t.kind == Kind::Close)?;
-    let mut d = 0i32;
-    for t in toks[..=ci].iter().rev() {
-        match t.kind {
-            Kind::Close => d += 1,
-            Kind::Open => {
-                d -= 1;
-                if d == 0 {
-                    return Some(t.start);
-                }
-            }
-            _ => {}
-        }
-    }
-    None
-}
-
-fn body_site(
-    body: &SetExpr,
-    spec: &MigrationSpec,
-    idx: &LineIndex<'_>,
-    start: usize,
-    end: usize,
-    cte: Option<usize>,
-) -> Result<Option<Site>, ClassifyError> {
-    match body {
-        SetExpr::Insert(s) | SetExpr::Update(s) | SetExpr::Delete(s) => stmt_site(s, spec, idx, start, end, cte),
-        _ => Ok(None),
-    }
-}
-
-fn stmt_site(
-    s: &Statement,
-    spec: &MigrationSpec,
-    idx: &LineIndex<'_>,
-    start: usize,
-    end: usize,
-    cte: Option<usize>,
-) -> Result<Option<Site>, ClassifyError> {
-    let (kind, name, alias, on_conflict) = match s {
-        Statement::Insert(ins) => match &ins.table {
-            TableObject::TableName(n) => {
-                (DmlKind::Insert, n, ins.table_alias.as_ref().map(|a| a.alias.to_string()), ins.on.is_some())
-            }
-            _ => return Ok(None),
-        },
-        Statement::Update(u) => match &u.table.relation {
-            TableFactor::Table { name, alias, .. } => {
-                (DmlKind::Update, name, alias.as_ref().map(|a| a.name.to_string()), false)
-            }
-            _ => return Ok(None),
-        },
-        Statement::Delete(d) => {
-            let tables = match &d.from {
-                FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
-            };
-            match tables.first().map(|t| &t.relation) {
-                Some(TableFactor::Table { name, alias, .. }) => {
-                    (DmlKind::Delete, name, alias.as_ref().map(|a| a.name.to_string()), false)
-                }
-                _ => return Ok(None),
-            }
-        }
-        _ => return Ok(None),
-    };
-    if !is_table(name, spec) {
-        return Ok(None);
-    }
-    let (ns, ne) = name_range(name, idx).ok_or(ClassifyError::Span)?;
-    Ok(Some(Site { kind, target: TableRef { start: ns, end: ne, alias }, start, end, cte, on_conflict }))
 }
 
 #[cfg(test)]
