@@ -8,12 +8,15 @@
 #   update  UPDATE todos SET priority = priority + 1 WHERE id = (SELECT id FROM bench_ids WHERE n = :k)
 #   delete  DELETE FROM todos WHERE id = (SELECT id FROM bench_ids WHERE n = :k)
 # bench_ids holds open leaf todos (no children, not done), so an update or
-# delete touches one row whichever phase serves it; the delete script runs
-# last on each copy (a deleted id then deletes nothing: its share is small
-# while the run is short against the number of ids).
+# delete touches one row whichever phase serves it (a deleted id then
+# deletes nothing: its share is small while the run is short against the
+# number of ids).
 #
-# Each setup gets a fresh copy (CREATE DATABASE ... TEMPLATE), then every
-# script with 1 and $CLIENTS clients for $DURATION s. Setups alternate in
+# Each setup and script gets a fresh copy (CREATE DATABASE ... TEMPLATE):
+# a legacy delete scans legacy todos for children (legacy has no index on
+# parent_todo_id), so on a copy the insert script had grown it would cost
+# more the faster that setup had inserted. Each script runs with 1 and
+# $CLIENTS clients for $DURATION s. Setups alternate in
 # $ROUNDS rounds, the order reversed every other round, so that the load of
 # a shared machine falls on all of them alike. Prints each run, a Markdown
 # table of tps and the ratio to direct, and the issue's closing thresholds.
@@ -102,10 +105,10 @@ echo "== ${DURATION}s per run, 1 and $CLIENTS clients, $ROUNDS round(s); $(nproc
 for round in $(seq 1 "$ROUNDS"); do
   if [ $((round % 2)) = 0 ]; then seq_=$(printf '%s\n' "${order[@]}" | tac); else seq_=$(printf '%s\n' "${order[@]}"); fi
   for s in $seq_; do
-    N=$((N + 1)); db="run$N"
-    psql_ postgres -c "CREATE DATABASE $db TEMPLATE tpl"
-    setup "$s" "$db" >"$WORK/url"; url=$(cat "$WORK/url")
     for script in $SCRIPTS; do
+      N=$((N + 1)); db="run$N"
+      psql_ postgres -c "CREATE DATABASE $db TEMPLATE tpl"
+      setup "$s" "$db" >"$WORK/url"; url=$(cat "$WORK/url")
       for c in 1 "$CLIENTS"; do
         out=$(pgbench -n -M prepared -c "$c" -j "$c" -T "$DURATION" -f "$WORK/$script.sql" "$url" 2>&1) || {
           echo "pgbench failed ($s $script $c):" >&2; echo "$out" | tail -5 >&2; exit 1; }
@@ -114,9 +117,9 @@ for round in $(seq 1 "$ROUNDS"); do
         echo "$s $script $c $tps" >>"$RESULTS"
         printf '  round %s  %-11s %-6s %s client(s)  tps %9.1f  load %s\n' "$round" "$s" "$script" "$c" "$tps" "$load" >&2
       done
+      if [ -n "$SY_PID" ]; then kill "$SY_PID"; wait "$SY_PID" 2>/dev/null || true; SY_PID=""; fi
+      psql_ postgres -c "DROP DATABASE $db WITH (FORCE)"
     done
-    if [ -n "$SY_PID" ]; then kill "$SY_PID"; wait "$SY_PID" 2>/dev/null || true; SY_PID=""; fi
-    psql_ postgres -c "DROP DATABASE $db WITH (FORCE)"
   done
 done
 
