@@ -23,6 +23,7 @@ use uuid::Uuid;
 use crate::error::ControlError;
 use crate::phase::Phase;
 use crate::state;
+use crate::store::backfill_progress;
 
 /// One runner at a time per database, across machines.
 const ADVISORY_LOCK_KEY: i64 = 0x5357_4246_494c; // "SWBFIL"
@@ -177,25 +178,14 @@ async fn run_locked(
     // running them.
     client.batch_execute("SET jit = off").await?;
     if cfg.restart {
-        client.execute("DELETE FROM switchyard.backfill_progress WHERE table_name = $1", &[&cfg.table]).await?;
+        backfill_progress::forget(client, &cfg.table).await?;
     }
-    client
-        .execute(
-            "INSERT INTO switchyard.backfill_progress (table_name) VALUES ($1) ON CONFLICT DO NOTHING",
-            &[&cfg.table],
-        )
-        .await?;
-    let row = client
-        .query_one(
-            "SELECT last_key, rows_copied, batches, completed FROM switchyard.backfill_progress WHERE table_name = $1",
-            &[&cfg.table],
-        )
-        .await?;
+    let checkpoint = backfill_progress::start(client, &cfg.table).await?;
     let mut p = Progress {
-        last_key: row.get(0),
-        rows_copied: row.get(1),
-        batches: row.get(2),
-        completed: row.get(3),
+        last_key: checkpoint.last_key,
+        rows_copied: checkpoint.rows_copied,
+        batches: checkpoint.batches,
+        completed: checkpoint.completed,
         batch_size: cfg.batch_size.max(1),
         ..Progress::default()
     };
@@ -258,12 +248,7 @@ async fn run_locked(
     if repaired > 0 {
         tracing::info!(repaired, "depth recomputed below todos re-parented during the backfill");
     }
-    tx.execute(
-        "UPDATE switchyard.backfill_progress SET completed = true, finished_at = now(), updated_at = now()
-         WHERE table_name = $1",
-        &[&cfg.table],
-    )
-    .await?;
+    backfill_progress::complete(&tx, &cfg.table).await?;
     tx.commit().await?;
     p.completed = true;
     report(&p);
@@ -414,12 +399,7 @@ async fn copy_ranges(
                 &[&cfg.table, &range.no, &last, &n],
             )
             .await?;
-            tx.execute(
-                "UPDATE switchyard.backfill_progress SET last_key = $2, rows_copied = rows_copied + $3,
-                        batches = batches + 1, updated_at = now() WHERE table_name = $1",
-                &[&cfg.table, &last, &n],
-            )
-            .await?;
+            backfill_progress::advance(&tx, &cfg.table, last, n).await?;
             tx.commit().await?;
             range.cursor = last;
             metrics::counter!("switchyard_backfill_rows_total").increment(n as u64);
@@ -444,10 +424,7 @@ pub fn adapt_batch_size(current: i64, took: Duration, target: Duration) -> i64 {
 }
 
 async fn paused(client: &Client, table: &str) -> Result<bool, BackfillError> {
-    Ok(client
-        .query_opt("SELECT paused FROM switchyard.backfill_progress WHERE table_name = $1", &[&table])
-        .await?
-        .is_some_and(|r| r.get::<_, bool>(0)))
+    Ok(backfill_progress::paused(client, table).await?)
 }
 
 async fn replica_lagging(client: &Client, max: Option<Duration>) -> Result<bool, BackfillError> {
@@ -461,13 +438,7 @@ async fn replica_lagging(client: &Client, max: Option<Duration>) -> Result<bool,
 
 /// Sets or clears the pause flag the running backfill checks before every batch.
 pub async fn set_paused(client: &Client, table: &str, paused: bool) -> Result<bool, BackfillError> {
-    let n = client
-        .execute(
-            "UPDATE switchyard.backfill_progress SET paused = $2, updated_at = now() WHERE table_name = $1",
-            &[&table, &paused],
-        )
-        .await?;
-    Ok(n > 0)
+    Ok(backfill_progress::set_paused(client, table, paused).await?)
 }
 
 #[cfg(test)]

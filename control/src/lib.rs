@@ -14,6 +14,7 @@ pub mod phase;
 pub mod schema_dump;
 pub mod state;
 pub mod status;
+pub mod store;
 pub mod watcher;
 
 pub use error::ControlError;

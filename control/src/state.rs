@@ -113,7 +113,7 @@ pub async fn move_phase(client: &mut Client, req: &MoveRequest) -> Result<MoveOu
     if req.to == Phase::Legacy {
         // Writes are no longer mirrored: whatever the backfill did is stale,
         // and read_new must wait for a new backfill and verify.
-        tx.execute("DELETE FROM switchyard.backfill_progress WHERE table_name = $1", &[&req.table]).await?;
+        crate::store::backfill_progress::forget(&tx, &req.table).await?;
     }
     tx.commit().await?;
     Ok(MoveOutcome { from, to: req.to, epoch: new_epoch, forced })
@@ -137,11 +137,9 @@ pub async fn guard_facts(
     instance_liveness: Duration,
     confirmed: bool,
 ) -> Result<GuardFacts, ControlError> {
-    let backfill = client
-        .query_opt("SELECT completed, finished_at FROM switchyard.backfill_progress WHERE table_name = $1", &[&table])
-        .await?;
-    let backfill_complete = backfill.as_ref().is_some_and(|r| r.get::<_, bool>(0));
-    let backfill_finished: Option<DateTime<Utc>> = backfill.as_ref().and_then(|r| r.get(1));
+    let backfill = crate::store::backfill_progress::completion(client, table).await?;
+    let backfill_complete = backfill.as_ref().is_some_and(|b| b.completed);
+    let backfill_finished: Option<DateTime<Utc>> = backfill.and_then(|b| b.finished_at);
     let clean_verify_age = if backfill_complete {
         client
             .query_opt(

@@ -228,21 +228,12 @@ pub fn ladder(current: Phase) -> Vec<Rung> {
 }
 
 async fn backfill(client: &Client, table: &str) -> Result<Option<BackfillStatus>, ControlError> {
-    let Some(row) = client
-        .query_opt(
-            "SELECT p.rows_copied, p.batches, p.completed, p.paused, p.started_at, p.finished_at,
-                    extract(epoch FROM coalesce(p.finished_at, p.updated_at) - p.started_at)::float8,
-                    greatest((SELECT reltuples FROM pg_class WHERE oid = to_regclass($1)), 0)::int8
-             FROM switchyard.backfill_progress p WHERE p.table_name = $1",
-            &[&table],
-        )
-        .await?
-    else {
+    let Some(row) = crate::store::backfill_progress::summary(client, table).await? else {
         return Ok(None);
     };
-    let (rows_copied, completed): (i64, bool) = (row.get(0), row.get(2));
-    let estimate: i64 = row.get(7);
-    let elapsed: f64 = row.get(6);
+    let (rows_copied, completed) = (row.rows_copied, row.completed);
+    let estimate = row.legacy_rows_estimate;
+    let elapsed = row.elapsed_seconds;
     let ranges = client
         .query(
             "SELECT range_no, rows_copied, done FROM switchyard.backfill_ranges WHERE table_name = $1 ORDER BY range_no",
@@ -254,15 +245,15 @@ async fn backfill(client: &Client, table: &str) -> Result<Option<BackfillStatus>
         .collect();
     Ok(Some(BackfillStatus {
         rows_copied,
-        batches: row.get(1),
+        batches: row.batches,
         legacy_rows_estimate: estimate,
         percent: percent(rows_copied, estimate, completed),
         rows_per_sec: (elapsed > 0.0 && rows_copied > 0).then(|| rows_copied as f64 / elapsed),
         eta_secs: eta(rows_copied, estimate, completed, elapsed),
         completed,
-        paused: row.get(3),
-        started_at: row.get(4),
-        finished_at: row.get(5),
+        paused: row.paused,
+        started_at: row.started_at,
+        finished_at: row.finished_at,
         ranges,
     }))
 }

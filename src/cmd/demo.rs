@@ -153,10 +153,7 @@ async fn demo(args: Args, walk: Vec<Phase>) -> anyhow::Result<u8> {
         if to == Phase::DualWrite && verify_ok.is_none() {
             step("backfill (switchyard backfill)");
             run_child(&exe, &["backfill", "--database-url", &url]).await?;
-            rows_moved = client
-                .query_one("SELECT rows_copied FROM switchyard.backfill_progress WHERE table_name = 'todos'", &[])
-                .await?
-                .get::<_, i64>(0);
+            rows_moved = switchyard_control::store::backfill_progress::rows_copied(&client, "todos").await?;
             step("verify (switchyard verify)");
             let code = run_child_status(&exe, &["verify", "--database-url", &url]).await?;
             verify_ok = Some(code == 0);

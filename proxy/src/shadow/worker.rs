@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
+use switchyard_control::store;
 use switchyard_rewriter::MigrationSpec;
 use tokio::sync::{mpsc, Mutex};
 use tokio_postgres::types::{to_sql_checked, Format, IsNull, ToSql, Type};
@@ -53,20 +54,17 @@ async fn poll_settings(sampler: std::sync::Weak<ShadowSampler>, config: Arc<Shad
             client = switchyard_pgconn::connect(&config.database_url).await.ok();
         }
         if let Some(c) = &client {
-            match c.query("SELECT phase, sample_rate FROM switchyard.shadow_settings", &[]).await {
+            match store::shadow_settings::sample_rates(c).await {
                 Ok(rows) => {
-                    let rows: Vec<(String, f64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
                     if let Some(s) = sampler.upgrade() {
                         s.apply_settings(&rows);
                     }
                 }
                 Err(e) => tracing::debug!(error = %e, "shadow settings not read"),
             }
-            let done = c
-                .query_opt("SELECT completed FROM switchyard.backfill_progress WHERE table_name = $1", &[&table])
-                .await;
+            let done = store::backfill_progress::completion(c, &table).await;
             if let (Ok(done), Some(s)) = (done, sampler.upgrade()) {
-                s.backfill_complete.store(done.is_some_and(|r| r.get::<_, bool>(0)), Relaxed);
+                s.backfill_complete.store(done.is_some_and(|b| b.completed), Relaxed);
             }
         }
         tokio::time::sleep(config.settings_poll).await;

@@ -77,10 +77,7 @@ pub async fn backfill_killed_midway(
     let mut child =
         Command::new(exe).args(&args).stdin(Stdio::null()).stdout(Stdio::null()).kill_on_drop(true).spawn()?;
     loop {
-        let copied: i64 = admin
-            .query_opt("SELECT rows_copied FROM switchyard.backfill_progress WHERE table_name = 'todos'", &[])
-            .await?
-            .map_or(0, |r| r.get(0));
+        let copied = switchyard_control::store::backfill_progress::rows_copied(admin, "todos").await?;
         if copied > 0 {
             break;
         }

@@ -1,0 +1,9 @@
+//! The control tables of the `switchyard` schema behind one door: every
+//! statement the proxy, the CLI, the backfill and the demo run against them
+//! is here, one module per table, so a change of a table (a migration) has
+//! one place to look for its readers and writers. Each function takes any
+//! client or transaction and returns the driver's error; callers wrap it in
+//! their own.
+
+pub mod backfill_progress;
+pub mod shadow_settings;
