@@ -129,6 +129,8 @@ pub struct Analysis {
     pub single_table: bool,
     /// The main query's ORDER BY names an output column by position or alias.
     pub order_by_output: bool,
+    /// Where the main query's result columns come from, when it can be told.
+    pub columns: Option<Vec<crate::origins::ColumnOrigin>>,
 }
 
 /// Why a statement could not be analysed.
@@ -207,6 +209,7 @@ pub fn analyze(sql: &str, spec: &MigrationSpec) -> Result<Option<Analysis>, Clas
         top_locks: false,
         single_table: false,
         order_by_output: false,
+        columns: crate::origins::column_origins(first, spec),
     };
 
     let mut targets: Vec<TableRef> = Vec::new();

@@ -36,6 +36,7 @@ pub mod lex;
 pub mod lock;
 pub mod mask;
 mod mirror;
+pub mod origins;
 pub mod plan;
 pub mod planner;
 pub mod read;
@@ -52,6 +53,7 @@ pub mod write;
 use std::sync::Arc;
 
 pub use cache::{CacheStats, PlanCache};
+pub use origins::ColumnOrigin;
 pub use plan::{Action, CommandTag, Phase, Plan, ResultShape, REFUSAL_SQLSTATE};
 pub use spec::{check_catalog, CatalogColumns, CatalogMismatch, MigrationSpec, SpecError};
 

@@ -142,6 +142,10 @@ pub struct Plan {
     /// Why it was refused (the client's error message), or a note on why it
     /// was rewritten or passed.
     pub reason: Option<String>,
+    /// Where each result column of a rewritten read comes from in the
+    /// client's select list, when it can be told ([`crate::origins`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub columns: Option<Vec<crate::origins::ColumnOrigin>>,
 }
 
 /// SQLSTATE for a refusal: `feature_not_supported`.
@@ -156,6 +160,7 @@ impl Plan {
             result: ResultShape::as_reported(),
             shadow: None,
             reason: None,
+            columns: None,
         }
     }
 
@@ -167,6 +172,7 @@ impl Plan {
             result: ResultShape::as_reported(),
             shadow: None,
             reason: Some(reason.into()),
+            columns: None,
         }
     }
 

@@ -122,6 +122,7 @@ fn plan_read(sql: &str, a: &Analysis, spec: &MigrationSpec, phase: Phase) -> Pla
             "reads of {} served from {} and {}",
             spec.legacy.table, spec.new.active.table, spec.new.archived.table
         )),
+        columns: a.columns.clone(),
     }
 }
 
@@ -148,6 +149,7 @@ fn plan_locking_read(sql: &str, a: &Analysis, spec: &MigrationSpec, phase: Phase
         result: ResultShape::as_reported(),
         shadow: None,
         reason: Some(format!("a locking read of {table} {how}")),
+        columns: a.columns.clone(),
     };
     if a.pure_query && a.reads.len() == 1 && a.simple_select {
         if let Some(out) = lock::branches(sql, a, &a.reads[0], spec) {

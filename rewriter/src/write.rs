@@ -125,6 +125,7 @@ pub fn plan_writes(sql: &str, a: &Analysis, spec: &MigrationSpec, phase: Phase) 
             "write to {} mirrored by {} in one statement (phase {phase})",
             spec.legacy.table, mirror_fn
         )),
+        columns: None,
     })
 }
 

@@ -108,8 +108,9 @@ impl ErrorFields {
     }
 }
 
-/// The client's own text of a statement the proxy rewrote or refused, for
-/// asking PostgreSQL what legacy would have said of its error
+/// The client's own statement as the proxy rewrote or refused it: its text,
+/// for asking PostgreSQL what legacy would have said of its error, and its
+/// result columns' origins
 /// ([`AskPostgres::parse`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientText {
@@ -121,6 +122,9 @@ pub struct ClientText {
     /// Refused because the rewriter cannot parse it: PostgreSQL's own error
     /// about the text, if it has one, replaces the refusal.
     pub refused: bool,
+    /// Where its result columns come from, as the rewriter read them from
+    /// the client's select list (for RowDescription, [`crate::route::row_origin`]).
+    pub columns: Option<Vec<switchyard_rewriter::ColumnOrigin>>,
 }
 
 /// SQLSTATE `syntax_error`.

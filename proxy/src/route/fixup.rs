@@ -129,7 +129,9 @@ impl ResponseFixer {
     /// A rewritten statement's RowDescription with legacy todos' table OID
     /// and attribute numbers.
     fn legacy_origins(&self, body: &[u8], by_name: bool) -> Fix {
-        crate::route::row_origin::row_description(&self.names, body, by_name).map_or(Fix::Forward, Fix::Replace)
+        let columns = self.current_text().and_then(|t| t.columns.as_deref());
+        crate::route::row_origin::row_description(&self.names, body, by_name, columns)
+            .map_or(Fix::Forward, Fix::Replace)
     }
 
     /// Whether the answer being read is a rewritten statement's.
@@ -260,8 +262,7 @@ impl ResponseFixer {
             tags::ROW_DESCRIPTION => match self.queue.front_mut() {
                 Some(Expect::Describe { hide_rows, rewritten, origins_by_name }) => {
                     let (hide, rewritten, by_name) = (*hide_rows, *rewritten, *origins_by_name);
-                    self.pop();
-                    if hide {
+                    let fix = if hide {
                         let mut out = BytesMut::with_capacity(5);
                         write_message(&mut out, tags::NO_DATA, |_| {});
                         Fix::Replace(out)
@@ -269,7 +270,9 @@ impl ResponseFixer {
                         self.legacy_origins(body, by_name)
                     } else {
                         Fix::Forward
-                    }
+                    };
+                    self.pop();
+                    fix
                 }
                 Some(Expect::Query(shapes)) => match shapes.front().copied().flatten() {
                     Some(s) if s.hide_rows => Fix::Drop,
@@ -535,7 +538,7 @@ mod tests {
     }
 
     fn text(sql: &str, offset: usize, refused: bool) -> Option<Arc<ClientText>> {
-        Some(Arc::new(ClientText { sql: sql.into(), param_types: Vec::new(), offset, refused }))
+        Some(Arc::new(ClientText { sql: sql.into(), param_types: Vec::new(), offset, refused, columns: None }))
     }
 
     #[test]

@@ -114,6 +114,8 @@ struct Statement {
     origins_by_name: bool,
     /// It declares, fetches from or closes a cursor.
     about_cursors: bool,
+    /// As rewritten when parsed: for its errors and result columns.
+    text: Option<Arc<ClientText>>,
     /// Upstream statements for it, per phase: (phase, upstream name, plan).
     variants: Vec<(Phase, String, Arc<Plan>)>,
 }
@@ -142,6 +144,8 @@ pub struct Router {
     statements: HashMap<String, Statement>,
     /// Portal name -> how its Execute's answer is fixed.
     portals: HashMap<String, Option<Shape>>,
+    /// Portal name -> its rewritten statement, for a Describe of it.
+    portal_texts: HashMap<String, Arc<ClientText>>,
     fixer: ResponseFixer,
     /// Portal name -> the read its Execute may shadow.
     shadow_portals: HashMap<String, Arc<crate::shadow::ShadowJob>>,
@@ -165,6 +169,7 @@ impl Router {
             held: None,
             statements: HashMap::new(),
             portals: HashMap::new(),
+            portal_texts: HashMap::new(),
             fixer: ResponseFixer::with_names(Arc::clone(&ctx.names)),
             shadow_portals: HashMap::new(),
             extended_open: false,
@@ -324,8 +329,12 @@ impl Router {
         }
         let sent = if plan.action == Action::Rewrite { plan.sql.as_str() } else { sql };
         parse_message(&mut out, name, sent, param_types);
-        self.fixer.expect_with(Expect::Completion { swallow: false }, [client_text(&plan, sql, param_types, 0)]);
+        let text = client_text(&plan, sql, param_types, 0);
+        self.fixer.expect_with(Expect::Completion { swallow: false }, [text.clone()]);
         self.remember(name, sql, param_types, phase, name.to_string(), plan);
+        if let Some(stmt) = self.statements.get_mut(name) {
+            stmt.text = text;
+        }
         Verdict::Replace(out)
     }
 
@@ -346,6 +355,7 @@ impl Router {
                 origins_by_name: !self.ctx.rewriter.is_fast_passthrough(sql)
                     && crate::route::row_origin::origins_by_name(sql),
                 about_cursors: crate::route::cursors::about_cursors(sql),
+                text: None,
                 variants: vec![(phase, upstream, plan)],
             },
         );
@@ -370,6 +380,7 @@ impl Router {
             Err(NoPhase::Wait) => return Verdict::Wait,
             Err(NoPhase::Refuse) => {
                 self.portals.remove(portal);
+                self.portal_texts.remove(portal);
                 let mut out = BytesMut::new();
                 self.refuse(&phase_unknown_sql(), None, &mut out);
                 return Verdict::Replace(out);
@@ -395,6 +406,7 @@ impl Router {
                 if plan.action == Action::Refuse {
                     let text = client_text(&plan, &stmt.sql, &stmt.param_types, 0);
                     self.portals.remove(portal);
+                    self.portal_texts.remove(portal);
                     self.refuse(&refusal_sql(&plan), text, &mut out);
                     return Verdict::Replace(out);
                 }
@@ -423,7 +435,12 @@ impl Router {
         } else {
             None
         };
-        self.portals.insert(portal.to_string(), shape_of(&plan, binary, by_name).or(fetch));
+        let shape = shape_of(&plan, binary, by_name);
+        match stmt.text.clone().filter(|_| shape.is_some()) {
+            Some(text) => self.portal_texts.insert(portal.to_string(), text),
+            None => self.portal_texts.remove(portal),
+        };
+        self.portals.insert(portal.to_string(), shape.or(fetch));
         self.shadow_bind(portal, statement, phase, &plan, rest);
         self.fixer.expect(Expect::Completion { swallow: false });
         if upstream == statement && out.is_empty() {
@@ -438,6 +455,11 @@ impl Router {
     }
 
     fn on_describe(&mut self, kind: u8, name: &str) -> Verdict {
+        let text = if kind == b'S' {
+            self.statements.get(name).and_then(|s| s.text.clone())
+        } else {
+            self.portal_texts.get(name).cloned()
+        };
         let (hide_rows, rewritten, origins_by_name) = if kind == b'S' {
             // PostgreSQL describes the statement under the client's name,
             // as parsed; every phase's plan hides the same rows.
@@ -453,7 +475,7 @@ impl Router {
             let shape = self.portals.get(name).copied().flatten();
             (shape.is_some_and(|s| s.hide_rows), shape.is_some(), shape.is_some_and(|s| s.origins_by_name))
         };
-        self.fixer.expect(Expect::Describe { hide_rows, rewritten, origins_by_name });
+        self.fixer.expect_with(Expect::Describe { hide_rows, rewritten, origins_by_name }, [text]);
         Verdict::Forward
     }
 
@@ -480,6 +502,7 @@ impl Router {
     fn on_close(&mut self, kind: u8, name: &str) -> Verdict {
         if kind == b'P' {
             self.portals.remove(name);
+            self.portal_texts.remove(name);
             self.fixer.expect(Expect::Completion { swallow: false });
             return Verdict::Forward;
         }
@@ -588,6 +611,7 @@ impl Interceptor for Router {
                 // The transaction is over: portals and cursors without HOLD
                 // are gone, the phase is released.
                 self.portals.clear();
+                self.portal_texts.clear();
                 self.cursors.transaction_ended();
                 if let Some(v) = self.held.take() {
                     self.ctx.tracker.leave(v.epoch);
@@ -703,14 +727,16 @@ fn shape_of(plan: &Plan, binary_count: bool, origins_by_name: bool) -> Option<Sh
     Some(Shape { tag, hide_rows: plan.result.hide_rows, binary_count, origins_by_name })
 }
 
-/// The client's text of a statement for asking PostgreSQL about its error:
-/// a rewritten one (its positions), or one refused because the rewriter
-/// cannot parse it (PostgreSQL's own error).
+/// The client's statement for asking PostgreSQL about its error and for its
+/// result columns: a rewritten one (its positions, its columns' origins), or
+/// one refused because the rewriter cannot parse it (PostgreSQL's own error).
 fn client_text(plan: &Plan, sql: &str, param_types: &[u32], offset: usize) -> Option<Arc<ClientText>> {
     let refused =
         plan.action == Action::Refuse && plan.reason.as_deref().is_some_and(switchyard_rewriter::refuse::is_unparsable);
-    (plan.action == Action::Rewrite || refused)
-        .then(|| Arc::new(ClientText { sql: sql.to_string(), param_types: param_types.to_vec(), offset, refused }))
+    (plan.action == Action::Rewrite || refused).then(|| {
+        let (sql, param_types, columns) = (sql.to_string(), param_types.to_vec(), plan.columns.clone());
+        Arc::new(ClientText { sql, param_types, offset, refused, columns })
+    })
 }
 
 /// How the answer of a FETCH or MOVE from a cursor declared over a

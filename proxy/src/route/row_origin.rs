@@ -14,6 +14,7 @@
 //! results PostgreSQL describes as computed. Pure logic.
 
 use bytes::{BufMut, BytesMut};
+use switchyard_rewriter::ColumnOrigin;
 
 use crate::protocol::{tags, write_message, Cursor, ProtocolError};
 use crate::route::legacy_names::LegacyNames;
@@ -29,19 +30,29 @@ pub fn origins_by_name(client_sql: &str) -> bool {
 /// The RowDescription `body` with legacy's origins, as a whole message;
 /// None when nothing changes (or the body is malformed). `by_name`: see
 /// [`origins_by_name`].
-pub fn row_description(names: &LegacyNames, body: &[u8], by_name: bool) -> Option<BytesMut> {
+pub fn row_description(
+    names: &LegacyNames,
+    body: &[u8],
+    by_name: bool,
+    columns: Option<&[ColumnOrigin]>,
+) -> Option<BytesMut> {
     if names.is_empty() {
         return None;
     }
     let fields = decode(body).ok()?;
+    let columns = columns.filter(|c| c.len() == fields.len());
     let mut changed = false;
     let mut out = BytesMut::with_capacity(body.len() + 5);
     write_message(&mut out, tags::ROW_DESCRIPTION, |b| {
         b.put_u16(fields.len() as u16);
-        for f in &fields {
+        for (i, f) in fields.iter().enumerate() {
             let origin = match (f.table, f.attnum) {
-                (0, 0) if by_name => names.legacy_column(f.name, f.type_oid, f.typmod),
-                (0, 0) => None,
+                (0, 0) => match columns.map(|c| &c[i]) {
+                    Some(ColumnOrigin::Column(c)) => names.legacy_column(c, f.type_oid, f.typmod),
+                    Some(ColumnOrigin::Computed) => None,
+                    _ if by_name => names.legacy_column(f.name, f.type_oid, f.typmod),
+                    _ => None,
+                },
                 (table, attnum) => names.legacy_origin(table, attnum),
             };
             let (table, attnum) = origin.unwrap_or((f.table, f.attnum));

@@ -113,8 +113,9 @@ async fn errors_of_statements_on_todos_name_legacy_in_every_phase() {
 }
 
 /// Statements on todos with an error PostgreSQL finds while parsing: a
-/// syntax error (which the rewriter cannot parse either) and an ambiguous
-/// column (which the rewritten statement also has, at another position).
+/// syntax error (which the rewriter cannot parse either), an ambiguous
+/// column (which the rewritten statement also has, at another position) and
+/// a misspelt column (the rewritten statement's error names its own table).
 fn misspelt() -> Vec<(&'static str, String)> {
     let ambiguous = format!(
         "SELECT t.id FROM todos t JOIN projects p ON p.id = t.project_id WHERE t.user_id = '{U1}' ORDER BY created_at"
@@ -123,6 +124,8 @@ fn misspelt() -> Vec<(&'static str, String)> {
         ("syntax error at the end", "SELECT id FROM todos WHERE user_id = $1 ORDER BY".to_string()),
         ("syntax error inside", "UPDATE todos SET title = WHERE id = $1".to_string()),
         ("ambiguous column", ambiguous),
+        // Found at Parse in the rewritten write, which names the new tables.
+        ("misspelt column of an insert", "INSERT INTO todos (id, user_id, titel) VALUES ($1, $1, 'x')".to_string()),
     ]
 }
 

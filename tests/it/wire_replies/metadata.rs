@@ -39,6 +39,12 @@ async fn result_columns_from_todos_carry_legacy_table_oids_in_every_phase() {
         "SELECT t.id, t.title, u.email, t.priority + 1 AS next FROM todos t JOIN users u ON u.id = t.user_id"
             .to_string(),
         "SELECT status, count(*) FROM todos GROUP BY status".to_string(),
+        // Columns under another name are still todos' columns; a computed one
+        // under a column's name is not.
+        "SELECT id AS todo_id, t.title AS name, priority + 1 AS priority, status AS \"Status\" FROM todos t \
+         WHERE user_id = $1"
+            .to_string(),
+        "SELECT t.title AS name, u.email AS who, t.status FROM todos t JOIN users u ON u.id = t.user_id".to_string(),
         "WITH RECURSIVE tree AS (SELECT id, title FROM todos WHERE parent_todo_id IS NULL \
          UNION ALL SELECT t.id, t.title FROM todos t JOIN tree ON t.parent_todo_id = tree.id) SELECT * FROM tree"
             .to_string(),
