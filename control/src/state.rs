@@ -141,15 +141,10 @@ pub async fn guard_facts(
     let backfill_complete = backfill.as_ref().is_some_and(|b| b.completed);
     let backfill_finished: Option<DateTime<Utc>> = backfill.and_then(|b| b.finished_at);
     let clean_verify_age = if backfill_complete {
-        client
-            .query_opt(
-                "SELECT extract(epoch FROM now() - finished_at)::float8 FROM switchyard.verify_runs
-                 WHERE table_name = $1 AND clean AND finished_at IS NOT NULL AND started_at >= $2
-                 ORDER BY finished_at DESC LIMIT 1",
-                &[&table, &backfill_finished],
-            )
+        crate::store::verify_runs::latest_clean(client, table, backfill_finished)
             .await?
-            .map(|r| Duration::from_secs_f64(r.get::<_, f64>(0).max(0.0)))
+            .and_then(|run| run.age_seconds)
+            .map(|age| Duration::from_secs_f64(age.max(0.0)))
     } else {
         None
     };

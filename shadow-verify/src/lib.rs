@@ -38,7 +38,6 @@ pub mod plan;
 pub mod queries;
 pub mod render;
 pub mod report;
-pub mod runs;
 mod throttle;
 mod verify;
 
@@ -46,5 +45,5 @@ pub use diff::{Difference, DifferenceKind};
 pub use plan::{Spec, LEGACY_COLUMNS};
 pub use render::Format;
 pub use report::{Report, EXIT_CLEAN, EXIT_COULD_NOT_RUN, EXIT_DIFFERENCES};
-pub use runs::{last_clean_within, last_finished, VerifyRun};
+pub use switchyard_control::store::verify_runs::{self as runs, last_clean_within, last_finished, VerifyRun};
 pub use verify::{connect, verify, Options, VerifyError};

@@ -7,3 +7,4 @@
 
 pub mod backfill_progress;
 pub mod shadow_settings;
+pub mod verify_runs;

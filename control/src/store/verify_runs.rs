@@ -1,10 +1,11 @@
 //! `switchyard.verify_runs` (migration 0001): one row per verify run, so the
-//! read_new phase guard can ask for a recent clean one.
+//! read_new phase guard can ask for a recent clean one ([`latest_clean`]).
 //!
 //! A run inserts its row when it starts (`clean` NULL) and completes it when it
 //! ends: `clean` true or false, `differences`, and the report's summary. A run
 //! that could not finish leaves `clean` NULL with the error in `summary`.
 
+use chrono::{DateTime, Utc};
 use tokio_postgres::GenericClient;
 
 /// A recorded verify run.
@@ -75,18 +76,30 @@ pub async fn last_finished(
     client.query_opt(&sql, &[&table]).await?.as_ref().map(from_row).transpose()
 }
 
-/// The most recent clean run for `table` finished at most `max_age_seconds`
-/// ago: what the read_new guard needs. A later run with differences does not
-/// hide an earlier clean one here; a guard that wants "the latest run was
-/// clean" uses [`last_finished`].
+/// The most recent clean run for `table`, of those started at or after
+/// `started_after` (the backfill's end, for the read_new guard: a run that
+/// began before the copy finished proves nothing). A later run with
+/// differences does not hide an earlier clean one here; a guard that wants
+/// "the latest run was clean" uses [`last_finished`].
+pub async fn latest_clean(
+    client: &impl GenericClient,
+    table: &str,
+    started_after: Option<DateTime<Utc>>,
+) -> Result<Option<VerifyRun>, tokio_postgres::Error> {
+    let sql = format!(
+        "{SELECT_RUN} WHERE table_name = $1 AND clean AND finished_at IS NOT NULL \
+         AND ($2::timestamptz IS NULL OR started_at >= $2) ORDER BY finished_at DESC LIMIT 1"
+    );
+    client.query_opt(&sql, &[&table, &started_after]).await?.as_ref().map(from_row).transpose()
+}
+
+/// The most recent clean run for `table` if it finished at most
+/// `max_age_seconds` ago.
 pub async fn last_clean_within(
     client: &impl GenericClient,
     table: &str,
     max_age_seconds: f64,
 ) -> Result<Option<VerifyRun>, tokio_postgres::Error> {
-    let sql = format!(
-        "{SELECT_RUN} WHERE table_name = $1 AND clean AND finished_at >= now() - make_interval(secs => $2) \
-         ORDER BY finished_at DESC LIMIT 1"
-    );
-    client.query_opt(&sql, &[&table, &max_age_seconds]).await?.as_ref().map(from_row).transpose()
+    let run = latest_clean(client, table, None).await?;
+    Ok(run.filter(|r| r.age_seconds.is_some_and(|age| age <= max_age_seconds)))
 }
