@@ -159,21 +159,7 @@ async fn run_locked(
     cfg: &BackfillConfig,
     report: &mut impl FnMut(&Progress),
 ) -> Result<Progress, BackfillError> {
-    let phase = state::current(client, &cfg.table).await?.phase;
-    if !phase.writes_both() {
-        return Err(BackfillError::WrongPhase(phase));
-    }
-    if !cfg.ignore_instances {
-        let lagging: Vec<String> = state::live_instances(client, cfg.instance_liveness)
-            .await?
-            .into_iter()
-            .filter(|i| matches!(i.phase, None | Some(Phase::Legacy)))
-            .map(|i| i.instance_id)
-            .collect();
-        if !lagging.is_empty() {
-            return Err(BackfillError::InstancesLagging(lagging.join(", ")));
-        }
-    }
+    check_preconditions(client, cfg).await?;
     // Batches are short generic plans; JIT compiling them costs more than
     // running them.
     client.batch_execute("SET jit = off").await?;
@@ -203,44 +189,90 @@ async fn run_locked(
     if jobs == 1 {
         copy_ranges(client, cfg, &queue, &mut |e| p.apply(e, report)).await?;
     } else {
-        let url = cfg.database_url.as_deref().ok_or(BackfillError::JobsNeedUrl)?;
-        let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
-        let mut workers = tokio::task::JoinSet::new();
-        for job in 0..jobs {
-            let (mut worker, connection) = switchyard_pgconn::connect_raw(url).await.map_err(ControlError::from)?;
-            tokio::spawn(connection);
-            worker
-                .batch_execute(&format!(
-                    "SET jit = off; SET application_name = 'switchyard backfill pid {} job {job}'",
-                    std::process::id()
-                ))
-                .await?;
-            let (cfg, queue, events) = (cfg.clone(), Arc::clone(&queue), events.clone());
-            workers.spawn(async move {
-                copy_ranges(&mut worker, &cfg, &queue, &mut |e| {
-                    let _ = events.send(e);
-                })
-                .await
-            });
-        }
-        drop(events);
-        loop {
-            tokio::select! {
-                Some(e) = received.recv() => p.apply(e, report),
-                finished = workers.join_next() => match finished {
-                    None => break,
-                    Some(Ok(Ok(()))) => {}
-                    Some(Ok(Err(e))) => return Err(e),
-                    Some(Err(e)) => {
-                        return Err(BackfillError::JobFailed(e))
-                    }
-                },
-            }
-        }
-        while let Ok(e) = received.try_recv() {
-            p.apply(e, report);
+        copy_in_parallel(cfg, jobs, &queue, &mut p, report).await?;
+    }
+    complete(client, cfg, &mut p, report).await?;
+    Ok(p)
+}
+
+/// The backfill runs only while writes are mirrored legacy -> new, and only
+/// once every live proxy instance has acknowledged such a phase.
+async fn check_preconditions(client: &Client, cfg: &BackfillConfig) -> Result<(), BackfillError> {
+    let phase = state::current(client, &cfg.table).await?.phase;
+    if !phase.writes_both() {
+        return Err(BackfillError::WrongPhase(phase));
+    }
+    if !cfg.ignore_instances {
+        let lagging: Vec<String> = state::live_instances(client, cfg.instance_liveness)
+            .await?
+            .into_iter()
+            .filter(|i| matches!(i.phase, None | Some(Phase::Legacy)))
+            .map(|i| i.instance_id)
+            .collect();
+        if !lagging.is_empty() {
+            return Err(BackfillError::InstancesLagging(lagging.join(", ")));
         }
     }
+    Ok(())
+}
+
+/// `jobs` workers, each on its own connection, take key ranges from `queue`
+/// until it is empty; their events are applied to `p` as they come.
+async fn copy_in_parallel(
+    cfg: &BackfillConfig,
+    jobs: usize,
+    queue: &Arc<Mutex<VecDeque<KeyRange>>>,
+    p: &mut Progress,
+    report: &mut impl FnMut(&Progress),
+) -> Result<(), BackfillError> {
+    let url = cfg.database_url.as_deref().ok_or(BackfillError::JobsNeedUrl)?;
+    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let mut workers = tokio::task::JoinSet::new();
+    for job in 0..jobs {
+        let (mut worker, connection) = switchyard_pgconn::connect_raw(url).await.map_err(ControlError::from)?;
+        tokio::spawn(connection);
+        worker
+            .batch_execute(&format!(
+                "SET jit = off; SET application_name = 'switchyard backfill pid {} job {job}'",
+                std::process::id()
+            ))
+            .await?;
+        let (cfg, queue, events) = (cfg.clone(), Arc::clone(queue), events.clone());
+        workers.spawn(async move {
+            copy_ranges(&mut worker, &cfg, &queue, &mut |e| {
+                let _ = events.send(e);
+            })
+            .await
+        });
+    }
+    drop(events);
+    loop {
+        tokio::select! {
+            Some(e) = received.recv() => p.apply(e, report),
+            finished = workers.join_next() => match finished {
+                None => break,
+                Some(Ok(Ok(()))) => {}
+                Some(Ok(Err(e))) => return Err(e),
+                Some(Err(e)) => {
+                    return Err(BackfillError::JobFailed(e))
+                }
+            },
+        }
+    }
+    while let Ok(e) = received.try_recv() {
+        p.apply(e, report);
+    }
+    Ok(())
+}
+
+/// Repairs the depths left stale by re-parenting during the copy and marks
+/// the backfill complete, in one transaction.
+async fn complete(
+    client: &mut Client,
+    cfg: &BackfillConfig,
+    p: &mut Progress,
+    report: &mut impl FnMut(&Progress),
+) -> Result<(), BackfillError> {
     let tx = client.transaction().await?;
     // Depths left stale by re-parenting while rows were still missing, fixed
     // now that every row is present (migration 0013).
@@ -251,9 +283,9 @@ async fn run_locked(
     backfill_progress::complete(&tx, &cfg.table).await?;
     tx.commit().await?;
     p.completed = true;
-    report(&p);
+    report(p);
     tracing::info!(rows = p.rows_copied, batches = p.batches, "backfill complete");
-    Ok(p)
+    Ok(())
 }
 
 /// One key range of the backfill: legacy ids in (after, upto].
