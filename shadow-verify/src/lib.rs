@@ -33,6 +33,7 @@
 //! ```
 
 pub mod chunks;
+mod depth;
 pub mod diff;
 pub mod plan;
 pub mod queries;
