@@ -1,10 +1,13 @@
-//! Decoding the client messages the proxy (and later the rewriter) needs:
-//! Query, Parse, Bind, Describe, Execute, Sync, Close, Terminate. Everything
-//! else is forwarded without being decoded.
+//! Decoding the client messages the proxy needs: Query, Parse, Bind,
+//! Describe, Execute, Sync, Close, Terminate. Everything else is forwarded
+//! without being decoded. Also the few the router writes itself to the
+//! upstream in a client's place (Query, Parse, Bind, Execute, Close).
 //! See <https://www.postgresql.org/docs/current/protocol-message-formats.html>.
 
+use bytes::{BufMut, BytesMut};
+
 use super::tags::*;
-use super::{Cursor, ProtocolError};
+use super::{put_cstr, write_message, Cursor, ProtocolError};
 
 /// A decoded frontend message borrowing from its body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +88,53 @@ pub fn decode(tag: u8, body: &[u8]) -> Result<FrontendMessage<'_>, ProtocolError
     };
     c.finish()?;
     Ok(msg)
+}
+
+/// A simple Query of `sql`.
+pub fn write_query(out: &mut BytesMut, sql: &str) {
+    write_message(out, QUERY, |b| put_cstr(b, sql.as_bytes()));
+}
+
+/// Parse of `sql` as statement `name` with the given parameter type OIDs.
+pub fn write_parse(out: &mut BytesMut, name: &str, sql: &str, param_types: &[u32]) {
+    write_message(out, PARSE, |b| {
+        put_cstr(b, name.as_bytes());
+        put_cstr(b, sql.as_bytes());
+        // A Parse carries at most u16::MAX types (decoded from a u16 count).
+        b.put_u16(u16::try_from(param_types.len()).unwrap_or(u16::MAX));
+        for t in param_types {
+            b.put_u32(*t);
+        }
+    });
+}
+
+/// Bind of `portal` to `statement`, with the rest of a Bind body (formats,
+/// values, result formats) as the client sent it.
+pub fn write_bind(out: &mut BytesMut, portal: &str, statement: &str, rest: &[u8]) {
+    write_message(out, BIND, |b| {
+        put_cstr(b, portal.as_bytes());
+        put_cstr(b, statement.as_bytes());
+        b.put_slice(rest);
+    });
+}
+
+/// The rest of a Bind body with no parameters and default result formats.
+pub const BIND_NOTHING: [u8; 6] = [0; 6];
+
+/// Execute of `portal` with no row limit.
+pub fn write_execute_all(out: &mut BytesMut, portal: &str) {
+    write_message(out, EXECUTE, |b| {
+        put_cstr(b, portal.as_bytes());
+        b.put_i32(0);
+    });
+}
+
+/// Close of a statement (`kind` b'S') or portal (b'P').
+pub fn write_close(out: &mut BytesMut, kind: u8, name: &str) {
+    write_message(out, CLOSE, |b| {
+        b.put_u8(kind);
+        put_cstr(b, name.as_bytes());
+    });
 }
 
 #[cfg(test)]

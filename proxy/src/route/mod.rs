@@ -18,10 +18,14 @@
 pub mod ask_postgres;
 pub mod catalog;
 pub mod cursors;
+pub mod epochs;
 pub mod fixup;
 pub mod legacy_names;
 pub mod phase_gate;
+pub mod refusal;
 pub mod router;
 pub mod row_origin;
 
-pub use router::{refusal_sql, EpochTracker, PhaseView, RouteContext, Router};
+pub use epochs::{EpochTracker, PhaseView};
+pub use refusal::refusal_sql;
+pub use router::{RouteContext, Router};

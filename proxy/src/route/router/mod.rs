@@ -17,66 +17,30 @@
 //! - Refusals (I4): the proxy sends a `DO` block that raises SQLSTATE 0A000
 //!   with the reason, so PostgreSQL itself reports the error, aborts the
 //!   transaction block and skips to Sync exactly as for any failed statement;
-//!   nothing of the refused statement runs.
+//!   nothing of the refused statement runs ([`crate::route::refusal`]).
+//!
+//! The extended protocol's messages are handled in [`extended`].
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+mod extended;
+
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 use switchyard_rewriter::{Action, CommandTag, Phase, Plan, Rewriter};
 use tokio::sync::watch;
 
 use crate::metrics::RouteAction;
 use crate::protocol::frontend::FrontendMessage;
-use crate::protocol::{put_cstr, tags, write_message};
+use crate::protocol::frontend::{write_bind, write_close, write_execute_all, write_parse, write_query, BIND_NOTHING};
+use crate::protocol::tags;
 use crate::route::ask_postgres::{ClientText, Parsed};
+use crate::route::epochs::{EpochTracker, PhaseView};
 use crate::route::fixup::{bind_wants_binary_results, Expect, Fix, ResponseFixer, Shape, TagKind};
-use crate::route::phase_gate::{PhaseGate, PHASE_UNKNOWN_MESSAGE, PHASE_UNKNOWN_SQLSTATE};
+use crate::route::phase_gate::PhaseGate;
+use crate::route::refusal::{phase_unknown_sql, refusal_sql};
 use crate::session::intercept::{Interceptor, SessionInfo, TxStatus, Verdict};
-
-/// The phase in force and its epoch, as the control plane publishes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PhaseView {
-    pub phase: Phase,
-    pub epoch: i64,
-}
-
-/// Counts the transactions running under each epoch in this process, so the
-/// instance acknowledges a phase only once no transaction runs an older one.
-#[derive(Debug, Default)]
-pub struct EpochTracker {
-    in_use: Mutex<BTreeMap<i64, (Phase, usize)>>,
-}
-
-impl EpochTracker {
-    fn enter(&self, v: PhaseView) {
-        if let Ok(mut m) = self.in_use.lock() {
-            m.entry(v.epoch).or_insert((v.phase, 0)).1 += 1;
-        }
-    }
-
-    fn leave(&self, epoch: i64) {
-        if let Ok(mut m) = self.in_use.lock() {
-            if let Some(e) = m.get_mut(&epoch) {
-                e.1 = e.1.saturating_sub(1);
-                if e.1 == 0 {
-                    m.remove(&epoch);
-                }
-            }
-        }
-    }
-
-    /// The oldest phase a transaction still runs under, or `published` when
-    /// none is older.
-    pub fn oldest(&self, published: PhaseView) -> PhaseView {
-        let oldest = self.in_use.lock().ok().and_then(|m| m.iter().next().map(|(e, (p, _))| (*e, *p)));
-        match oldest {
-            Some((epoch, phase)) if epoch < published.epoch => PhaseView { phase, epoch },
-            _ => published,
-        }
-    }
-}
 
 /// What every session's router shares.
 #[derive(Clone)]
@@ -251,7 +215,7 @@ impl Router {
             Err(NoPhase::Refuse) => {
                 self.fixer.expect(Expect::Query(VecDeque::from([None])));
                 let mut out = BytesMut::new();
-                write_message(&mut out, tags::QUERY, |b| put_cstr(b, phase_unknown_sql().as_bytes()));
+                write_query(&mut out, &phase_unknown_sql());
                 return Verdict::Replace(out);
             }
         };
@@ -296,228 +260,7 @@ impl Router {
         }
         self.fixer.expect_with(Expect::Query(shapes), texts);
         let mut out = BytesMut::with_capacity(text.len() + 6);
-        write_message(&mut out, tags::QUERY, |b| put_cstr(b, text.as_bytes()));
-        Verdict::Replace(out)
-    }
-
-    fn on_parse(&mut self, name: &str, sql: &str, param_types: &[u32], info: &SessionInfo) -> Verdict {
-        let phase = self.statement_phase(info, |r| r.touches_table(sql));
-        if let Err(NoPhase::Wait) = phase {
-            return Verdict::Wait;
-        }
-        let mut out = BytesMut::new();
-        // A re-Parse of a name replaces what the proxy made for it.
-        if let Some(old) = self.statements.remove(name) {
-            self.close_variants(&old, name, &mut out);
-        }
-        let Ok(phase) = phase else {
-            self.refuse(&phase_unknown_sql(), None, &mut out);
-            return Verdict::Replace(out);
-        };
-        let plan = self.plan(phase, sql);
-        match plan.action {
-            Action::Refuse => {
-                self.refuse(&refusal_sql(&plan), client_text(&plan, sql, param_types, 0), &mut out);
-                return Verdict::Replace(out);
-            }
-            Action::Passthrough if out.is_empty() => {
-                self.fixer.expect(Expect::Completion { swallow: false });
-                self.remember(name, sql, param_types, phase, name.to_string(), plan);
-                return Verdict::Forward;
-            }
-            _ => {}
-        }
-        let sent = if plan.action == Action::Rewrite { plan.sql.as_str() } else { sql };
-        parse_message(&mut out, name, sent, param_types);
-        let text = client_text(&plan, sql, param_types, 0);
-        self.fixer.expect_with(Expect::Completion { swallow: false }, [text.clone()]);
-        self.remember(name, sql, param_types, phase, name.to_string(), plan);
-        if let Some(stmt) = self.statements.get_mut(name) {
-            stmt.text = text;
-        }
-        Verdict::Replace(out)
-    }
-
-    fn remember(
-        &mut self,
-        name: &str,
-        sql: &str,
-        param_types: &[u32],
-        phase: Phase,
-        upstream: String,
-        plan: Arc<Plan>,
-    ) {
-        self.statements.insert(
-            name.to_string(),
-            Statement {
-                sql: sql.to_string(),
-                param_types: param_types.to_vec(),
-                origins_by_name: !self.ctx.rewriter.is_fast_passthrough(sql)
-                    && crate::route::row_origin::origins_by_name(sql),
-                about_cursors: crate::route::cursors::about_cursors(sql),
-                text: None,
-                variants: vec![(phase, upstream, plan)],
-            },
-        );
-    }
-
-    /// Closes the proxy's own variants of a statement (their completions
-    /// swallowed); the client's own name is closed by the client.
-    fn close_variants(&mut self, old: &Statement, client_name: &str, out: &mut BytesMut) {
-        for (_, upstream, _) in &old.variants {
-            if upstream != client_name {
-                close_message(out, b'S', upstream);
-                self.fixer.expect(Expect::Completion { swallow: true });
-            }
-        }
-    }
-
-    fn on_bind(&mut self, portal: &str, statement: &str, rest: &[u8], info: &SessionInfo) -> Verdict {
-        let phase =
-            self.statement_phase(info, |r| r.statements.get(statement).is_some_and(|s| r.touches_table(&s.sql)));
-        let phase = match phase {
-            Ok(phase) => phase,
-            Err(NoPhase::Wait) => return Verdict::Wait,
-            Err(NoPhase::Refuse) => {
-                self.portals.remove(portal);
-                self.portal_texts.remove(portal);
-                let mut out = BytesMut::new();
-                self.refuse(&phase_unknown_sql(), None, &mut out);
-                return Verdict::Replace(out);
-            }
-        };
-        let binary = bind_wants_binary_results(rest);
-        self.shadow_portals.remove(portal);
-        let Some(stmt) = self.statements.get_mut(statement) else {
-            // Unknown to us (refused, or never parsed): PostgreSQL answers.
-            self.fixer.expect(Expect::Completion { swallow: false });
-            self.portals.insert(portal.to_string(), None);
-            return Verdict::Forward;
-        };
-        let by_name = stmt.origins_by_name;
-        let existing =
-            stmt.variants.iter().find(|(p, _, _)| *p == phase).map(|(_, n, plan)| (n.clone(), Arc::clone(plan)));
-        let mut out = BytesMut::new();
-        let (upstream, plan) = match existing {
-            Some(found) => found,
-            None => {
-                let plan = self.ctx.rewriter.plan(phase, &stmt.sql);
-                self.ctx.metrics.routed(route_action(plan.action));
-                if plan.action == Action::Refuse {
-                    let text = client_text(&plan, &stmt.sql, &stmt.param_types, 0);
-                    self.portals.remove(portal);
-                    self.portal_texts.remove(portal);
-                    self.refuse(&refusal_sql(&plan), text, &mut out);
-                    return Verdict::Replace(out);
-                }
-                let sent = if plan.action == Action::Rewrite { plan.sql.clone() } else { stmt.sql.clone() };
-                // Same text as a variant we have: reuse it.
-                let same =
-                    stmt.variants.iter().find(|(_, _, p)| sent_sql(p, &stmt.sql) == sent).map(|(_, n, _)| n.clone());
-                let name = match same {
-                    Some(n) => n,
-                    None => {
-                        let n = format!("sy_{}_{}", phase.as_str(), statement);
-                        parse_message(&mut out, &n, &sent, &stmt.param_types);
-                        let text = client_text(&plan, &stmt.sql, &stmt.param_types, 0);
-                        self.fixer.expect_with(Expect::Completion { swallow: true }, [text]);
-                        n
-                    }
-                };
-                stmt.variants.push((phase, name.clone(), Arc::clone(&plan)));
-                (name, plan)
-            }
-        };
-        // A cursor statement takes effect at its Execute; seen here, where its plan is known.
-        let fetch = if stmt.about_cursors {
-            let rewritten = (plan.action == Action::Rewrite).then_some(by_name);
-            self.cursors.statement(&stmt.sql, rewritten).map(fetch_shape)
-        } else {
-            None
-        };
-        let shape = shape_of(&plan, binary, by_name);
-        match stmt.text.clone().filter(|_| shape.is_some()) {
-            Some(text) => self.portal_texts.insert(portal.to_string(), text),
-            None => self.portal_texts.remove(portal),
-        };
-        self.portals.insert(portal.to_string(), shape.or(fetch));
-        self.shadow_bind(portal, statement, phase, &plan, rest);
-        self.fixer.expect(Expect::Completion { swallow: false });
-        if upstream == statement && out.is_empty() {
-            return Verdict::Forward;
-        }
-        write_message(&mut out, tags::BIND, |b| {
-            put_cstr(b, portal.as_bytes());
-            put_cstr(b, upstream.as_bytes());
-            b.put_slice(rest);
-        });
-        Verdict::Replace(out)
-    }
-
-    fn on_describe(&mut self, kind: u8, name: &str) -> Verdict {
-        let text = if kind == b'S' {
-            self.statements.get(name).and_then(|s| s.text.clone())
-        } else {
-            self.portal_texts.get(name).cloned()
-        };
-        let (hide_rows, rewritten, origins_by_name) = if kind == b'S' {
-            // PostgreSQL describes the statement under the client's name,
-            // as parsed; every phase's plan hides the same rows.
-            let stmt = self.statements.get(name);
-            let plan = stmt.and_then(|s| s.variants.first()).map(|(_, _, p)| p);
-            let fetch = stmt.filter(|s| s.about_cursors).and_then(|s| self.cursors.fetches(&s.sql));
-            (
-                plan.is_some_and(|p| p.result.hide_rows),
-                plan.is_some_and(|p| p.action == Action::Rewrite) || fetch.is_some(),
-                fetch.unwrap_or_else(|| stmt.is_some_and(|s| s.origins_by_name)),
-            )
-        } else {
-            let shape = self.portals.get(name).copied().flatten();
-            (shape.is_some_and(|s| s.hide_rows), shape.is_some(), shape.is_some_and(|s| s.origins_by_name))
-        };
-        self.fixer.expect_with(Expect::Describe { hide_rows, rewritten, origins_by_name }, [text]);
-        Verdict::Forward
-    }
-
-    /// A write whose rows the client does not see answers with one hidden
-    /// `sy_count` row, on which a row limit (pgjdbc sends 1 for statements
-    /// it expects no rows from) would suspend the portal where PostgreSQL
-    /// completes the client's own statement with its command tag. The limit
-    /// is dropped for it: a data-modifying statement runs to completion on
-    /// its first Execute anyway. Writes with RETURNING keep the client's
-    /// limit: their rows are the client's own, and PostgreSQL suspends and
-    /// continues them from its stored result exactly as for the original.
-    fn on_execute(&mut self, portal: &str, max_rows: i32) -> Verdict {
-        let shape = self.portals.get(portal).copied().flatten();
-        self.shadow_execute(portal);
-        self.fixer.expect(Expect::Execute(shape));
-        if max_rows == 0 || !shape.is_some_and(|s| s.hide_rows) {
-            return Verdict::Forward;
-        }
-        let mut out = BytesMut::with_capacity(portal.len() + 10);
-        execute_to_completion(&mut out, portal);
-        Verdict::Replace(out)
-    }
-
-    fn on_close(&mut self, kind: u8, name: &str) -> Verdict {
-        if kind == b'P' {
-            self.portals.remove(name);
-            self.portal_texts.remove(name);
-            self.fixer.expect(Expect::Completion { swallow: false });
-            return Verdict::Forward;
-        }
-        let Some(old) = self.statements.remove(name) else {
-            self.fixer.expect(Expect::Completion { swallow: false });
-            return Verdict::Forward;
-        };
-        let mut out = BytesMut::new();
-        self.close_variants(&old, name, &mut out);
-        if out.is_empty() {
-            self.fixer.expect(Expect::Completion { swallow: false });
-            return Verdict::Forward;
-        }
-        close_message(&mut out, b'S', name);
-        self.fixer.expect(Expect::Completion { swallow: false });
+        write_query(&mut out, &text);
         Verdict::Replace(out)
     }
 
@@ -530,14 +273,10 @@ impl Router {
     /// whether it has an error of its own for it.
     fn refuse(&mut self, raise: &str, text: Option<Arc<ClientText>>, out: &mut BytesMut) {
         // Closing a statement that does not exist is no error.
-        close_message(out, b'S', REFUSAL_STATEMENT);
-        parse_message(out, REFUSAL_STATEMENT, raise, &[]);
-        write_message(out, tags::BIND, |b| {
-            put_cstr(b, b"");
-            put_cstr(b, REFUSAL_STATEMENT.as_bytes());
-            b.put_slice(&[0, 0, 0, 0, 0, 0]);
-        });
-        execute_to_completion(out, "");
+        write_close(out, b'S', REFUSAL_STATEMENT);
+        write_parse(out, REFUSAL_STATEMENT, raise, &[]);
+        write_bind(out, "", REFUSAL_STATEMENT, &BIND_NOTHING);
+        write_execute_all(out, "");
         self.fixer.expect(Expect::Completion { swallow: true });
         self.fixer.expect(Expect::Completion { swallow: true });
         self.fixer.expect(Expect::Completion { swallow: true });
@@ -750,85 +489,4 @@ enum NoPhase {
     /// Hold the message until the phase is read or the wait runs out.
     Wait,
     Refuse,
-}
-
-/// A `DO` block raising SQLSTATE 0A000 with the plan's reason.
-pub fn refusal_sql(plan: &Plan) -> String {
-    let reason = plan.reason.as_deref().unwrap_or("switchyard cannot run this statement safely during the migration");
-    raise_sql(switchyard_rewriter::REFUSAL_SQLSTATE, reason)
-}
-
-/// A `DO` block raising SQLSTATE 57P03: the phase is not known.
-fn phase_unknown_sql() -> String {
-    raise_sql(PHASE_UNKNOWN_SQLSTATE, PHASE_UNKNOWN_MESSAGE)
-}
-
-/// A `DO` block raising `sqlstate` with `message`. The message may quote the
-/// client's statement, so it goes in an `E''` literal (which means the same
-/// whatever `standard_conforming_strings` says) inside a dollar-quoted body
-/// whose tag the literal does not contain.
-fn raise_sql(sqlstate: &str, message: &str) -> String {
-    let literal = format!("E'{}'", message.replace('\\', "\\\\").replace('\'', "''"));
-    let mut tag = String::from("$sy_refusal$");
-    for n in 1.. {
-        if !literal.contains(&tag) {
-            break;
-        }
-        tag = format!("$sy_refusal{n}$");
-    }
-    format!("DO {tag} BEGIN RAISE EXCEPTION USING ERRCODE = '{sqlstate}', MESSAGE = {literal}; END {tag}")
-}
-
-fn parse_message(out: &mut BytesMut, name: &str, sql: &str, param_types: &[u32]) {
-    write_message(out, tags::PARSE, |b| {
-        put_cstr(b, name.as_bytes());
-        put_cstr(b, sql.as_bytes());
-        // Decoded from a u16 count, so it fits.
-        b.put_u16(u16::try_from(param_types.len()).unwrap_or(u16::MAX));
-        for t in param_types {
-            b.put_u32(*t);
-        }
-    });
-}
-
-/// Execute of `portal` with no row limit.
-fn execute_to_completion(out: &mut BytesMut, portal: &str) {
-    write_message(out, tags::EXECUTE, |b| {
-        put_cstr(b, portal.as_bytes());
-        b.put_i32(0);
-    });
-}
-
-fn close_message(out: &mut BytesMut, kind: u8, name: &str) {
-    write_message(out, tags::CLOSE, |b| {
-        b.put_u8(kind);
-        put_cstr(b, name.as_bytes());
-    });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn refusals_quote_their_reason_as_an_escape_literal_under_a_fresh_tag() {
-        let plan = Plan::refuse(r"can't TRUNCATE todos; \' it's $sy_refusal$ tricky");
-        let sql = refusal_sql(&plan);
-        assert!(sql.contains("ERRCODE = '0A000'"));
-        assert!(sql.contains(r"MESSAGE = E'can''t TRUNCATE todos; \\'' it''s $sy_refusal$ tricky';"), "{sql}");
-        assert!(sql.starts_with("DO $sy_refusal1$ ") && sql.ends_with(" END $sy_refusal1$"), "{sql}");
-        assert_eq!(sql.matches("$sy_refusal1$").count(), 2);
-    }
-
-    #[test]
-    fn the_oldest_running_epoch_is_acknowledged() {
-        let t = EpochTracker::default();
-        let now = PhaseView { phase: Phase::WriteNew, epoch: 4 };
-        assert_eq!(t.oldest(now), now);
-        t.enter(PhaseView { phase: Phase::ReadNew, epoch: 3 });
-        t.enter(now);
-        assert_eq!(t.oldest(now), PhaseView { phase: Phase::ReadNew, epoch: 3 });
-        t.leave(3);
-        assert_eq!(t.oldest(now), now);
-    }
 }
