@@ -24,6 +24,10 @@ use crate::error::ControlError;
 use crate::phase::Phase;
 use crate::state;
 use crate::store::backfill_progress;
+pub use ranges::split_key_space;
+use ranges::{key_ranges, KeyRange};
+
+mod ranges;
 
 /// One runner at a time per database, across machines.
 const ADVISORY_LOCK_KEY: i64 = 0x5357_4246_494c; // "SWBFIL"
@@ -288,15 +292,6 @@ async fn complete(
     Ok(())
 }
 
-/// One key range of the backfill: legacy ids in (after, upto].
-#[derive(Debug, Clone, PartialEq)]
-struct KeyRange {
-    no: i32,
-    upto: Uuid,
-    /// Where copying resumes (the range's lower bound at first).
-    cursor: Uuid,
-}
-
 /// What a job reports to the run.
 enum Event {
     Batch { rows: i64, last_key: Uuid, batch_size: i64 },
@@ -323,52 +318,6 @@ impl Progress {
         }
         report(self);
     }
-}
-
-/// The ranges still to copy, made on the first run: `cfg.jobs` equal slices
-/// of the uuid space (one when a checkpoint from a single-cursor run exists).
-async fn key_ranges(
-    client: &Client,
-    cfg: &BackfillConfig,
-    legacy_cursor: Option<Uuid>,
-) -> Result<Vec<KeyRange>, BackfillError> {
-    let existing: i64 = client
-        .query_one("SELECT count(*) FROM switchyard.backfill_ranges WHERE table_name = $1", &[&cfg.table])
-        .await?
-        .get(0);
-    if existing == 0 {
-        let bounds = split_key_space(if legacy_cursor.is_some() { 1 } else { cfg.jobs.max(1) });
-        for (no, (after, upto)) in bounds.into_iter().enumerate() {
-            client
-                .execute(
-                    "INSERT INTO switchyard.backfill_ranges (table_name, range_no, after_key, upto_key, last_key)
-                     VALUES ($1, $2, $3, $4, $5)",
-                    &[&cfg.table, &(no as i32), &after, &upto, &legacy_cursor],
-                )
-                .await?;
-        }
-    }
-    let rows = client
-        .query(
-            "SELECT range_no, upto_key, coalesce(last_key, after_key) FROM switchyard.backfill_ranges
-             WHERE table_name = $1 AND NOT done ORDER BY range_no",
-            &[&cfg.table],
-        )
-        .await?;
-    Ok(rows.iter().map(|r| KeyRange { no: r.get(0), upto: r.get(1), cursor: r.get(2) }).collect())
-}
-
-/// `n` contiguous ranges (after, upto] covering every uuid but the nil one.
-pub fn split_key_space(n: usize) -> Vec<(Uuid, Uuid)> {
-    let n = n.max(1) as u128;
-    let step = u128::MAX / n;
-    (0..n)
-        .map(|k| {
-            let after = k * step;
-            let upto = if k + 1 == n { u128::MAX } else { (k + 1) * step };
-            (Uuid::from_u128(after), Uuid::from_u128(upto))
-        })
-        .collect()
 }
 
 /// Copies ranges taken from `queue` until it is empty, batch by batch, each
