@@ -37,7 +37,7 @@ use crate::protocol::frontend::{write_bind, write_close, write_execute_all, writ
 use crate::protocol::tags;
 use crate::route::ask_postgres::{ClientText, Parsed};
 use crate::route::epochs::{EpochTracker, PhaseView};
-use crate::route::fixup::{bind_wants_binary_results, Expect, Fix, ResponseFixer, Shape, TagKind};
+use crate::route::fixup::{bind_wants_binary_results, Expect, Fix, ResponseFixer, Shape};
 use crate::route::phase_gate::PhaseGate;
 use crate::route::refusal::{phase_unknown_sql, refusal_sql};
 use crate::session::intercept::{Interceptor, SessionInfo, TxStatus, Verdict};
@@ -457,13 +457,7 @@ fn shape_of(plan: &Plan, binary_count: bool, origins_by_name: bool) -> Option<Sh
     if plan.action != Action::Rewrite {
         return None;
     }
-    let tag = match plan.result.command_tag {
-        CommandTag::AsReported => None,
-        CommandTag::Insert => Some(TagKind::Insert),
-        CommandTag::Update => Some(TagKind::Update),
-        CommandTag::Delete => Some(TagKind::Delete),
-    };
-    Some(Shape { tag, hide_rows: plan.result.hide_rows, binary_count, origins_by_name })
+    Some(Shape { tag: plan.result.command_tag, hide_rows: plan.result.hide_rows, binary_count, origins_by_name })
 }
 
 /// The client's statement for asking PostgreSQL about its error and for its
@@ -481,7 +475,7 @@ fn client_text(plan: &Plan, sql: &str, param_types: &[u32], offset: usize) -> Op
 /// How the answer of a FETCH or MOVE from a cursor declared over a
 /// rewritten read is fixed: its RowDescription gets legacy's origins.
 fn fetch_shape(origins_by_name: bool) -> Shape {
-    Shape { tag: None, hide_rows: false, binary_count: false, origins_by_name }
+    Shape { tag: CommandTag::AsReported, hide_rows: false, binary_count: false, origins_by_name }
 }
 
 /// Why the router has no phase for a statement that needs one.
