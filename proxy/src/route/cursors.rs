@@ -52,7 +52,13 @@ impl Cursors {
     /// declare, fetch from or close a cursor this session tracks: cheap, so
     /// that traffic passed through untouched stays untouched.
     pub fn concerns(&self, sql: &str) -> bool {
-        !self.declared.is_empty() || contains_word_start(sql, "declare")
+        self.tracking() || contains_word_start(sql, "declare")
+    }
+
+    /// Whether any cursor is tracked. Statements passed through untouched can
+    /// only matter to cursors already tracked: they never declare one.
+    pub fn tracking(&self) -> bool {
+        !self.declared.is_empty()
     }
 
     /// Sees one statement the client sent. `rewritten`: the statement was

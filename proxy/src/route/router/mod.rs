@@ -220,7 +220,7 @@ impl Router {
             }
         };
         let passthrough = phase == Phase::Legacy || self.ctx.rewriter.is_fast_passthrough(sql);
-        if passthrough && !self.cursors.concerns(sql) {
+        if passthrough && !self.cursors.tracking() {
             self.fixer.expect(Expect::Query(VecDeque::new()));
             return Verdict::Forward;
         }
