@@ -11,9 +11,10 @@
 //! row ids ([`plan::Spec::chunk_drill_sql`]) and each row classified
 //! ([`diff`]): missing in new, extra in new, different values (naming the
 //! columns), in both active and archived (I3), wrong table, wrong depth.
-//! Representative reads from a file ([`queries`]) run in their legacy and new
-//! forms in one snapshot (`switchyard_rewriter::shadow::ShadowRead`, the
-//! statement the proxy's shadow reads send). The [`report::Report`] renders as
+//! Representative reads from a file ([`queries`]) run in their legacy form
+//! and the form the rewriter plans for read_new, in one snapshot
+//! (`switchyard_rewriter::shadow::ShadowRead`, the statement the proxy's
+//! shadow reads send). The [`report::Report`] renders as
 //! text, JSON, JUnit XML or Markdown ([`render`]) and is recorded in
 //! `switchyard.verify_runs` ([`runs`]), which the read_new phase guard reads.
 //!

@@ -1,5 +1,5 @@
 //! `--queries FILE`: the app's representative reads, each compared in its
-//! legacy form and its new-schema form in one snapshot.
+//! legacy form and the form the proxy sends for it, in one snapshot.
 //!
 //! The file is JSON, an array of `{"name": ..., "sql": ..., "params": [...]}`
 //! (or `"param_sets": [[...], ...]` to run one statement with several
@@ -9,29 +9,40 @@
 //! null `NULL`, arrays of scalars a PostgreSQL array literal `'{...}'`, objects
 //! their JSON text.
 //!
-//! The new form is made by a documented textual rewrite, not by the proxy's
-//! rewriter: every reference to the table `todos` (unquoted in any case,
-//! `"todos"`, or `public.todos`) right after `FROM`, `JOIN`, or a comma in a
-//! FROM list becomes the union of `todos_active` and `todos_archived` over the
-//! legacy columns, keeping its alias (or taking `todos` as alias when it had
-//! none). Strings, quoted identifiers, comments and dollar quotes are skipped,
-//! so `'todos'` or `todos_active` are never touched. Queries must be
-//! deterministic: a LIMIT without a total order can legitimately answer
-//! differently on two physical layouts.
+//! The two forms are the rewriter's, not a rewrite of our own: the statement
+//! as written (with its `$n`) is planned for the read_new phase, exactly as
+//! the proxy plans it, and the plan's shadow comparison
+//! ([`ShadowRead`], the statement the proxy's shadow reads send) is what runs,
+//! with the parameters inlined into both forms. A read the rewriter refuses,
+//! passes through unchanged (it does not read the legacy table, or is served
+//! from it) or does not shadow-compare (a cursor, a write, a volatile function,
+//! a LIMIT without an order on `id`) is [`NotCheckable`], with the rewriter's
+//! reason.
 
 use serde::Deserialize;
+use switchyard_rewriter::lex::{self, Kind};
+use switchyard_rewriter::shadow::ShadowRead;
+use switchyard_rewriter::{planner, Action, MigrationSpec, Phase};
 
-use crate::plan::{quote_literal, Spec};
+use crate::plan::quote_literal;
+
+/// The phase whose plan is checked: the first one serving reads from the new
+/// tables, which a clean verify run admits.
+pub const CHECKED_PHASE: Phase = Phase::ReadNew;
 
 /// One representative read, with one parameter list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Query {
     pub name: String,
-    /// The read with its parameters inlined (legacy form).
-    pub legacy_sql: String,
-    /// The same read over the new schema.
-    pub new_sql: String,
+    /// The legacy form and the proxy's new form, parameters inlined; or why
+    /// the rewriter gives no new form to compare.
+    pub compare: Result<ShadowRead, NotCheckable>,
 }
+
+/// Why a read cannot be compared: the rewriter's plan for it in read_new.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("not checkable: {0}")]
+pub struct NotCheckable(pub String);
 
 /// Why a queries file was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -40,10 +51,6 @@ pub enum QueryFileError {
     Json(String),
     #[error("query {name:?} uses ${index} but has only {given} parameters")]
     MissingParam { name: String, index: usize, given: usize },
-    #[error("query {name:?} does not read the todos table in a FROM or JOIN")]
-    NoTodos { name: String },
-    #[error("query {name:?} has an unterminated {what}")]
-    Unterminated { name: String, what: &'static str },
 }
 
 #[derive(Deserialize)]
@@ -57,8 +64,8 @@ struct Entry {
     param_sets: Option<Vec<Vec<serde_json::Value>>>,
 }
 
-/// Parses a queries file into comparable queries.
-pub fn parse_file(json: &str, spec: &Spec) -> Result<Vec<Query>, QueryFileError> {
+/// Parses a queries file into comparable queries, each planned under `spec`.
+pub fn parse_file(json: &str, spec: &MigrationSpec) -> Result<Vec<Query>, QueryFileError> {
     let entries: Vec<Entry> = serde_json::from_str(json).map_err(|e| QueryFileError::Json(e.to_string()))?;
     let mut out = Vec::new();
     for (i, e) in entries.into_iter().enumerate() {
@@ -69,14 +76,40 @@ pub fn parse_file(json: &str, spec: &Spec) -> Result<Vec<Query>, QueryFileError>
             (None, None) => vec![vec![]],
         };
         let many = sets.len() > 1;
+        let forms = shadow_forms(spec, &e.sql);
         for (j, params) in sets.iter().enumerate() {
             let name = if many { format!("{name} #{}", j + 1) } else { name.clone() };
-            let legacy_sql = inline_params(&e.sql, params, &name)?;
-            let new_sql = to_new_schema(&legacy_sql, spec, &name)?;
-            out.push(Query { name, legacy_sql, new_sql });
+            // Every parameter must be given, whether or not the read is checkable.
+            inline_params(&e.sql, params, &name)?;
+            let compare = match &forms {
+                Ok(s) => {
+                    Ok(ShadowRead::new(inline_params(&s.legacy, params, &name)?, inline_params(&s.new, params, &name)?))
+                }
+                Err(why) => Err(why.clone()),
+            };
+            out.push(Query { name, compare });
         }
     }
     Ok(out)
+}
+
+/// The rewriter's two forms of `sql` in the checked phase, with `$n` intact.
+pub fn shadow_forms(spec: &MigrationSpec, sql: &str) -> Result<ShadowRead, NotCheckable> {
+    let plan = planner::plan(spec, CHECKED_PHASE, sql);
+    let reason = plan.reason.clone();
+    match (plan.action, plan.shadow) {
+        (Action::Rewrite, Some(shadow)) => Ok(shadow),
+        (Action::Refuse, _) => Err(NotCheckable(format!("the proxy refuses it: {}", reason.unwrap_or_default()))),
+        (Action::Passthrough, _) => Err(NotCheckable(match reason {
+            Some(r) => format!("the proxy sends it unchanged in {} ({r})", CHECKED_PHASE.as_str()),
+            None => format!("it does not read {}: the proxy sends it unchanged", spec.legacy.table),
+        })),
+        (Action::Rewrite, None) => Err(NotCheckable(
+            "the proxy rewrites it but does not compare its two forms: only a plain query without a cursor, \
+             a lock, a volatile function or a LIMIT lacking an ORDER BY on id answers alike on both layouts"
+                .into(),
+        )),
+    }
 }
 
 /// The untyped SQL literal for a JSON parameter value.
@@ -92,10 +125,8 @@ pub fn literal(v: &serde_json::Value) -> String {
                 .iter()
                 .map(|i| match i {
                     Value::Null => "NULL".to_string(),
-                    Value::String(s) => {
-                        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
-                    }
-                    other => format!("\"{}\"", other.to_string().replace('\\', "\\\\").replace('"', "\\\"")),
+                    Value::String(s) => array_element(s),
+                    other => array_element(&other.to_string()),
                 })
                 .collect();
             quote_literal(&format!("{{{}}}", elems.join(",")))
@@ -104,278 +135,29 @@ pub fn literal(v: &serde_json::Value) -> String {
     }
 }
 
-/// A lexical token with its byte span in the statement.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Tok {
-    Word(String),
-    QuotedIdent(String),
-    Param(usize),
-    Punct(char),
-    /// A string literal, a number or an operator: never a table name.
-    Other,
+/// One double-quoted element of an array literal.
+fn array_element(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-/// Splits SQL into tokens with spans, skipping whitespace and comments.
-fn lex(sql: &str, name: &str) -> Result<Vec<(Tok, usize, usize)>, QueryFileError> {
-    let b = sql.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    let unterminated = |what| QueryFileError::Unterminated { name: name.to_string(), what };
-    while i < b.len() {
-        let c = b[i];
-        let start = i;
-        if c.is_ascii_whitespace() {
-            i += 1;
-        } else if c == b'-' && b.get(i + 1) == Some(&b'-') {
-            while i < b.len() && b[i] != b'\n' {
-                i += 1;
-            }
-        } else if c == b'/' && b.get(i + 1) == Some(&b'*') {
-            let mut depth = 0usize;
-            loop {
-                if i + 1 >= b.len() {
-                    return Err(unterminated("comment"));
-                }
-                if b[i] == b'/' && b[i + 1] == b'*' {
-                    depth += 1;
-                    i += 2;
-                } else if b[i] == b'*' && b[i + 1] == b'/' {
-                    depth -= 1;
-                    i += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    i += 1;
-                }
-            }
-        } else if c == b'\'' {
-            let escapes = out.last().is_some_and(|(t, _, e)| *e == start && *t == Tok::Word("e".into()));
-            if escapes {
-                out.pop();
-            }
-            i += 1;
-            loop {
-                match b.get(i) {
-                    None => return Err(unterminated("string")),
-                    Some(b'\\') if escapes => i += 2,
-                    Some(b'\'') if b.get(i + 1) == Some(&b'\'') => i += 2,
-                    Some(b'\'') => {
-                        i += 1;
-                        break;
-                    }
-                    Some(_) => i += 1,
-                }
-            }
-            out.push((Tok::Other, if escapes { start - 1 } else { start }, i));
-        } else if c == b'"' {
-            i += 1;
-            let mut ident = String::new();
-            loop {
-                match b.get(i) {
-                    None => return Err(unterminated("quoted identifier")),
-                    Some(b'"') if b.get(i + 1) == Some(&b'"') => {
-                        ident.push('"');
-                        i += 2;
-                    }
-                    Some(b'"') => {
-                        i += 1;
-                        break;
-                    }
-                    Some(_) => {
-                        let ch_len = sql[i..].chars().next().map(char::len_utf8).unwrap_or(1);
-                        ident.push_str(&sql[i..i + ch_len]);
-                        i += ch_len;
-                    }
-                }
-            }
-            out.push((Tok::QuotedIdent(ident), start, i));
-        } else if c == b'$' && b.get(i + 1).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-            while i < b.len() && b[i].is_ascii_digit() {
-                i += 1;
-            }
-            let n = sql[start + 1..i].parse().unwrap_or(0);
-            out.push((Tok::Param(n), start, i));
-        } else if c == b'$' {
-            // A dollar quote: $$...$$ or $tag$...$tag$.
-            let mut j = i + 1;
-            while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
-                j += 1;
-            }
-            if b.get(j) != Some(&b'$') {
-                i += 1;
-                out.push((Tok::Other, start, i));
-                continue;
-            }
-            let tag = &sql[i..=j];
-            match sql[j + 1..].find(tag) {
-                Some(k) => i = j + 1 + k + tag.len(),
-                None => return Err(unterminated("dollar quote")),
-            }
-            out.push((Tok::Other, start, i));
-        } else if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 {
-            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$' || b[i] >= 0x80) {
-                i += 1;
-            }
-            out.push((Tok::Word(sql[start..i].to_ascii_lowercase()), start, i));
-        } else if matches!(c, b'(' | b')' | b',' | b'.' | b';') {
-            i += 1;
-            out.push((Tok::Punct(c as char), start, i));
-        } else {
-            i += 1;
-            while i < b.len() && !sql.is_char_boundary(i) {
-                i += 1;
-            }
-            out.push((Tok::Other, start, i));
-        }
-    }
-    Ok(out)
-}
-
-/// Replaces `$n` parameters by literals for `params`.
+/// Replaces `$n` parameters (as the rewriter's lexer finds them, so never in
+/// a string, a quoted identifier, a comment or a dollar quote) by literals
+/// for `params`.
 pub fn inline_params(sql: &str, params: &[serde_json::Value], name: &str) -> Result<String, QueryFileError> {
     let mut out = String::with_capacity(sql.len());
     let mut last = 0;
-    for (tok, s, e) in lex(sql, name)? {
-        if let Tok::Param(n) = tok {
-            let v = n.checked_sub(1).and_then(|k| params.get(k)).ok_or_else(|| QueryFileError::MissingParam {
-                name: name.to_string(),
-                index: n,
-                given: params.len(),
-            })?;
-            out.push_str(&sql[last..s]);
-            out.push_str(&literal(v));
-            last = e;
-        }
+    for tok in lex::tokens(sql).into_iter().filter(|t| t.kind == Kind::Param) {
+        let index: usize = tok.text(sql).get(1..).and_then(|n| n.parse().ok()).unwrap_or(0);
+        let v = index.checked_sub(1).and_then(|k| params.get(k)).ok_or_else(|| QueryFileError::MissingParam {
+            name: name.to_string(),
+            index,
+            given: params.len(),
+        })?;
+        out.push_str(sql.get(last..tok.start).unwrap_or_default());
+        out.push_str(&literal(v));
+        last = tok.end;
     }
-    out.push_str(&sql[last..]);
-    Ok(out)
-}
-
-/// Words after a table reference that are not its alias.
-const NOT_ALIAS: &[&str] = &[
-    "where",
-    "join",
-    "inner",
-    "left",
-    "right",
-    "full",
-    "cross",
-    "natural",
-    "on",
-    "using",
-    "group",
-    "order",
-    "limit",
-    "offset",
-    "having",
-    "window",
-    "union",
-    "intersect",
-    "except",
-    "for",
-    "fetch",
-    "returning",
-    "tablesample",
-    "lateral",
-];
-
-/// Words that start a clause: a comma after one of them is not in a FROM list.
-const CLAUSES: &[&str] = &[
-    "select",
-    "from",
-    "where",
-    "group",
-    "order",
-    "having",
-    "limit",
-    "offset",
-    "window",
-    "on",
-    "using",
-    "returning",
-    "set",
-    "values",
-];
-
-fn is_todos(t: &Tok, legacy: &str) -> bool {
-    match t {
-        Tok::Word(w) => w == legacy,
-        Tok::QuotedIdent(q) => q == legacy,
-        _ => false,
-    }
-}
-
-/// Rewrites the legacy read to read the new schema (see the module doc).
-pub fn to_new_schema(sql: &str, spec: &Spec, name: &str) -> Result<String, QueryFileError> {
-    let toks = lex(sql, name)?;
-    let rel = spec.new_relation();
-    // The clause keyword in force at each parenthesis depth.
-    let mut clause: Vec<&str> = vec![""];
-    let mut out = String::with_capacity(sql.len() * 2);
-    let mut last = 0;
-    let mut replaced = 0;
-    let mut i = 0;
-    while i < toks.len() {
-        let (tok, s, _) = &toks[i];
-        match tok {
-            Tok::Punct('(') => clause.push(""),
-            Tok::Punct(')') if clause.len() > 1 => {
-                clause.pop();
-            }
-            Tok::Word(w) => {
-                if let Some(c) = CLAUSES.iter().find(|c| *c == w) {
-                    if let Some(top) = clause.last_mut() {
-                        *top = c;
-                    }
-                }
-            }
-            _ => {}
-        }
-        // A table reference: `todos` or `public.todos` (not `x.todos.col`).
-        let (ref_start, name_idx) = match (tok, toks.get(i + 1), toks.get(i + 2)) {
-            (Tok::Word(w), Some((Tok::Punct('.'), _, _)), Some((t, _, _)))
-                if w == "public" && is_todos(t, &spec.legacy) =>
-            {
-                (*s, i + 2)
-            }
-            (t, _, _) if is_todos(t, &spec.legacy) => (*s, i),
-            _ => {
-                i += 1;
-                continue;
-            }
-        };
-        let prev = if i > 0 { Some(&toks[i - 1].0) } else { None };
-        let in_from = match prev {
-            Some(Tok::Word(w)) => w == "from" || w == "join",
-            Some(Tok::Punct(',')) => clause.last().is_some_and(|c| *c == "from"),
-            _ => false,
-        };
-        let qualified_further = matches!(toks.get(name_idx + 1), Some((Tok::Punct('.'), _, _)));
-        if !in_from || qualified_further {
-            i += 1;
-            continue;
-        }
-        let has_alias = match toks.get(name_idx + 1) {
-            Some((Tok::Word(w), _, _)) => w == "as" || !NOT_ALIAS.contains(&w.as_str()),
-            Some((Tok::QuotedIdent(_), _, _)) => true,
-            _ => false,
-        };
-        out.push_str(&sql[last..ref_start]);
-        out.push_str(&rel);
-        if !has_alias {
-            out.push(' ');
-            out.push_str(&crate::plan::quote_ident(&spec.legacy));
-        }
-        last = toks[name_idx].2;
-        replaced += 1;
-        i = name_idx + 1;
-    }
-    if replaced == 0 {
-        return Err(QueryFileError::NoTodos { name: name.to_string() });
-    }
-    out.push_str(&sql[last..]);
+    out.push_str(sql.get(last..).unwrap_or_default());
     Ok(out)
 }
 
@@ -384,55 +166,45 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn spec() -> Spec {
-        Spec { columns: vec!["id".into(), "title".into()], ..Spec::default() }
+    fn spec() -> MigrationSpec {
+        MigrationSpec::default_todos()
     }
 
-    const REL: &str =
-        "(SELECT \"id\", \"title\" FROM \"todos_active\" UNION ALL SELECT \"id\", \"title\" FROM \"todos_archived\")";
-
-    fn rw(sql: &str) -> String {
-        to_new_schema(sql, &spec(), "t").unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    #[test]
-    fn a_bare_reference_gets_the_table_name_as_alias() {
-        assert_eq!(
-            rw("SELECT todos.id FROM todos WHERE x = 1"),
-            format!("SELECT todos.id FROM {REL} \"todos\" WHERE x = 1")
-        );
+    /// The read_new plan's shadow forms, as the proxy would send them.
+    fn proxy_forms(sql: &str) -> ShadowRead {
+        planner::plan(&spec(), Phase::ReadNew, sql).shadow.expect("a shadowed read")
     }
 
     #[test]
-    fn an_alias_is_kept() {
-        assert_eq!(rw("select t.id from public.TODOS as t"), format!("select t.id from {REL} as t"));
-        assert_eq!(
-            rw("SELECT * FROM \"todos\" t JOIN todos c ON c.parent_todo_id = t.id"),
-            format!("SELECT * FROM {REL} t JOIN {REL} c ON c.parent_todo_id = t.id")
-        );
+    fn both_forms_are_the_rewriters_with_the_parameters_inlined() {
+        let sql = "SELECT id FROM todos WHERE user_id = $1 AND title <> '$1'";
+        let q = parse_file(&json!([{"sql": sql, "params": ["u"]}]).to_string(), &spec()).expect("parse");
+        let forms = proxy_forms(sql);
+        let expected = ShadowRead::new(forms.legacy.replace("= $1", "= 'u'"), forms.new.replace("= $1", "= 'u'"));
+        assert_eq!(q[0].compare, Ok(expected));
+        assert!(forms.new.contains("todos_archived"), "{}", forms.new);
     }
 
     #[test]
-    fn comma_joins_and_subqueries_are_rewritten() {
-        assert_eq!(
-            rw("SELECT 1 FROM users u, todos WHERE u.id IN (SELECT user_id FROM todos)"),
-            format!("SELECT 1 FROM users u, {REL} \"todos\" WHERE u.id IN (SELECT user_id FROM {REL} \"todos\")")
-        );
+    fn a_read_the_rewriter_refuses_is_not_checkable_with_its_reason() {
+        let sql = "SELECT count(*) FROM todos TABLESAMPLE SYSTEM (50)";
+        let reason = planner::plan(&spec(), Phase::ReadNew, sql).reason.expect("a refusal reason");
+        let Err(NotCheckable(why)) = shadow_forms(&spec(), sql) else { panic!("checkable") };
+        assert!(why.starts_with("the proxy refuses it: "), "{why}");
+        assert!(why.ends_with(&reason), "{why}");
     }
 
     #[test]
-    fn strings_comments_columns_and_other_tables_are_left_alone() {
-        let sql = "SELECT 'from todos', todos.title /* from todos */ FROM todos_active, projects -- from todos\n WHERE x.todos = 1";
-        assert_eq!(to_new_schema(sql, &spec(), "q"), Err(QueryFileError::NoTodos { name: "q".into() }));
-        let sql = "SELECT $$ FROM todos $$, e'it\\'s from todos' FROM todos";
-        assert_eq!(rw(sql), format!("SELECT $$ FROM todos $$, e'it\\'s from todos' FROM {REL} \"todos\""));
-    }
-
-    #[test]
-    fn a_recursive_hierarchy_walk_is_rewritten_in_both_places() {
-        let sql = "WITH RECURSIVE tree AS (SELECT id, title FROM todos WHERE id = $1 UNION ALL SELECT c.id, c.title FROM todos c JOIN tree ON c.parent_todo_id = tree.id) SELECT * FROM tree";
-        let out = rw(sql);
-        assert_eq!(out.matches(REL).count(), 2, "{out}");
+    fn reads_without_todos_locks_and_volatile_reads_are_not_checkable() {
+        for sql in [
+            "SELECT 'from todos' FROM todos_active",
+            "SELECT id FROM todos WHERE id = $1 FOR UPDATE",
+            "SELECT id FROM todos ORDER BY random()",
+            "SELECT id FROM todos LIMIT 5",
+            "SELECT 'x FROM todos",
+        ] {
+            assert!(shadow_forms(&spec(), sql).is_err(), "{sql}");
+        }
     }
 
     #[test]
@@ -467,9 +239,19 @@ mod tests {
                        {"sql": "SELECT count(*) FROM todos"}]"#;
         let q = parse_file(file, &spec()).expect("parse");
         assert_eq!(q.iter().map(|q| q.name.as_str()).collect::<Vec<_>>(), vec!["by user #1", "by user #2", "#2"]);
-        assert_eq!(q[1].legacy_sql, "SELECT id FROM todos WHERE user_id = 'b'");
-        assert_eq!(q[1].new_sql, format!("SELECT id FROM {REL} \"todos\" WHERE user_id = 'b'"));
+        let second = q[1].compare.as_ref().expect("checkable");
+        assert_eq!(second.legacy, "SELECT id FROM todos WHERE user_id = 'b'");
+        assert!(second.new.ends_with(") AS todos WHERE user_id = 'b'"), "{}", second.new);
         assert!(matches!(parse_file("{", &spec()), Err(QueryFileError::Json(_))));
+    }
+
+    #[test]
+    fn a_missing_parameter_refuses_the_file_even_for_an_uncheckable_read() {
+        let file = r#"[{"name": "locked", "sql": "SELECT id FROM todos WHERE id = $2 FOR UPDATE", "params": ["a"]}]"#;
+        assert_eq!(
+            parse_file(file, &spec()),
+            Err(QueryFileError::MissingParam { name: "locked".into(), index: 2, given: 1 })
+        );
     }
 
     #[test]
@@ -482,7 +264,7 @@ mod tests {
             "SELECT 1 FROM todos é",
             "SELECT e'\\",
         ] {
-            let _ = to_new_schema(sql, &spec(), "q");
+            let _ = shadow_forms(&spec(), sql);
             let _ = inline_params(sql, &[], "q");
         }
     }

@@ -25,7 +25,6 @@ use crate::plan::Spec;
 use crate::queries::Query;
 use crate::report::{chunk_name, CheckResult, ChunkResult, Report, Settings};
 use crate::throttle::Throttle;
-use switchyard_rewriter::shadow::ShadowRead;
 
 /// Legacy tables with at most this many rows (by the planner's estimate) get
 /// exact boundaries; larger ones get sampled boundaries.
@@ -431,10 +430,14 @@ async fn drill(
 async fn run_query(client: &mut Client, q: &Query) -> (CheckResult, Option<Difference>) {
     let started = Instant::now();
     let name = format!("query {}", q.name);
+    let forms = match &q.compare {
+        Ok(forms) => forms,
+        Err(why) => return (CheckResult { name, error: Some(why.to_string()), ..CheckResult::default() }, None),
+    };
     let outcome = async {
         // Read only: a statement in the file can never write.
         let tx = client.build_transaction().read_only(true).start().await?;
-        let row = tx.query_one(&ShadowRead::new(q.legacy_sql.as_str(), q.new_sql.as_str()).counts_sql(), &[]).await?;
+        let row = tx.query_one(&forms.counts_sql(), &[]).await?;
         tx.rollback().await?;
         Ok::<_, tokio_postgres::Error>((
             count(&row, "legacy_rows")?,

@@ -26,7 +26,8 @@ pub struct Args {
     /// past it still in todos_active are reported as a warning, not a difference.
     #[arg(long, default_value_t = 30)]
     pub retention_days: u32,
-    /// A JSON file of representative reads to compare in both forms.
+    /// A JSON file of representative reads, each compared in its legacy form
+    /// and the form the proxy's rewriter sends in read_new.
     #[arg(long)]
     pub queries: Option<PathBuf>,
     /// Report format, repeatable: the N-th --format applies to the N-th
@@ -73,7 +74,9 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| anyhow::anyhow!("cannot read --queries {}: {e}", path.display()))?;
-            sv::queries::parse_file(&text, &spec).map_err(|e| anyhow::anyhow!("--queries {}: {e}", path.display()))?
+            let rewriter_spec = switchyard_rewriter::MigrationSpec::default_todos();
+            sv::queries::parse_file(&text, &rewriter_spec)
+                .map_err(|e| anyhow::anyhow!("--queries {}: {e}", path.display()))?
         }
     };
     let opts = Options {
