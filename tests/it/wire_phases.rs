@@ -1,17 +1,23 @@
-//! The behaviour specifications of rewriting on the wire (issue 5), through
-//! the real `switchyard serve`: every write form of the rewriter's corpus by
-//! three clients in every phase against a twin database; phase flips while
+//! The behaviour specifications of rewriting on the wire, through the real
+//! `switchyard serve`: every write form of the corpus (`support::write_forms`)
+//! by four clients in every phase against a twin database; phase flips while
 //! transactions are open and prepared statements across flips; two proxy
 //! instances flipping together and holding new_only back while a transaction
 //! runs an older phase; rolling phases back; the legacy foreign-key actions
 //! in every phase (I7); refusals in the middle of a pipeline; locking reads and
 //! cursors over todos, by two sessions, as on legacy.
 
-use crate::rewriter::fixture;
+use crate::support::fixture;
 
 #[path = "wire_phases/common.rs"]
 #[allow(dead_code)]
 pub(crate) mod common;
+
+#[path = "wire_phases/clients.rs"]
+mod clients;
+
+#[path = "wire_phases/psql.rs"]
+mod psql;
 
 #[path = "wire_phases/forms.rs"]
 mod forms;

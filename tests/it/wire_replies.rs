@@ -5,7 +5,7 @@
 //! table OIDs, BackendKeyData, parameter counts above 32,767) are compared
 //! here with a raw protocol client.
 
-use crate::rewriter::fixture;
+use crate::support::fixture;
 
 use crate::wire_phases::common;
 

@@ -5,8 +5,12 @@
 use tokio_postgres::Client;
 
 pub mod child;
+pub mod expect;
+pub mod fixture;
 pub mod http;
+pub mod write_forms;
 pub use child::ChildGuard;
+pub use expect::{assert_same_as_legacy, assert_same_lines};
 
 /// A database of its own for one test.
 pub struct TestDb {

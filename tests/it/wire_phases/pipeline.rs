@@ -8,6 +8,7 @@ use tokio_postgres::Client;
 
 use super::common::*;
 use super::fixture::{t, u, U1};
+use crate::support::assert_same_as_legacy;
 
 type Res = Result<u64, String>;
 
@@ -238,7 +239,7 @@ async fn a_write_returning_rows_fetched_in_batches_reports_its_own_tag() {
     );
     let got = fetch_in_batches(&mut app, &insert, 2).await;
     let want = fetch_in_batches(&mut pair.twin.client, &insert, 2).await;
-    assert_eq!(got, want, "rows and command tags, batch by batch");
+    assert_same_as_legacy(&want, &got, "rows and command tags, batch by batch");
     assert_eq!(got.0.len(), 5);
     let update = "UPDATE todos SET priority = 7 WHERE title LIKE 'batch %' RETURNING id, priority";
     let got = fetch_in_batches(&mut app, update, 2).await;

@@ -1,5 +1,7 @@
-//! Seed data, value normalisation and the schema comparisons shared by the
-//! rewriter's execution tests.
+//! The seeded todos both databases of a twin comparison start from, the
+//! parameter values of the write forms, value normalisation and the
+//! independent schema comparisons shared by the rewriter's and the wire
+//! tests.
 
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
