@@ -165,3 +165,6 @@ fn plan_locking_read(sql: &str, a: &Analysis, spec: &MigrationSpec, phase: Phase
         Err(why) => refused(&format!("({why})")),
     }
 }
+
+#[cfg(test)]
+mod tests;

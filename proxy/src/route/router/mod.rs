@@ -22,6 +22,8 @@
 //! The extended protocol's messages are handled in [`extended`].
 
 mod extended;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
