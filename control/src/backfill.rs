@@ -23,7 +23,7 @@ use uuid::Uuid;
 use crate::error::ControlError;
 use crate::phase::Phase;
 use crate::state;
-use crate::store::backfill_progress;
+use crate::store::{backfill_progress, backfill_ranges};
 pub use ranges::split_key_space;
 use ranges::{key_ranges, KeyRange};
 
@@ -365,21 +365,12 @@ async fn copy_ranges(
             };
             let n: i64 = batch.get(0);
             if n == 0 {
-                tx.execute(
-                    "UPDATE switchyard.backfill_ranges SET done = true WHERE table_name = $1 AND range_no = $2",
-                    &[&cfg.table, &range.no],
-                )
-                .await?;
+                backfill_ranges::finish(&tx, &cfg.table, range.no).await?;
                 tx.commit().await?;
                 break;
             }
             let last: Uuid = batch.get(1);
-            tx.execute(
-                "UPDATE switchyard.backfill_ranges SET last_key = $3, rows_copied = rows_copied + $4
-                 WHERE table_name = $1 AND range_no = $2",
-                &[&cfg.table, &range.no, &last, &n],
-            )
-            .await?;
+            backfill_ranges::advance(&tx, &cfg.table, range.no, last, n).await?;
             backfill_progress::advance(&tx, &cfg.table, last, n).await?;
             tx.commit().await?;
             range.cursor = last;

@@ -1,11 +1,10 @@
 //! The control plane of a Switchyard migration, spoken to PostgreSQL over side
 //! connections: schema migrations, the legacy application's schema and data,
-//! the phases and their guards, the registry of proxy instances and the
-//! watcher that keeps each instance's phase current.
+//! the phases and their guards, the watcher that keeps each instance's
+//! phase current, and ([`store`]) every statement against the control tables.
 
 pub mod backfill;
 mod error;
-pub mod instances;
 pub mod legacy;
 pub mod maintain;
 pub mod migrate;

@@ -15,7 +15,11 @@ use tokio_postgres::Client;
 
 use crate::error::ControlError;
 use crate::phase::{check_move, Phase};
-use crate::state::{self, HistoryEntry};
+use crate::state;
+use crate::store::backfill_ranges::BackfillRange;
+use crate::store::phase_history::{self, HistoryEntry};
+use crate::store::shadow_mismatches::{self, MismatchSample};
+use crate::store::{backfill_progress, backfill_ranges, proxy_instances, verify_runs};
 
 /// How [`gather`] judges the guards and how much it reads.
 #[derive(Debug, Clone)]
@@ -101,14 +105,6 @@ pub struct BackfillStatus {
     pub ranges: Vec<BackfillRange>,
 }
 
-/// One key range of the backfill.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BackfillRange {
-    pub range_no: i32,
-    pub rows_copied: i64,
-    pub done: bool,
-}
-
 /// The newest verify run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VerifyStatus {
@@ -167,18 +163,6 @@ pub struct Count {
     pub count: u64,
 }
 
-/// One recorded shadow mismatch.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MismatchSample {
-    pub at: DateTime<Utc>,
-    pub phase: Option<String>,
-    pub instance_id: Option<String>,
-    pub statement: String,
-    pub params: Option<String>,
-    pub only_in_legacy: i64,
-    pub only_in_new: i64,
-}
-
 /// Reads where `table`'s migration stands.
 pub async fn gather(client: &Client, table: &str, opts: &StatusOptions) -> Result<Status, ControlError> {
     let s = state::current(client, table).await?;
@@ -191,7 +175,7 @@ pub async fn gather(client: &Client, table: &str, opts: &StatusOptions) -> Resul
         }
         None => None,
     };
-    let history = state::history(client, table, opts.history).await?;
+    let history = phase_history::newest(client, table, opts.history).await?;
     Ok(Status {
         ladder: ladder(s.phase),
         next,
@@ -228,21 +212,13 @@ pub fn ladder(current: Phase) -> Vec<Rung> {
 }
 
 async fn backfill(client: &Client, table: &str) -> Result<Option<BackfillStatus>, ControlError> {
-    let Some(row) = crate::store::backfill_progress::summary(client, table).await? else {
+    let Some(row) = backfill_progress::summary(client, table).await? else {
         return Ok(None);
     };
     let (rows_copied, completed) = (row.rows_copied, row.completed);
     let estimate = row.legacy_rows_estimate;
     let elapsed = row.elapsed_seconds;
-    let ranges = client
-        .query(
-            "SELECT range_no, rows_copied, done FROM switchyard.backfill_ranges WHERE table_name = $1 ORDER BY range_no",
-            &[&table],
-        )
-        .await?
-        .iter()
-        .map(|r| BackfillRange { range_no: r.get(0), rows_copied: r.get(1), done: r.get(2) })
-        .collect();
+    let ranges = backfill_ranges::progress(client, table).await?;
     Ok(Some(BackfillStatus {
         rows_copied,
         batches: row.batches,
@@ -279,25 +255,18 @@ pub fn eta(copied: i64, estimate: i64, completed: bool, elapsed_secs: f64) -> Op
 }
 
 async fn last_verify(client: &Client, table: &str) -> Result<Option<VerifyStatus>, ControlError> {
-    let row = client
-        .query_opt(
-            "SELECT started_at, finished_at, clean, differences,
-                    extract(epoch FROM now() - coalesce(finished_at, started_at))::float8
-             FROM switchyard.verify_runs WHERE table_name = $1 ORDER BY id DESC LIMIT 1",
-            &[&table],
-        )
-        .await?;
-    Ok(row.map(|r| VerifyStatus {
-        started_at: r.get(0),
-        finished_at: r.get(1),
-        clean: r.get(2),
-        differences: r.get(3),
-        age_secs: r.get::<_, f64>(4).max(0.0),
+    let run = verify_runs::newest(client, table).await?;
+    Ok(run.map(|r| VerifyStatus {
+        started_at: r.started_at,
+        finished_at: r.finished_at,
+        clean: r.clean,
+        differences: r.differences,
+        age_secs: r.age_seconds.max(0.0),
     }))
 }
 
 async fn instances(client: &Client, epoch: i64, liveness: Duration) -> Result<Vec<InstanceStatus>, ControlError> {
-    let rows = crate::instances::list(client).await?;
+    let rows = proxy_instances::list(client).await?;
     Ok(rows
         .into_iter()
         .map(|i| InstanceStatus {
@@ -314,29 +283,8 @@ async fn instances(client: &Client, epoch: i64, liveness: Duration) -> Result<Ve
 }
 
 async fn shadow(client: &Client, table: &str, samples: i64) -> Result<ShadowStatus, ControlError> {
-    let recorded: i64 = client
-        .query_one("SELECT count(*) FROM switchyard.shadow_mismatches WHERE table_name = $1", &[&table])
-        .await?
-        .get(0);
-    let rows = client
-        .query(
-            "SELECT at, phase, instance_id, statement, params::text, only_in_legacy, only_in_new
-             FROM switchyard.shadow_mismatches WHERE table_name = $1 ORDER BY id DESC LIMIT $2",
-            &[&table, &samples],
-        )
-        .await?;
-    let samples = rows
-        .iter()
-        .map(|r| MismatchSample {
-            at: r.get(0),
-            phase: r.get(1),
-            instance_id: r.get(2),
-            statement: r.get(3),
-            params: r.get(4),
-            only_in_legacy: r.get(5),
-            only_in_new: r.get(6),
-        })
-        .collect();
+    let recorded = shadow_mismatches::count(client, table).await?;
+    let samples = shadow_mismatches::newest(client, table, samples).await?;
     Ok(ShadowStatus { outcomes: None, skipped: None, recorded_mismatches: recorded, samples })
 }
 

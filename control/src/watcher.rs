@@ -23,9 +23,9 @@ use tokio::time::Instant;
 use tokio_postgres::AsyncMessage;
 
 use crate::error::ControlError;
-use crate::instances::{self, Registration};
 use crate::phase::Phase;
 use crate::state;
+use crate::store::proxy_instances::{self, Registration};
 
 /// The phase a session uses for a transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,7 +211,7 @@ async fn watch_once(
         tokio::select! {
             _ = tx.closed() => {
                 if registered {
-                    let _ = instances::deregister(&client, &config.registration.instance_id).await;
+                    let _ = proxy_instances::deregister(&client, &config.registration.instance_id).await;
                 }
                 return Ok(());
             }
@@ -226,7 +226,7 @@ async fn watch_once(
                 let published = *tx.borrow();
                 if let (true, Some(s)) = (registered, published) {
                     let s = config.acknowledged(s);
-                    instances::heartbeat(&client, &config.registration, s.phase, s.epoch).await?;
+                    proxy_instances::heartbeat(&client, &config.registration, s.phase, s.epoch).await?;
                 }
             }
         }
@@ -252,12 +252,12 @@ async fn refresh(
             }
             let first = !*registered;
             if first {
-                instances::register(client, &config.registration).await?;
+                proxy_instances::register(client, &config.registration).await?;
                 *registered = true;
             }
             if changed || first {
                 let ack = config.acknowledged(snapshot);
-                instances::heartbeat(client, &config.registration, ack.phase, ack.epoch).await?;
+                proxy_instances::heartbeat(client, &config.registration, ack.phase, ack.epoch).await?;
             }
             Ok(())
         }

@@ -26,6 +26,7 @@ use switchyard_control::legacy::{self, SeedOptions};
 use switchyard_control::migrate::Migrator;
 use switchyard_control::phase::{parse_phase, Phase};
 use switchyard_control::state::{self, MoveRequest};
+use switchyard_control::store::proxy_instances;
 use switchyard_localpg::{Cluster, ClusterOptions};
 use switchyard_workload::{Schema, WorkloadConfig};
 
@@ -238,15 +239,7 @@ async fn move_phase(client: &mut tokio_postgres::Client, to: Phase) -> anyhow::R
 pub(super) async fn wait_for_instances(client: &tokio_postgres::Client, epoch: i64) -> anyhow::Result<()> {
     let started = Instant::now();
     loop {
-        let behind: i64 = client
-            .query_one(
-                "SELECT count(*) FROM switchyard.proxy_instances
-                 WHERE heartbeat_at > now() - interval '30 seconds' AND acknowledged_epoch IS DISTINCT FROM $1",
-                &[&epoch],
-            )
-            .await?
-            .get(0);
-        if behind == 0 {
+        if proxy_instances::behind(client, epoch, Duration::from_secs(30)).await? == 0 {
             return Ok(());
         }
         if started.elapsed() > Duration::from_secs(60) {

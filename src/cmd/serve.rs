@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::logging::FilterHandle;
 use anyhow::Context;
-use switchyard_control::instances::Registration;
+use switchyard_control::store::proxy_instances::Registration;
 use switchyard_control::watcher::{self, PhaseSnapshot, WatcherConfig};
 use switchyard_proxy::route::ask_postgres::AskPostgres;
 use switchyard_proxy::route::legacy_names::LegacyNames;

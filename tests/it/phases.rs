@@ -5,9 +5,9 @@ use crate::support;
 
 use std::time::Duration;
 
-use switchyard_control::instances::Registration;
 use switchyard_control::phase::Phase;
 use switchyard_control::state::{self, MoveRequest};
+use switchyard_control::store::proxy_instances::Registration;
 use switchyard_control::watcher::{self, WatcherConfig};
 use switchyard_control::ControlError;
 
@@ -63,7 +63,7 @@ async fn moves_go_one_step_at_a_time_and_are_recorded() {
     let back = state::move_phase(&mut db.client, &request(Phase::Legacy)).await.expect("back to legacy");
     assert_eq!(back.epoch, 2);
 
-    let history = state::history(&db.client, "todos", 10).await.expect("history");
+    let history = switchyard_control::store::phase_history::newest(&db.client, "todos", 10).await.expect("history");
     let moves: Vec<(Option<String>, String)> = history.iter().map(|h| (h.from.clone(), h.to.clone())).collect();
     assert_eq!(
         moves,

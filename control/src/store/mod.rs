@@ -6,5 +6,10 @@
 //! their own.
 
 pub mod backfill_progress;
+pub mod backfill_ranges;
+pub mod migration_state;
+pub mod phase_history;
+pub mod proxy_instances;
+pub mod shadow_mismatches;
 pub mod shadow_settings;
 pub mod verify_runs;

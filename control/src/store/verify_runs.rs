@@ -103,3 +103,34 @@ pub async fn last_clean_within(
     let run = latest_clean(client, table, None).await?;
     Ok(run.filter(|r| r.age_seconds.is_some_and(|age| age <= max_age_seconds)))
 }
+
+/// The newest run as `status` shows it, finished or not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Newest {
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub clean: Option<bool>,
+    pub differences: Option<i64>,
+    /// Seconds since it finished (or started, while it runs), by the
+    /// database's clock.
+    pub age_seconds: f64,
+}
+
+/// The most recently started run for `table`, finished or not.
+pub async fn newest(client: &impl GenericClient, table: &str) -> Result<Option<Newest>, tokio_postgres::Error> {
+    let row = client
+        .query_opt(
+            "SELECT started_at, finished_at, clean, differences,
+                    extract(epoch FROM now() - coalesce(finished_at, started_at))::float8
+             FROM switchyard.verify_runs WHERE table_name = $1 ORDER BY id DESC LIMIT 1",
+            &[&table],
+        )
+        .await?;
+    Ok(row.map(|r| Newest {
+        started_at: r.get(0),
+        finished_at: r.get(1),
+        clean: r.get(2),
+        differences: r.get(3),
+        age_seconds: r.get(4),
+    }))
+}

@@ -211,26 +211,18 @@ async fn run(
         sample = %sample,
         "shadow read mismatch: the legacy and new forms of a read differ"
     );
-    let phase = job.phase.as_str();
-    if let Err(e) = client
-        .execute(
-            "INSERT INTO switchyard.shadow_mismatches \
-             (phase, instance_id, statement, params, legacy_rows, new_rows, only_in_legacy, only_in_new, sample) \
-             VALUES ($1, $2, $3, $4::text::jsonb, $5, $6, $7, $8, $9::text::jsonb)",
-            &[
-                &phase,
-                &config.instance_id,
-                &job.statement,
-                &params,
-                &legacy_rows,
-                &new_rows,
-                &only_legacy,
-                &only_new,
-                &sample,
-            ],
-        )
-        .await
-    {
+    let mismatch = store::shadow_mismatches::NewMismatch {
+        phase: job.phase.as_str(),
+        instance_id: config.instance_id.as_deref(),
+        statement: &job.statement,
+        params: &params,
+        legacy_rows,
+        new_rows,
+        only_in_legacy: only_legacy,
+        only_in_new: only_new,
+        sample: &sample,
+    };
+    if let Err(e) = store::shadow_mismatches::record(client, &mismatch).await {
         tracing::warn!(error = %e, "shadow mismatch sample not recorded");
     }
     Ok(Outcome::Mismatch)

@@ -1,10 +1,12 @@
-//! The registry of proxy instances in `switchyard.proxy_instances`: each one
-//! registers, sends heartbeats, and acknowledges the phase epoch it runs.
+//! `switchyard.proxy_instances` (migration 0001): the registry of proxy
+//! instances. Each one registers, sends heartbeats, and acknowledges the
+//! phase epoch it runs; the phase guards and `status` read it.
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::Client;
+use tokio_postgres::GenericClient;
 
-use crate::error::ControlError;
 use crate::phase::Phase;
 
 /// Who an instance is.
@@ -34,7 +36,7 @@ impl Registration {
 }
 
 /// Inserts or refreshes the instance's row.
-pub async fn register(client: &Client, r: &Registration) -> Result<(), ControlError> {
+pub async fn register(client: &impl GenericClient, r: &Registration) -> Result<(), tokio_postgres::Error> {
     client
         .execute(
             "INSERT INTO switchyard.proxy_instances (instance_id, host, pid, version) VALUES ($1, $2, $3, $4)
@@ -45,8 +47,14 @@ pub async fn register(client: &Client, r: &Registration) -> Result<(), ControlEr
     Ok(())
 }
 
-/// Records a heartbeat and the phase and epoch this instance now runs.
-pub async fn heartbeat(client: &Client, r: &Registration, phase: Phase, epoch: i64) -> Result<(), ControlError> {
+/// Records a heartbeat and the phase and epoch this instance now runs
+/// (registering it again if its row went away).
+pub async fn heartbeat(
+    client: &impl GenericClient,
+    r: &Registration,
+    phase: Phase,
+    epoch: i64,
+) -> Result<(), tokio_postgres::Error> {
     let updated = client
         .execute(
             "UPDATE switchyard.proxy_instances SET heartbeat_at = now(), acknowledged_phase = $2, acknowledged_epoch = $3
@@ -67,7 +75,7 @@ pub async fn heartbeat(client: &Client, r: &Registration, phase: Phase, epoch: i
 }
 
 /// Removes the instance (clean shutdown), so guards stop waiting for it.
-pub async fn deregister(client: &Client, instance_id: &str) -> Result<(), ControlError> {
+pub async fn deregister(client: &impl GenericClient, instance_id: &str) -> Result<(), tokio_postgres::Error> {
     client.execute("DELETE FROM switchyard.proxy_instances WHERE instance_id = $1", &[&instance_id]).await?;
     Ok(())
 }
@@ -83,7 +91,8 @@ pub struct InstanceRow {
     pub acknowledged_epoch: Option<i64>,
 }
 
-pub async fn list(client: &Client) -> Result<Vec<InstanceRow>, ControlError> {
+/// Every registered instance, oldest first.
+pub async fn list(client: &impl GenericClient) -> Result<Vec<InstanceRow>, tokio_postgres::Error> {
     let rows = client
         .query(
             "SELECT instance_id, host, started_at, extract(epoch FROM now() - heartbeat_at)::float8,
@@ -103,4 +112,36 @@ pub async fn list(client: &Client) -> Result<Vec<InstanceRow>, ControlError> {
             acknowledged_epoch: r.get(5),
         })
         .collect())
+}
+
+/// What a live instance acknowledged, as stored (the phase unparsed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Acknowledged {
+    pub instance_id: String,
+    pub phase: Option<String>,
+    pub epoch: Option<i64>,
+}
+
+/// Instances that have sent a heartbeat within `liveness`, by id.
+pub async fn live(client: &impl GenericClient, liveness: Duration) -> Result<Vec<Acknowledged>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT instance_id, acknowledged_phase, acknowledged_epoch FROM switchyard.proxy_instances
+             WHERE heartbeat_at > now() - make_interval(secs => $1) ORDER BY instance_id",
+            &[&liveness.as_secs_f64()],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| Acknowledged { instance_id: r.get(0), phase: r.get(1), epoch: r.get(2) }).collect())
+}
+
+/// How many instances live within `liveness` have not acknowledged `epoch`.
+pub async fn behind(client: &impl GenericClient, epoch: i64, liveness: Duration) -> Result<i64, tokio_postgres::Error> {
+    Ok(client
+        .query_one(
+            "SELECT count(*) FROM switchyard.proxy_instances
+             WHERE heartbeat_at > now() - make_interval(secs => $2) AND acknowledged_epoch IS DISTINCT FROM $1",
+            &[&epoch, &liveness.as_secs_f64()],
+        )
+        .await?
+        .get(0))
 }
