@@ -38,6 +38,7 @@ mod depth;
 pub mod diff;
 pub mod plan;
 pub mod queries;
+mod reads;
 pub mod render;
 pub mod report;
 mod throttle;

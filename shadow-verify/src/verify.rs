@@ -1,8 +1,8 @@
 //! The table verifier's I/O: chunk boundaries, N parallel jobs (one
-//! connection each), the chunk comparison and its drill-down, the depth check
-//! and the representative reads. The SQL comes from [`crate::plan`], the
-//! classification from [`crate::diff`], and everything lands in a
-//! [`Report`].
+//! connection each), the chunk comparison and its drill-down, and the depth
+//! check; then the representative reads ([`crate::reads`]). The SQL comes
+//! from [`crate::plan`], the classification from [`crate::diff`], and
+//! everything lands in a [`Report`].
 //!
 //! A failure of one chunk or check is recorded in the report (the run then
 //! exits 2, "could not run") and the other jobs carry on, so a CI job still
@@ -22,7 +22,6 @@ use uuid::Uuid;
 use crate::chunks::{fractions, ranges_from_boundaries, KeyRange};
 use crate::diff::{classify, Difference, DifferenceKind, DrillRow};
 use crate::plan::Spec;
-use crate::queries::Query;
 use crate::report::{chunk_name, CheckResult, ChunkResult, Report, Settings};
 use crate::throttle::Throttle;
 
@@ -56,7 +55,7 @@ pub struct Options {
     /// Differences listed in the report (all are counted).
     pub max_differences: usize,
     /// Representative reads to compare (`--queries`).
-    pub queries: Vec<Query>,
+    pub queries: Vec<crate::queries::Query>,
     /// Draw a progress bar (only when stderr is a terminal).
     pub progress: bool,
     /// Up to this many legacy rows (planner estimate), chunk boundaries are
@@ -126,9 +125,25 @@ pub async fn verify(opts: &Options) -> Result<Report, VerifyError> {
         return Err(VerifyError::Options("--jobs and --chunk-size must be at least 1".into()));
     }
     let started = Instant::now();
+    let main = connect(&opts.database_url).await?;
+    let mut report = start_report(&main, opts).await?;
+    let ranges = ranges_from_boundaries(&boundaries(&main, opts).await?);
+    let main = compare_chunks(main, opts, ranges, &mut report).await?;
+    match main {
+        Some(mut main) => crate::reads::run_all(&mut main, &opts.queries, &mut report).await,
+        None if !opts.queries.is_empty() => {
+            report.add_error("the representative reads were not run: the main connection failed")
+        }
+        None => {}
+    }
+    finish(&mut report, started);
+    Ok(report)
+}
+
+/// Checks the tables exist and opens the report with the run's settings.
+async fn start_report(main: &Client, opts: &Options) -> Result<Report, VerifyError> {
     let started_at = chrono::Utc::now();
-    let mut main = connect(&opts.database_url).await?;
-    check_tables(&main, &opts.spec).await?;
+    check_tables(main, &opts.spec).await?;
     let database: String =
         main.query_one("SELECT current_database()", &[]).await.map_err(db_err("reading the database name"))?.get(0);
     let settings = Settings {
@@ -140,24 +155,25 @@ pub async fn verify(opts: &Options) -> Result<Report, VerifyError> {
     };
     let mut report = Report::new(format!("switchyard verify {}", env!("CARGO_PKG_VERSION")), database, settings);
     report.started_at = started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    Ok(report)
+}
 
-    let ranges = ranges_from_boundaries(&boundaries(&main, opts).await?);
+/// Compares every range and runs the depth check on up to `opts.jobs`
+/// connections (`main` among them), absorbing the outcomes into `report`.
+/// Returns the main connection when its job ended well, for the reads.
+async fn compare_chunks(
+    main: Client,
+    opts: &Options,
+    ranges: Vec<KeyRange>,
+    report: &mut Report,
+) -> Result<Option<Client>, VerifyError> {
     let total_chunks = ranges.len();
-    let mut queue: VecDeque<Work> = VecDeque::with_capacity(total_chunks + 1);
-    // The depth check is one long statement: start it first so it overlaps
-    // the chunks on another connection.
-    queue.push_back(Work::Depth);
-    queue.extend(ranges.into_iter().enumerate().map(|(i, r)| Work::Chunk(i + 1, r)));
-    let queue = Arc::new(Mutex::new(queue));
+    let queue = Arc::new(Mutex::new(work_queue(ranges)));
     let throttle = Arc::new(Throttle::new(opts.max_rows_per_sec));
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut clients = vec![main];
-    for _ in 1..opts.jobs.min(total_chunks + 1) {
-        clients.push(connect(&opts.database_url).await?);
-    }
-    main = clients.remove(0);
     let mut handles = Vec::new();
-    for client in clients {
+    for _ in 1..opts.jobs.min(total_chunks + 1) {
+        let client = connect(&opts.database_url).await?;
         handles.push(tokio::spawn(worker(client, opts.clone(), queue.clone(), throttle.clone(), tx.clone())));
     }
     // The main connection works too, and then runs the queries.
@@ -167,7 +183,7 @@ pub async fn verify(opts: &Options) -> Result<Report, VerifyError> {
     let bar = progress_bar(opts.progress, total_chunks as u64);
     let collect = async {
         while let Some(o) = rx.recv().await {
-            absorb(&mut report, o, &bar);
+            absorb(report, o, &bar);
         }
     };
     let (main, ()) = tokio::join!(main_job, collect);
@@ -181,36 +197,38 @@ pub async fn verify(opts: &Options) -> Result<Report, VerifyError> {
     if compared < total_chunks && report.errors.is_empty() {
         report.add_error(format!("only {compared} of {total_chunks} chunks were compared"));
     }
+    sort_in_key_order(report);
+    Ok(main)
+}
+
+/// The depth check first (one long statement, so it overlaps the chunks on
+/// another connection), then the ranges in key order.
+fn work_queue(ranges: Vec<KeyRange>) -> VecDeque<Work> {
+    let mut queue: VecDeque<Work> = VecDeque::with_capacity(ranges.len() + 1);
+    queue.push_back(Work::Depth);
+    queue.extend(ranges.into_iter().enumerate().map(|(i, r)| Work::Chunk(i + 1, r)));
+    queue
+}
+
+/// Chunks in key order; differences by chunk in key order, then the
+/// whole-table checks.
+fn sort_in_key_order(report: &mut Report) {
     report.chunks.sort_by_key(|c| c.index);
-    // Chunks in key order, then the whole-table checks.
     let order = |d: &Difference| {
         let chunk = d.check.strip_prefix("chunk ").and_then(|n| n.parse::<usize>().ok());
         (chunk.is_none(), chunk.unwrap_or(0), d.check.clone(), d.id.clone())
     };
     report.differences.sort_by_key(order);
+}
 
-    if let Some(mut main) = main {
-        for q in &opts.queries {
-            let (result, difference) = run_query(&mut main, q).await;
-            if let Some(e) = &result.error {
-                report.add_error(format!("query {:?}: {e}", q.name));
-            }
-            if let Some(d) = difference {
-                report.add_difference(d);
-            }
-            report.checks.push(result);
-        }
-    } else if !opts.queries.is_empty() {
-        report.add_error("the representative reads were not run: the main connection failed");
-    }
-
+/// Times and closes the report.
+fn finish(report: &mut Report, started: Instant) {
     report.elapsed_seconds = started.elapsed().as_secs_f64();
     report.finished_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     if report.elapsed_seconds > 0.0 {
         report.rows_per_second = report.rows.legacy as f64 / report.elapsed_seconds;
     }
     report.clean = report.exit_code() == crate::report::EXIT_CLEAN;
-    Ok(report)
 }
 
 fn progress_bar(enabled: bool, len: u64) -> indicatif::ProgressBar {
@@ -356,7 +374,7 @@ async fn prepare(client: &Client, spec: &Spec) -> Result<Prepared, tokio_postgre
     })
 }
 
-fn count(row: &tokio_postgres::Row, col: &str) -> Result<u64, tokio_postgres::Error> {
+pub(crate) fn count(row: &tokio_postgres::Row, col: &str) -> Result<u64, tokio_postgres::Error> {
     Ok(row.try_get::<_, i64>(col)?.max(0) as u64)
 }
 
@@ -425,52 +443,4 @@ async fn drill(
         })
         .collect::<Result<Vec<_>, tokio_postgres::Error>>()?;
     Ok(classify(&drilled, &spec.columns, &spec.archived, check))
-}
-
-async fn run_query(client: &mut Client, q: &Query) -> (CheckResult, Option<Difference>) {
-    let started = Instant::now();
-    let name = format!("query {}", q.name);
-    let forms = match &q.compare {
-        Ok(forms) => forms,
-        Err(why) => return (CheckResult { name, error: Some(why.to_string()), ..CheckResult::default() }, None),
-    };
-    let outcome = async {
-        // Read only: a statement in the file can never write.
-        let tx = client.build_transaction().read_only(true).start().await?;
-        let row = tx.query_one(&forms.counts_sql(), &[]).await?;
-        tx.rollback().await?;
-        Ok::<_, tokio_postgres::Error>((
-            count(&row, "legacy_rows")?,
-            count(&row, "new_rows")?,
-            count(&row, "only_in_legacy")?,
-            count(&row, "only_in_new")?,
-        ))
-    }
-    .await;
-    let mut result =
-        CheckResult { name: name.clone(), seconds: started.elapsed().as_secs_f64(), ..CheckResult::default() };
-    match outcome {
-        Err(e) => {
-            result.error = Some(describe_pg_error(&e));
-            (result, None)
-        }
-        Ok((legacy, new, only_legacy, only_new)) => {
-            let detail =
-                format!("legacy {legacy} rows, new {new} rows, only in legacy {only_legacy}, only in new {only_new}");
-            result.detail = Some(detail.clone());
-            if only_legacy + only_new == 0 {
-                return (result, None);
-            }
-            result.differences = 1;
-            let d = Difference {
-                kind: DifferenceKind::QueryMismatch,
-                id: q.name.clone(),
-                columns: vec![],
-                table: None,
-                detail: Some(detail),
-                check: name,
-            };
-            (result, Some(d))
-        }
-    }
 }

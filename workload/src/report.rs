@@ -118,85 +118,95 @@ pub(crate) struct Parts<'a> {
     pub(crate) ledger: Ledger,
 }
 
+/// Operations per second, 0 over no time.
+fn rate(n: u64, s: f64) -> f64 {
+    if s > 0.0 {
+        n as f64 / s
+    } else {
+        0.0
+    }
+}
+
+/// The first messages of the error samples `keep` selects.
+fn first_messages(samples: &[ErrorSample], keep: impl Fn(&ErrorSample) -> bool) -> Vec<String> {
+    samples.iter().filter(|e| keep(e)).take(SAMPLES_PER_KEY).map(|e| e.message.clone()).collect()
+}
+
+/// One summary per operation kind, in [`Op::ALL`] order, and their total.
+fn operation_summaries(p: &Parts<'_>) -> (Vec<OpSummary>, OpSummary) {
+    let mut all = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 2).expect("constant, valid histogram bounds");
+    let mut total = OpSummary {
+        op: "total".into(),
+        ops: 0,
+        ops_per_s: 0.0,
+        errors: 0,
+        latency_ms: Latency::default(),
+        by_protocol: ProtocolCounts::default(),
+        first_errors: Vec::new(),
+    };
+    let mut operations = Vec::with_capacity(Op::COUNT);
+    for op in Op::ALL {
+        let s = &p.ops[op.index()];
+        let _ = all.add(&s.latency);
+        let first_errors = first_messages(p.samples, |e| e.op == Some(op));
+        total.ops += s.ok;
+        total.errors += s.errors;
+        total.by_protocol.extended += s.extended;
+        total.by_protocol.simple += s.simple;
+        if total.first_errors.len() < SAMPLES_PER_KEY {
+            total.first_errors.extend(first_errors.iter().take(SAMPLES_PER_KEY - total.first_errors.len()).cloned());
+        }
+        operations.push(OpSummary {
+            op: op.name().into(),
+            ops: s.ok,
+            ops_per_s: rate(s.ok, p.elapsed_s),
+            errors: s.errors,
+            latency_ms: Latency::of(&s.latency),
+            by_protocol: ProtocolCounts { extended: s.extended, simple: s.simple },
+            first_errors,
+        });
+    }
+    total.ops_per_s = rate(total.ops, p.elapsed_s);
+    total.latency_ms = Latency::of(&all);
+    (operations, total)
+}
+
+/// The counts between consecutive phase marks (the first phase, `start`,
+/// from the beginning); none when the caller marked no phase.
+fn phase_summaries(p: &Parts<'_>) -> Vec<PhaseSummary> {
+    if p.marks.is_empty() {
+        return Vec::new();
+    }
+    let start = Mark { label: "start".into(), at_s: 0.0, snapshot: Snapshot::default() };
+    let bounds: Vec<&Mark> = std::iter::once(&start).chain(p.marks).collect();
+    let mut phases = Vec::with_capacity(bounds.len());
+    for (i, m) in bounds.iter().enumerate() {
+        let (to_s, to) = bounds.get(i + 1).map_or((p.elapsed_s, p.end), |n| (n.at_s, n.snapshot));
+        let d = to.since(&m.snapshot);
+        let duration_s = (to_s - m.at_s).max(0.0);
+        phases.push(PhaseSummary {
+            label: m.label.clone(),
+            from_s: m.at_s,
+            duration_s,
+            ops: d.ok_total(),
+            errors: d.errors_total(),
+            errors_by_op: Op::ALL
+                .iter()
+                .filter(|op| d.errors_of(**op) > 0)
+                .map(|op| (op.name().to_string(), d.errors_of(*op)))
+                .chain((d.connect_errors > 0).then(|| ("connect".to_string(), d.connect_errors)))
+                .collect(),
+            ops_per_s: rate(d.ok_total(), duration_s),
+            first_errors: first_messages(p.samples, |e| e.phase == i),
+        });
+    }
+    phases
+}
+
 impl WorkloadReport {
     pub(crate) fn build(p: Parts<'_>) -> WorkloadReport {
-        let rate = |n: u64, s: f64| if s > 0.0 { n as f64 / s } else { 0.0 };
-        let mut all = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 2).expect("constant, valid histogram bounds");
-        let mut total = OpSummary {
-            op: "total".into(),
-            ops: 0,
-            ops_per_s: 0.0,
-            errors: 0,
-            latency_ms: Latency::default(),
-            by_protocol: ProtocolCounts::default(),
-            first_errors: Vec::new(),
-        };
-        let mut operations = Vec::with_capacity(Op::COUNT);
-        for op in Op::ALL {
-            let s = &p.ops[op.index()];
-            let _ = all.add(&s.latency);
-            let first_errors: Vec<String> = p
-                .samples
-                .iter()
-                .filter(|e| e.op == Some(op))
-                .take(SAMPLES_PER_KEY)
-                .map(|e| e.message.clone())
-                .collect();
-            total.ops += s.ok;
-            total.errors += s.errors;
-            total.by_protocol.extended += s.extended;
-            total.by_protocol.simple += s.simple;
-            if total.first_errors.len() < SAMPLES_PER_KEY {
-                total
-                    .first_errors
-                    .extend(first_errors.iter().take(SAMPLES_PER_KEY - total.first_errors.len()).cloned());
-            }
-            operations.push(OpSummary {
-                op: op.name().into(),
-                ops: s.ok,
-                ops_per_s: rate(s.ok, p.elapsed_s),
-                errors: s.errors,
-                latency_ms: Latency::of(&s.latency),
-                by_protocol: ProtocolCounts { extended: s.extended, simple: s.simple },
-                first_errors,
-            });
-        }
-        total.ops_per_s = rate(total.ops, p.elapsed_s);
-        total.latency_ms = Latency::of(&all);
-
-        let mut phases = Vec::with_capacity(p.marks.len() + 1);
-        let start = Mark { label: "start".into(), at_s: 0.0, snapshot: Snapshot::default() };
-        let bounds: Vec<&Mark> = std::iter::once(&start).chain(p.marks).collect();
-        for (i, m) in bounds.iter().enumerate() {
-            let (to_s, to) = bounds.get(i + 1).map_or((p.elapsed_s, p.end), |n| (n.at_s, n.snapshot));
-            let d = to.since(&m.snapshot);
-            let duration_s = (to_s - m.at_s).max(0.0);
-            phases.push(PhaseSummary {
-                label: m.label.clone(),
-                from_s: m.at_s,
-                duration_s,
-                ops: d.ok_total(),
-                errors: d.errors_total(),
-                errors_by_op: Op::ALL
-                    .iter()
-                    .filter(|op| d.errors_of(**op) > 0)
-                    .map(|op| (op.name().to_string(), d.errors_of(*op)))
-                    .chain((d.connect_errors > 0).then(|| ("connect".to_string(), d.connect_errors)))
-                    .collect(),
-                ops_per_s: rate(d.ok_total(), duration_s),
-                first_errors: p
-                    .samples
-                    .iter()
-                    .filter(|e| e.phase == i)
-                    .take(SAMPLES_PER_KEY)
-                    .map(|e| e.message.clone())
-                    .collect(),
-            });
-        }
-        if p.marks.is_empty() {
-            phases.clear();
-        }
-        let connect_errors = p.end.connect_errors;
+        let (operations, total) = operation_summaries(&p);
+        let phases = phase_summaries(&p);
         WorkloadReport {
             clients: p.clients,
             elapsed_s: p.elapsed_s,
@@ -204,14 +214,8 @@ impl WorkloadReport {
             operations,
             statements: p.statements,
             reconnects: p.reconnects,
-            connect_errors,
-            first_connect_errors: p
-                .samples
-                .iter()
-                .filter(|e| e.op.is_none())
-                .take(SAMPLES_PER_KEY)
-                .map(|e| e.message.clone())
-                .collect(),
+            connect_errors: p.end.connect_errors,
+            first_connect_errors: first_messages(p.samples, |e| e.op.is_none()),
             phases,
             ledger_summary: p.ledger.summary(),
             ledger: p.ledger,
@@ -250,6 +254,24 @@ impl WorkloadReport {
             self.total.ops_per_s,
             self.errors()
         )?;
+        self.write_operations(out)?;
+        writeln!(
+            out,
+            "statements sent: {} extended (prepared), {} simple; reconnects: {}; failed connection attempts: {}",
+            self.statements.extended, self.statements.simple, self.reconnects, self.connect_errors
+        )?;
+        let l = &self.ledger_summary;
+        writeln!(
+            out,
+            "ledger: {} todos present, {} deleted, {} refused creates, {} uncertain",
+            l.present, l.deleted, l.rejected, l.uncertain
+        )?;
+        self.write_phases(out)?;
+        self.write_first_errors(out)
+    }
+
+    /// The table: one line per operation, then the total.
+    fn write_operations(&self, out: &mut String) -> std::fmt::Result {
         writeln!(
             out,
             "{:<11} {:>9} {:>9} {:>8} {:>8} {:>8} {:>9} {:>7}  {:>15}",
@@ -271,34 +293,33 @@ impl WorkloadReport {
                 format!("{}/{}", s.by_protocol.extended, s.by_protocol.simple)
             )?;
         }
-        writeln!(
-            out,
-            "statements sent: {} extended (prepared), {} simple; reconnects: {}; failed connection attempts: {}",
-            self.statements.extended, self.statements.simple, self.reconnects, self.connect_errors
-        )?;
-        let l = &self.ledger_summary;
-        writeln!(
-            out,
-            "ledger: {} todos present, {} deleted, {} refused creates, {} uncertain",
-            l.present, l.deleted, l.rejected, l.uncertain
-        )?;
-        if !self.phases.is_empty() {
-            writeln!(out, "phases:")?;
-            for ph in &self.phases {
-                writeln!(
-                    out,
-                    "  {:<14} from {:>6.1} s for {:>6.1} s: {:>8} ops ({:.1} ops/s), {} errors",
-                    ph.label, ph.from_s, ph.duration_s, ph.ops, ph.ops_per_s, ph.errors
-                )?;
-            }
+        Ok(())
+    }
+
+    fn write_phases(&self, out: &mut String) -> std::fmt::Result {
+        if self.phases.is_empty() {
+            return Ok(());
         }
+        writeln!(out, "phases:")?;
+        for ph in &self.phases {
+            writeln!(
+                out,
+                "  {:<14} from {:>6.1} s for {:>6.1} s: {:>8} ops ({:.1} ops/s), {} errors",
+                ph.label, ph.from_s, ph.duration_s, ph.ops, ph.ops_per_s, ph.errors
+            )?;
+        }
+        Ok(())
+    }
+
+    fn write_first_errors(&self, out: &mut String) -> std::fmt::Result {
         let errors: Vec<&String> =
             self.operations.iter().flat_map(|o| &o.first_errors).chain(&self.first_connect_errors).collect();
-        if !errors.is_empty() {
-            writeln!(out, "first errors:")?;
-            for e in errors {
-                writeln!(out, "  {e}")?;
-            }
+        if errors.is_empty() {
+            return Ok(());
+        }
+        writeln!(out, "first errors:")?;
+        for e in errors {
+            writeln!(out, "  {e}")?;
         }
         Ok(())
     }

@@ -127,6 +127,17 @@ pub fn junit(report: &Report) -> String {
         xml_escape(&report.started_at),
         xml_escape(&report.database)
     );
+    properties(&mut x, report);
+    for c in &cases {
+        testcase(&mut x, c);
+    }
+    let _ = writeln!(x, "  </testsuite>");
+    let _ = writeln!(x, "</testsuites>");
+    x
+}
+
+/// The run's counts as suite properties.
+fn properties(x: &mut String, report: &Report) {
     let _ = writeln!(x, "    <properties>");
     let props = [
         ("database", report.database.clone()),
@@ -141,39 +152,34 @@ pub fn junit(report: &Report) -> String {
         let _ = writeln!(x, "      <property name=\"{}\" value=\"{}\"/>", xml_escape(k), xml_escape(&v));
     }
     let _ = writeln!(x, "    </properties>");
-    for c in &cases {
-        let open = format!(
-            "    <testcase name=\"{}\" classname=\"{}\" time=\"{:.3}\"",
-            xml_escape(&c.name),
-            c.classname,
-            c.seconds
-        );
-        if c.failures.is_empty() && c.error.is_none() {
-            let _ = writeln!(x, "{open}/>");
-            continue;
-        }
-        let _ = writeln!(x, "{open}>");
-        for (message, body) in &c.failures {
-            let _ = writeln!(
-                x,
-                "      <failure message=\"{}\" type=\"difference\">{}</failure>",
-                xml_escape(message),
-                xml_escape(body)
-            );
-        }
-        if let Some(e) = &c.error {
-            let _ = writeln!(
-                x,
-                "      <error message=\"{}\" type=\"could_not_run\">{}</error>",
-                xml_escape(e),
-                xml_escape(e)
-            );
-        }
-        let _ = writeln!(x, "    </testcase>");
+}
+
+/// One `<testcase>` with its failures and its error.
+fn testcase(x: &mut String, c: &Case) {
+    let open = format!(
+        "    <testcase name=\"{}\" classname=\"{}\" time=\"{:.3}\"",
+        xml_escape(&c.name),
+        c.classname,
+        c.seconds
+    );
+    if c.failures.is_empty() && c.error.is_none() {
+        let _ = writeln!(x, "{open}/>");
+        return;
     }
-    let _ = writeln!(x, "  </testsuite>");
-    let _ = writeln!(x, "</testsuites>");
-    x
+    let _ = writeln!(x, "{open}>");
+    for (message, body) in &c.failures {
+        let _ = writeln!(
+            x,
+            "      <failure message=\"{}\" type=\"difference\">{}</failure>",
+            xml_escape(message),
+            xml_escape(body)
+        );
+    }
+    if let Some(e) = &c.error {
+        let _ =
+            writeln!(x, "      <error message=\"{}\" type=\"could_not_run\">{}</error>", xml_escape(e), xml_escape(e));
+    }
+    let _ = writeln!(x, "    </testcase>");
 }
 
 #[cfg(test)]

@@ -41,6 +41,18 @@ pub fn markdown(report: &Report) -> String {
         _ => "⚠️ **could not run**: the verification is incomplete".to_string(),
     };
     let _ = writeln!(s, "## switchyard verify: {}\n\n{verdict}\n", cell(&report.database));
+    summary_table(&mut s, report);
+    if report.total_differences > 0 {
+        differences_tables(&mut s, report);
+    }
+    for e in &report.errors {
+        let _ = writeln!(s, "\n> **error:** {}", cell(e));
+    }
+    s
+}
+
+/// Rows, chunks, each check, I3 violations, warnings and time.
+fn summary_table(s: &mut String, report: &Report) {
     let _ = writeln!(s, "| | |\n|---|---|");
     let _ = writeln!(s, "| Legacy rows (todos) | {} |", report.rows.legacy);
     let _ = writeln!(
@@ -67,39 +79,37 @@ pub fn markdown(report: &Report) -> String {
         "| Time | {:.1} s ({:.0} rows/s, {} jobs) |",
         report.elapsed_seconds, report.rows_per_second, report.settings.jobs
     );
-    if report.total_differences > 0 {
-        let _ = writeln!(s, "\n| Kind | Count | Meaning |\n|---|---:|---|");
-        for k in DifferenceKind::ALL {
-            let n = report.count(k);
-            if n > 0 {
-                let _ = writeln!(s, "| `{}` | {n} | {} |", k.as_str(), cell(k.explain()));
-            }
-        }
-        let _ = writeln!(s, "\n| Id | Kind | Columns | Table | Detail |\n|---|---|---|---|---|");
-        for d in report.differences.iter().take(MARKDOWN_MAX_ROWS) {
-            let _ = writeln!(
-                s,
-                "| {} | `{}` | {} | {} | {} |",
-                cell(&d.id),
-                d.kind,
-                cell(&d.columns.join(", ")),
-                cell(d.table.as_deref().unwrap_or("")),
-                cell(d.detail.as_deref().unwrap_or(""))
-            );
-        }
-        let listed = report.differences.len().min(MARKDOWN_MAX_ROWS) as u64;
-        if report.total_differences > listed {
-            let _ = writeln!(
-                s,
-                "\n{} more differences are in the JSON and JUnit reports (up to --max-differences).",
-                report.total_differences - listed
-            );
+}
+
+/// Counts by kind, then the first [`MARKDOWN_MAX_ROWS`] differences.
+fn differences_tables(s: &mut String, report: &Report) {
+    let _ = writeln!(s, "\n| Kind | Count | Meaning |\n|---|---:|---|");
+    for k in DifferenceKind::ALL {
+        let n = report.count(k);
+        if n > 0 {
+            let _ = writeln!(s, "| `{}` | {n} | {} |", k.as_str(), cell(k.explain()));
         }
     }
-    for e in &report.errors {
-        let _ = writeln!(s, "\n> **error:** {}", cell(e));
+    let _ = writeln!(s, "\n| Id | Kind | Columns | Table | Detail |\n|---|---|---|---|---|");
+    for d in report.differences.iter().take(MARKDOWN_MAX_ROWS) {
+        let _ = writeln!(
+            s,
+            "| {} | `{}` | {} | {} | {} |",
+            cell(&d.id),
+            d.kind,
+            cell(&d.columns.join(", ")),
+            cell(d.table.as_deref().unwrap_or("")),
+            cell(d.detail.as_deref().unwrap_or(""))
+        );
     }
-    s
+    let listed = report.differences.len().min(MARKDOWN_MAX_ROWS) as u64;
+    if report.total_differences > listed {
+        let _ = writeln!(
+            s,
+            "\n{} more differences are in the JSON and JUnit reports (up to --max-differences).",
+            report.total_differences - listed
+        );
+    }
 }
 
 #[cfg(test)]

@@ -31,45 +31,9 @@ pub fn text(report: &Report) -> String {
         report.rows_per_second,
         report.settings.jobs
     );
-    for c in &report.checks {
-        let state = match (&c.error, c.differences) {
-            (Some(e), _) => format!("error: {e}"),
-            (None, 0) => "ok".to_string(),
-            (None, n) => format!("{n} differences"),
-        };
-        let detail = c.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
-        let _ = writeln!(s, "check {}: {state}{detail}", c.name);
-    }
+    checks(&mut s, report);
     if report.total_differences > 0 {
-        let _ = writeln!(s, "differences by kind:");
-        for k in DifferenceKind::ALL {
-            let n = report.count(k);
-            if n > 0 {
-                let _ = writeln!(s, "  {:<28} {n:>8}  {}", k.as_str(), k.explain());
-            }
-        }
-        let _ = writeln!(s, "I3 violations: {}", report.i3_violations);
-        for d in &report.differences {
-            let _ = write!(s, "  {} {}", d.kind, d.id);
-            if !d.columns.is_empty() {
-                let _ = write!(s, " columns: {}", d.columns.join(", "));
-            }
-            if let Some(t) = &d.table {
-                let _ = write!(s, " in {t}");
-            }
-            if let Some(detail) = &d.detail {
-                let _ = write!(s, " ({detail})");
-            }
-            let _ = writeln!(s, " [{}]", d.check);
-        }
-        if report.differences_truncated {
-            let _ = writeln!(
-                s,
-                "  ... {} more not listed (--max-differences {})",
-                report.total_differences - report.differences.len() as u64,
-                report.settings.max_differences
-            );
-        }
+        differences(&mut s, report);
     }
     let w = report.warnings;
     if w.not_yet_archived > 0 || w.archived_within_retention > 0 {
@@ -83,6 +47,52 @@ pub fn text(report: &Report) -> String {
         let _ = writeln!(s, "error: {e}");
     }
     s
+}
+
+/// One line per whole-table check and representative read.
+fn checks(s: &mut String, report: &Report) {
+    for c in &report.checks {
+        let state = match (&c.error, c.differences) {
+            (Some(e), _) => format!("error: {e}"),
+            (None, 0) => "ok".to_string(),
+            (None, n) => format!("{n} differences"),
+        };
+        let detail = c.detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
+        let _ = writeln!(s, "check {}: {state}{detail}", c.name);
+    }
+}
+
+/// Counts by kind, then each listed difference and how many were not listed.
+fn differences(s: &mut String, report: &Report) {
+    let _ = writeln!(s, "differences by kind:");
+    for k in DifferenceKind::ALL {
+        let n = report.count(k);
+        if n > 0 {
+            let _ = writeln!(s, "  {:<28} {n:>8}  {}", k.as_str(), k.explain());
+        }
+    }
+    let _ = writeln!(s, "I3 violations: {}", report.i3_violations);
+    for d in &report.differences {
+        let _ = write!(s, "  {} {}", d.kind, d.id);
+        if !d.columns.is_empty() {
+            let _ = write!(s, " columns: {}", d.columns.join(", "));
+        }
+        if let Some(t) = &d.table {
+            let _ = write!(s, " in {t}");
+        }
+        if let Some(detail) = &d.detail {
+            let _ = write!(s, " ({detail})");
+        }
+        let _ = writeln!(s, " [{}]", d.check);
+    }
+    if report.differences_truncated {
+        let _ = writeln!(
+            s,
+            "  ... {} more not listed (--max-differences {})",
+            report.total_differences - report.differences.len() as u64,
+            report.settings.max_differences
+        );
+    }
 }
 
 #[cfg(test)]

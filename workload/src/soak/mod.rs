@@ -180,39 +180,7 @@ pub async fn start(config: SoakConfig) -> Result<SoakHandle, WorkloadError> {
         .await
         .map_err(|e| WorkloadError::Connect { url: config.direct_url.clone(), message: describe_pg_error(&e) })?;
     tokio::spawn(conn);
-    let setup = |e: tokio_postgres::Error| WorkloadError::Setup(describe_pg_error(&e));
-    let users: Vec<Uuid> =
-        direct.query("SELECT id FROM users ORDER BY id", &[]).await.map_err(setup)?.iter().map(|r| r.get(0)).collect();
-    if users.len() < config.clients {
-        return Err(WorkloadError::Config(format!("{} users for {} clients", users.len(), config.clients)));
-    }
-    let mut projects: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-    for r in direct.query("SELECT id, user_id FROM projects", &[]).await.map_err(setup)? {
-        projects.entry(r.get(1)).or_default().push(r.get(0));
-    }
-    let mut models: Vec<(Vec<SoakUser>, Model)> = (0..config.clients).map(|_| Default::default()).collect();
-    let owner: HashMap<Uuid, usize> = users.iter().enumerate().map(|(i, u)| (*u, i % config.clients)).collect();
-    for u in &users {
-        models[owner[u]].0.push(SoakUser { id: *u, projects: projects.remove(u).unwrap_or_default() });
-    }
-    let rows = direct
-        .query("SELECT id, user_id, title, status, completed_at IS NOT NULL, parent_todo_id FROM todos", &[])
-        .await
-        .map_err(setup)?;
-    for r in rows {
-        let user: Uuid = r.get(1);
-        let status: String = r.get(3);
-        let entry = Entry {
-            expect: Expect::Present,
-            title: Some(r.get(2)),
-            status: Status::parse(&status),
-            completed: Some(r.get(4)),
-            parent: Some(r.get(5)),
-        };
-        if let Some(i) = owner.get(&user) {
-            models[*i].1.load(r.get(0), user, entry);
-        }
-    }
+    let models = load_models(&direct, config.clients).await?;
     let control = Arc::new(Control::new());
     let stop = CancellationToken::new();
     let proxies = config.proxy_urls.len();
@@ -237,4 +205,46 @@ pub async fn start(config: SoakConfig) -> Result<SoakHandle, WorkloadError> {
         })
         .collect();
     Ok(SoakHandle { control, stop, tasks })
+}
+
+/// Each client's users (with their projects) and model of their todos, as
+/// the database holds them now: users in id order, dealt out round robin.
+async fn load_models(
+    direct: &tokio_postgres::Client,
+    clients: usize,
+) -> Result<Vec<(Vec<SoakUser>, Model)>, WorkloadError> {
+    let setup = |e: tokio_postgres::Error| WorkloadError::Setup(describe_pg_error(&e));
+    let users: Vec<Uuid> =
+        direct.query("SELECT id FROM users ORDER BY id", &[]).await.map_err(setup)?.iter().map(|r| r.get(0)).collect();
+    if users.len() < clients {
+        return Err(WorkloadError::Config(format!("{} users for {} clients", users.len(), clients)));
+    }
+    let mut projects: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+    for r in direct.query("SELECT id, user_id FROM projects", &[]).await.map_err(setup)? {
+        projects.entry(r.get(1)).or_default().push(r.get(0));
+    }
+    let mut models: Vec<(Vec<SoakUser>, Model)> = (0..clients).map(|_| Default::default()).collect();
+    let owner: HashMap<Uuid, usize> = users.iter().enumerate().map(|(i, u)| (*u, i % clients)).collect();
+    for u in &users {
+        models[owner[u]].0.push(SoakUser { id: *u, projects: projects.remove(u).unwrap_or_default() });
+    }
+    let rows = direct
+        .query("SELECT id, user_id, title, status, completed_at IS NOT NULL, parent_todo_id FROM todos", &[])
+        .await
+        .map_err(setup)?;
+    for r in rows {
+        let user: Uuid = r.get(1);
+        let status: String = r.get(3);
+        let entry = Entry {
+            expect: Expect::Present,
+            title: Some(r.get(2)),
+            status: Status::parse(&status),
+            completed: Some(r.get(4)),
+            parent: Some(r.get(5)),
+        };
+        if let Some(i) = owner.get(&user) {
+            models[*i].1.load(r.get(0), user, entry);
+        }
+    }
+    Ok(models)
 }
