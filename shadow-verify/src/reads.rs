@@ -17,13 +17,10 @@ use crate::verify::count;
 pub(crate) async fn run_all(client: &mut Client, queries: &[Query], report: &mut Report) {
     for q in queries {
         let (result, difference) = run_query(client, q).await;
-        if let Some(e) = &result.error {
-            report.add_error(format!("query {:?}: {e}", q.name));
-        }
         if let Some(d) = difference {
             report.add_difference(d);
         }
-        report.checks.push(result);
+        report.add_check(result);
     }
 }
 

@@ -100,6 +100,13 @@ pub struct CheckResult {
     pub error: Option<String>,
 }
 
+impl CheckResult {
+    /// The run's error line for a check that could not run: `NAME: error`.
+    pub fn run_error(&self) -> Option<String> {
+        self.error.as_ref().map(|e| format!("{}: {e}", self.name))
+    }
+}
+
 /// Everything one `switchyard verify` run found.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -181,6 +188,15 @@ impl Report {
     pub fn add_error(&mut self, e: impl Into<String>) {
         self.errors.push(e.into());
         self.clean = false;
+    }
+
+    /// Records a whole-table check or representative read; one that could
+    /// not run is also an error of the run ([`CheckResult::run_error`]).
+    pub fn add_check(&mut self, check: CheckResult) {
+        if let Some(e) = check.run_error() {
+            self.add_error(e);
+        }
+        self.checks.push(check);
     }
 
     /// How many of a kind were found.

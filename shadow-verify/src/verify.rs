@@ -260,22 +260,16 @@ fn absorb(report: &mut Report, o: Outcome, bar: &indicatif::ProgressBar) {
             bar.set_message(format!("{} rows, {} differences", report.rows.legacy, report.total_differences));
         }
         Outcome::Check { result, differences, unlisted } => {
-            report.checks.push(result);
+            report.add_check(result);
             for d in differences {
                 report.add_difference(d);
             }
             report.add_unlisted(unlisted.0, unlisted.1);
         }
-        Outcome::Failed { what, error } => {
-            if what == "depth" {
-                report.checks.push(CheckResult {
-                    name: what.clone(),
-                    error: Some(error.clone()),
-                    ..CheckResult::default()
-                });
-            }
-            report.add_error(format!("{what}: {error}"));
+        Outcome::Failed { what, error } if what == "depth" => {
+            report.add_check(CheckResult { name: what, error: Some(error), ..CheckResult::default() })
         }
+        Outcome::Failed { what, error } => report.add_error(format!("{what}: {error}")),
     }
 }
 

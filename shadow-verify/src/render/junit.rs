@@ -96,7 +96,8 @@ fn cases(report: &Report) -> Vec<Case> {
             if c.name.starts_with("query ") { "switchyard.verify.queries" } else { "switchyard.verify.checks" };
         out.push(Case { name: c.name.clone(), classname, seconds: c.seconds, failures, error: c.error.clone() });
     }
-    let check_errors: Vec<&String> = report.checks.iter().filter_map(|c| c.error.as_ref()).collect();
+    // A check that could not run is its own error case already.
+    let check_errors: Vec<String> = report.checks.iter().filter_map(|c| c.run_error()).collect();
     for e in report.errors.iter().filter(|e| !check_errors.contains(e)) {
         out.push(Case {
             name: "verify could not run".into(),
@@ -186,6 +187,7 @@ fn testcase(x: &mut String, c: &Case) {
 mod tests {
     use super::*;
     use crate::render::fixtures;
+    use crate::report::CheckResult;
 
     #[test]
     fn escapes_markup_quotes_and_controls() {
@@ -232,6 +234,23 @@ mod tests {
         let doc = roxmltree::Document::parse(&xml).expect("xml");
         let err = doc.descendants().find(|n| n.has_tag_name("error")).expect("error");
         assert_eq!(err.attribute("message"), Some("relation \"todos_active\" does not exist"));
+    }
+
+    #[test]
+    fn a_check_that_could_not_run_is_one_error_case_not_two() {
+        let mut r = fixtures::clean();
+        let check = CheckResult {
+            name: "query sampled".into(),
+            error: Some("not checkable: refused".into()),
+            ..CheckResult::default()
+        };
+        r.add_check(check);
+        assert_eq!(r.errors, vec!["query sampled: not checkable: refused".to_string()]);
+        let xml = junit(&r);
+        let doc = roxmltree::Document::parse(&xml).expect("xml");
+        let errors: Vec<_> = doc.descendants().filter(|n| n.has_tag_name("error")).collect();
+        assert_eq!(errors.len(), 1, "{xml}");
+        assert_eq!(errors[0].parent().and_then(|c| c.attribute("name")), Some("query sampled"));
     }
 
     #[test]
