@@ -2,8 +2,7 @@
 //! the CLI so that each step is its own transaction (archival under live
 //! traffic must not hold its lock across batches, and VACUUM cannot run in a
 //! function or a transaction block). Every step is timed and logged in
-//! `switchyard.maintenance_history` through the migration's
-//! `maintenance_begin` / `maintenance_finish`.
+//! `switchyard.maintenance_history` ([`crate::store::maintenance_history`]).
 
 use std::time::{Duration, Instant};
 
@@ -11,6 +10,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
 use crate::error::ControlError;
+use crate::store::maintenance_history;
 
 /// Daily or weekly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,13 +77,7 @@ pub async fn run(
     cfg: &MaintainConfig,
 ) -> Result<Vec<StepOutcome>, ControlError> {
     let job = procedure.job();
-    let run_id: i64 = client
-        .query_one(
-            "SELECT switchyard.maintenance_begin($1, NULL, jsonb_build_object('source', 'switchyard maintain'))",
-            &[&job],
-        )
-        .await?
-        .get(0);
+    let run_id = maintenance_history::begin_run(client, job).await?;
     let mut steps: Vec<(String, String)> = match procedure {
         Procedure::Daily => vec![
             ("analyze".into(), "ANALYZE todos_active; ANALYZE todos_archived; ANALYZE ai_todo_interactions".into()),
@@ -109,39 +103,24 @@ pub async fn run(
     }
     let mut outcomes = Vec::new();
     for (step, command) in steps {
-        let log_id: i64 = client.query_one("SELECT switchyard.maintenance_begin($1, $2)", &[&job, &step]).await?.get(0);
+        let log_id = maintenance_history::begin_step(client, job, &step).await?;
         let started = Instant::now();
         let result = run_step(client, &step, &command, cfg).await;
         let took = started.elapsed();
         let outcome = match result {
             Ok((rows, detail)) => {
-                client
-                    .execute(
-                        "SELECT switchyard.maintenance_finish($1, 'succeeded', $2, jsonb_build_object('detail', $3::text, 'ms', $4::int8))",
-                        &[&log_id, &rows, &detail, &(took.as_millis() as i64)],
-                    )
-                    .await?;
+                maintenance_history::step_succeeded(client, log_id, rows, &detail, took).await?;
                 StepOutcome { step, ok: true, rows, detail, took }
             }
             Err(message) => {
-                client
-                    .execute(
-                        "SELECT switchyard.maintenance_finish($1, 'failed', NULL, jsonb_build_object('ms', $3::int8), $2)",
-                        &[&log_id, &message, &(took.as_millis() as i64)],
-                    )
-                    .await?;
+                maintenance_history::step_failed(client, log_id, &message, took).await?;
                 StepOutcome { step, ok: false, rows: None, detail: message, took }
             }
         };
         outcomes.push(outcome);
     }
     let failed = outcomes.iter().filter(|o| !o.ok).count() as i64;
-    client
-        .execute(
-            "SELECT switchyard.maintenance_finish($1, $2, NULL, jsonb_build_object('failed_steps', $3::int8))",
-            &[&run_id, &if failed > 0 { "failed" } else { "succeeded" }, &failed],
-        )
-        .await?;
+    maintenance_history::finish_run(client, run_id, failed).await?;
     Ok(outcomes)
 }
 

@@ -1,6 +1,7 @@
 //! Versioned SQL migrations: `migrations/NNNN_name.sql`, embedded at build
 //! time, applied in order, each in its own transaction, and recorded with a
-//! SHA-256 checksum in `switchyard.schema_migrations`.
+//! SHA-256 checksum in `switchyard.schema_migrations`
+//! ([`crate::store::schema_migrations`]).
 //!
 //! Why not refinery: its history table cannot live in a schema the migrations
 //! themselves create, it has no dry run, and we want the checksum and the
@@ -11,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use tokio_postgres::Client;
+
+use crate::store::schema_migrations;
 
 include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
 
@@ -98,7 +101,7 @@ impl Migrator {
     }
 
     async fn run_locked(&self, client: &mut Client, dry_run: bool) -> Result<Report, MigrateError> {
-        let applied = applied(client).await?;
+        let applied = schema_migrations::applied(&*client).await?;
         let mut report = Report::default();
         for (name, recorded) in &applied {
             match self.migrations.iter().find(|m| &m.name == name) {
@@ -128,33 +131,11 @@ impl Migrator {
                 detail: switchyard_pgconn::describe_pg_error(&e),
             })?;
             let elapsed = started.elapsed();
-            tx.execute(
-                "INSERT INTO switchyard.schema_migrations (name, checksum, duration_ms) VALUES ($1, $2, $3)",
-                &[&m.name, &m.checksum, &(elapsed.as_millis() as i64)],
-            )
-            .await?;
+            schema_migrations::record(&tx, &m.name, &m.checksum, elapsed).await?;
             tx.commit().await?;
             tracing::info!(migration = %m.name, ms = elapsed.as_millis() as u64, "applied");
             report.applied.push((m.name.clone(), elapsed));
         }
         Ok(report)
     }
-}
-
-/// `(name, checksum)` of every applied migration; creates the history table
-/// on first use (it must exist before any migration runs).
-async fn applied(client: &Client) -> Result<Vec<(String, String)>, MigrateError> {
-    client
-        .batch_execute(
-            "SET client_min_messages = warning;
-             CREATE SCHEMA IF NOT EXISTS switchyard;
-             CREATE TABLE IF NOT EXISTS switchyard.schema_migrations (
-               name text PRIMARY KEY,
-               checksum text NOT NULL,
-               applied_at timestamptz NOT NULL DEFAULT now(),
-               duration_ms bigint NOT NULL)",
-        )
-        .await?;
-    let rows = client.query("SELECT name, checksum FROM switchyard.schema_migrations ORDER BY name", &[]).await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }

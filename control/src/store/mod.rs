@@ -7,9 +7,11 @@
 
 pub mod backfill_progress;
 pub mod backfill_ranges;
+pub mod maintenance_history;
 pub mod migration_state;
 pub mod phase_history;
 pub mod proxy_instances;
+pub mod schema_migrations;
 pub mod shadow_mismatches;
 pub mod shadow_settings;
 pub mod verify_runs;
