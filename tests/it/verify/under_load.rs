@@ -2,12 +2,49 @@
 //! dual write, archival, a backfill under mirrored load) cause no false
 //! differences: each chunk is one statement, one snapshot.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use switchyard_control::legacy::{self, SeedOptions};
 use switchyard_shadow_verify as sv;
+use tokio_postgres::Client;
 use uuid::Uuid;
 
 use super::common::{copied_db, verify_json};
 use crate::support;
+
+/// A client writing batch `sql_for(0)`, `sql_for(1)`, ... one after the other
+/// until stopped.
+struct Writer {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<usize>,
+}
+
+impl Writer {
+    fn start(client: Client, sql_for: impl Fn(usize) -> String + Send + 'static) -> Writer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let task = tokio::spawn(async move {
+            let mut n = 0usize;
+            while !stopped.load(Ordering::Relaxed) {
+                let sql = sql_for(n);
+                client
+                    .batch_execute(&sql)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {}", switchyard_pgconn::describe_pg_error(&e)));
+                n += 1;
+            }
+            n
+        });
+        Writer { stop, task }
+    }
+
+    /// Stops after the batch under way; returns how many batches ran.
+    async fn stop(self) -> usize {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.expect("writer")
+    }
+}
 
 #[tokio::test]
 async fn writes_committed_to_both_schemas_during_the_run_cause_no_false_differences() {
@@ -29,31 +66,22 @@ async fn writes_committed_to_both_schemas_during_the_run_cause_no_false_differen
         .map(|r| r.get(0))
         .collect();
     assert!(!ids.is_empty() && !done.is_empty());
-    let writer = db.connect().await;
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stop_w = stop.clone();
     // Like the proxy's dual write: each change commits to both schemas in one
     // transaction; archival moves a done row in one transaction too.
-    let writes = tokio::spawn(async move {
-        let mut n = 0usize;
-        while !stop_w.load(std::sync::atomic::Ordering::Relaxed) {
-            let id = ids[n % ids.len()];
-            let sql = if n % 5 == 4 && n / 5 < done.len() {
-                let d = done[n / 5];
-                format!(
-                    "BEGIN; WITH m AS (DELETE FROM todos_active WHERE id = '{d}' RETURNING *) \
-                     INSERT INTO todos_archived SELECT m.*, now() FROM m; COMMIT;"
-                )
-            } else {
-                format!(
-                    "BEGIN; UPDATE todos SET title = 'edit {n}', priority = priority + 1 WHERE id = '{id}'; \
-                     UPDATE todos_active SET title = 'edit {n}', priority = priority + 1, updated_at = now() WHERE id = '{id}'; COMMIT;"
-                )
-            };
-            writer.batch_execute(&sql).await.expect("concurrent write");
-            n += 1;
+    let writes = Writer::start(db.connect().await, move |n| {
+        let id = ids[n % ids.len()];
+        if n % 5 == 4 && n / 5 < done.len() {
+            let d = done[n / 5];
+            format!(
+                "BEGIN; WITH m AS (DELETE FROM todos_active WHERE id = '{d}' RETURNING *) \
+                 INSERT INTO todos_archived SELECT m.*, now() FROM m; COMMIT;"
+            )
+        } else {
+            format!(
+                "BEGIN; UPDATE todos SET title = 'edit {n}', priority = priority + 1 WHERE id = '{id}'; \
+                 UPDATE todos_active SET title = 'edit {n}', priority = priority + 1, updated_at = now() WHERE id = '{id}'; COMMIT;"
+            )
         }
-        n
     });
     let opts = sv::Options {
         database_url: db.url.clone(),
@@ -64,8 +92,7 @@ async fn writes_committed_to_both_schemas_during_the_run_cause_no_false_differen
         ..sv::Options::default()
     };
     let report = sv::verify(&opts).await.expect("verify runs");
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let n = writes.await.expect("writer");
+    let n = writes.stop().await;
     assert!(n > 20, "the writer ran during the verification: {n} writes");
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert_eq!(report.total_differences, 0, "{:#?}", report.differences);
@@ -111,24 +138,12 @@ async fn after_a_backfill_under_mirrored_load_and_archival_verify_is_clean() {
         .map(|r| r.get(0))
         .collect();
 
-    let writer = db.connect().await;
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stop_w = stop.clone();
-    let load = tokio::spawn(async move {
-        let mut n = 0usize;
-        while !stop_w.load(std::sync::atomic::Ordering::Relaxed) {
-            let sql = if n % 25 == 24 {
-                "SELECT archive_completed_todos()".to_string()
-            } else {
-                mirrored_write(n, ids[(n * 7) % ids.len()])
-            };
-            writer
-                .batch_execute(&sql)
-                .await
-                .unwrap_or_else(|e| panic!("{sql}: {}", switchyard_pgconn::describe_pg_error(&e)));
-            n += 1;
+    let load = Writer::start(db.connect().await, move |n| {
+        if n % 25 == 24 {
+            "SELECT archive_completed_todos()".to_string()
+        } else {
+            mirrored_write(n, ids[(n * 7) % ids.len()])
         }
-        n
     });
 
     let mut bf = db.connect().await;
@@ -146,8 +161,7 @@ async fn after_a_backfill_under_mirrored_load_and_archival_verify_is_clean() {
         ..sv::Options::default()
     };
     let during = sv::verify(&opts).await.expect("verify under load");
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let writes = load.await.expect("load");
+    let writes = load.stop().await;
     assert!(during.errors.is_empty(), "{:?}", during.errors);
     assert_eq!(during.total_differences, 0, "under load: {:#?}", during.differences);
     assert!(writes > 20, "the load ran during backfill and verify: {writes} writes");
