@@ -29,11 +29,15 @@ bench_workdir() {
 
 # A throwaway cluster in DIR/data on loopback PORT, started: start_cluster DIR
 # PORT, with the benchmark's own postgresql.conf lines on stdin. Uses
-# $PG_BINDIR.
+# $PG_BINDIR. JIT is off unless JIT=on: every setup of a benchmark shares the
+# cluster, and with JIT on the rewritten reads (costed per partition, often
+# above jit_above_cost) compile on every execution where legacy's do not
+# (docs/benchmarks.md, "JIT and the rewritten reads"; docs/runbook.md, "JIT").
 start_cluster() {
   as_pg "$PG_BINDIR/initdb" -A trust -U postgres -E UTF8 --locale=C --no-sync -D "$1/data" >/dev/null
   {
     printf "port = %s\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\n" "$2" "$1"
+    printf "jit = %s\n" "${JIT:-off}"
     cat
   } >>"$1/data/postgresql.conf"
   as_pg "$PG_BINDIR/pg_ctl" start -w -t 60 -D "$1/data" -l "$1/postgres.log" >/dev/null

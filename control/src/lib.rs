@@ -5,6 +5,7 @@
 
 pub mod backfill;
 mod error;
+pub mod jit;
 pub mod legacy;
 pub mod maintain;
 pub mod migrate;

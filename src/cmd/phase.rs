@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use switchyard_control::jit::JitSettings;
 use switchyard_control::phase::Phase;
 use switchyard_control::state::{self, MoveRequest};
 use switchyard_control::ControlError;
@@ -82,6 +83,9 @@ pub async fn run(command: PhaseCommand) -> anyhow::Result<u8> {
                     println!("{}: {} -> {} (epoch {})", req.table, out.from, out.to, out.epoch);
                     for skipped in &out.forced {
                         println!("  forced past: {skipped}");
+                    }
+                    if let Some(advice) = JitSettings::read(&client).await?.advice(out.to) {
+                        eprintln!("switchyard: warning: {advice}");
                     }
                     Ok(0)
                 }

@@ -232,3 +232,23 @@ async fn without_a_control_schema_an_instance_runs_in_legacy() {
     let err = state::current(&db.client, "todos").await.expect_err("no control schema");
     assert!(matches!(err, ControlError::NotMigrated));
 }
+
+#[tokio::test]
+async fn entering_a_phase_that_reads_the_new_tables_warns_while_jit_can_compile_them() {
+    let mut db = support::migrated_db().await;
+    state::move_phase(&mut db.client, &request(Phase::DualWrite)).await.expect("to dual_write");
+    mark_backfill_complete_and_verified(&db).await;
+    let jit = |on: &str| format!("ALTER DATABASE \"{}\" SET jit = {on}", db.name);
+
+    db.client.batch_execute(&jit("on")).await.expect("jit on");
+    let (code, out, err) = switchyard(&["phase", "set", "read_new", "--reason", "jit on", "--database-url", &db.url]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("dual_write -> read_new"), "{out}");
+    assert!(err.contains("warning: jit is on") && err.contains("SET jit = off"), "{err}");
+
+    db.client.batch_execute(&jit("off")).await.expect("jit off");
+    let (code, _out, err) =
+        switchyard(&["phase", "set", "write_new", "--reason", "jit off", "--database-url", &db.url]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("jit"), "no warning once jit is off: {err}");
+}
