@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Backfill throughput against its upper bound, and the workload beside a
-# running backfill, in one run (issue 6).
+# running backfill, in one run.
 #
 # On a throwaway PostgreSQL 15 cluster: $USERS x $PER_USER legacy todos
 # (seed-legacy; default 10,000 x 100 = 1,000,000), migrated, phase dual_write,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The legacy app's workload in every phase, against direct PostgreSQL and
-# against a trigger-based mirror, in one run (issue 5).
+# against a trigger-based mirror, in one run.
 #
 # On a throwaway PostgreSQL 15 cluster: one template database, seeded
 # (seed-legacy, $USERS users x $PER_USER todos), migrated, backfilled
@@ -16,7 +16,7 @@
 #   new_only    switchyard serve, phase new_only (legacy no longer written)
 #   PHASE@RATE  switchyard serve in PHASE with shadow reads sampled at RATE
 #               (0..1), e.g. SETUPS="read_new@0 read_new@0.01 read_new@0.1
-#               read_new@1" for the shadow-sampling cost (issue 7)
+#               read_new@1" for the shadow-sampling cost
 #   trigger     PostgreSQL, no proxy, an AFTER INSERT OR UPDATE OR DELETE
 #               FOR EACH ROW trigger on todos calling switchyard.mirror_todos
 #               with the row image (what pgroll / pt-osc-style tools do)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Verifier throughput against the scan floor, in one run (issue 7).
+# Verifier throughput against the scan floor, in one run.
 #
 # On a throwaway cluster: 1,000,000 legacy todos (seed-legacy, 10,000 users x
 # 100), migrated and copied to todos_active / todos_archived by plain SQL,

@@ -11,7 +11,7 @@
 //!   table by span; [`splice`] edits the original text only at those spans.
 //! - [`read`] turns reads into a union of `todos_active` and `todos_archived`;
 //!   [`write`] wraps writes so the mirror function sees their row images in
-//!   the same statement (design §5).
+//!   the same statement (invariant I1).
 //! - [`lock`] serves locking reads from the new tables, locking row by row
 //!   where legacy would; [`mask`] shows the parser the PostgreSQL syntax it
 //!   lacks (lock strengths, `DECLARE` options) without moving a byte.

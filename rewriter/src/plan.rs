@@ -1,9 +1,10 @@
 //! Plans: what the proxy sends for one client statement and how it restores
-//! what the client would have seen (design §3, §5, invariant I5).
+//! what the client would have seen (invariant I5, docs/invariants.md).
 
 use serde::Serialize;
 
-/// The migration phase a statement is planned for (design §3).
+/// The migration phase a statement is planned for (docs/invariants.md,
+/// "Phases").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {

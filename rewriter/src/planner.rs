@@ -1,4 +1,5 @@
-//! The planner: one statement and a phase in, a [`Plan`] out (design §3).
+//! The planner: one statement and a phase in, a [`Plan`] out (the phase table
+//! in docs/invariants.md).
 //!
 //! | phase      | reads of todos          | writes to todos                         |
 //! |------------|-------------------------|-----------------------------------------|

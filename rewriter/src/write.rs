@@ -1,6 +1,6 @@
 //! Writes: every INSERT, UPDATE or DELETE of the legacy table becomes a
 //! data-modifying CTE returning full row images, handed to a mirror function
-//! in the same statement (design §5, invariant I1).
+//! in the same statement (invariant I1, docs/invariants.md).
 //!
 //! ```text
 //! WITH sy_rows_0 AS (<client DML> RETURNING todos.*),

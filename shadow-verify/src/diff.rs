@@ -1,6 +1,6 @@
 //! Kinds of difference and how drilled-down rows are classified into them.
 //!
-//! The routing rule (design §2) decides what is a difference: a row belongs
+//! The routing rule (docs/invariants.md, "A todo is archived") decides what is a difference: a row belongs
 //! to exactly one of `todos_active` and `todos_archived` (I3), and an archived
 //! row is done. A done row in `todos_active` whose completion is older than
 //! the retention is merely not archived yet (archival runs on a schedule):

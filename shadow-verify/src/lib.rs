@@ -1,5 +1,5 @@
-//! Proof that the new schema answers like the old one (design §5,
-//! "Verifier" and "Shadow reads in one snapshot").
+//! Proof that the new schema answers like the old one (invariant I2 in
+//! docs/invariants.md; how, in docs/verify.md), compared in one snapshot.
 //!
 //! # Brief overview
 //!

@@ -1,5 +1,5 @@
-//! The SQL the verifier runs, built from the column list (design §5,
-//! "Verifier" and "Shadow reads in one snapshot").
+//! The SQL the verifier runs, built from the column list and compared in
+//! one snapshot (docs/verify.md).
 //!
 //! Everything here is pure string building, so the proxy's shadow reads and
 //! the phase guard can reuse the exact statements the verifier trusts, and so
@@ -14,7 +14,7 @@
 //! column's `::text`. Both sides are formatted by the same session, so time
 //! zones and jsonb normalisation agree.
 
-/// The legacy `todos` columns (design §1), in table order. The new tables hold
+/// The legacy `todos` columns (control/src/legacy/schema.sql), in table order. The new tables hold
 /// every one of them (plus `depth`, and `archived_at` for archived rows).
 pub const LEGACY_COLUMNS: &[&str] = &[
     "id",
@@ -45,7 +45,7 @@ pub struct Spec {
     pub archived: String,
     /// The columns compared; the first one is the key (`id`, a uuid).
     pub columns: Vec<String>,
-    /// Days after completion when a done todo is due for archival (design §2).
+    /// Days after completion when a done todo is due for archival (docs/invariants.md, "A todo is archived").
     pub retention_days: u32,
 }
 
@@ -114,7 +114,7 @@ impl Spec {
     }
 
     /// The new schema as one relation with the legacy column list: what a read
-    /// of `todos` becomes in the new schema (design §5, "Rewrite by splicing").
+    /// of `todos` becomes in the new schema (docs/rewriter.md).
     pub fn new_relation(&self) -> String {
         let cols = self.column_list(None);
         format!(

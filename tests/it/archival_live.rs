@@ -1,7 +1,7 @@
 //! Archival runs under live traffic in every phase from dual_write to
 //! new_only: no todo id is ever in both new tables (I3) and no acknowledged
 //! write is lost, while the app completes, edits, reopens and deletes the
-//! very rows the archival moves (design §5, archival vs concurrent writes).
+//! very rows the archival moves (invariant I3, docs/invariants.md).
 
 use crate::support;
 

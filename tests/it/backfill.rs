@@ -1,6 +1,6 @@
 //! The backfill copies existing rows into the new schema while the app keeps
 //! writing through the proxy: resumable, pausable, one runner at a time, and
-//! never a lost or stale row (design §5, invariant I2).
+//! never a lost or stale row (invariant I2, docs/invariants.md).
 
 use crate::support;
 

@@ -1,5 +1,5 @@
 //! Phases move one step at a time, behind guards, and every proxy instance
-//! follows them (design §3).
+//! follows them (docs/invariants.md, "Phases" and "Guards").
 
 use crate::support;
 

@@ -1,4 +1,4 @@
-//! Shadow reads in the proxy (design §5, issue 7): sampled reads of todos
+//! Shadow reads in the proxy (docs/shadow.md): sampled reads of todos
 //! compared in their legacy and new forms in one snapshot on side
 //! connections, counted in /metrics, mismatches sampled into
 //! switchyard.shadow_mismatches; a bounded queue that drops and counts.

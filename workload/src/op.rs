@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-/// One service-layer operation (design §1).
+/// One service-layer operation of the legacy app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Op {

@@ -100,7 +100,7 @@ async fn writes_committed_to_both_schemas_during_the_run_cause_no_false_differen
 }
 
 /// One write of the legacy app, mirrored by row image in the same statement
-/// as the proxy does in dual_write (design §5): update, complete (long ago,
+/// as the proxy does in dual_write (invariant I1): update, complete (long ago,
 /// so archival moves it), insert a subtask, delete (children cascade).
 fn mirrored_write(n: usize, id: Uuid) -> String {
     let mirror = |op: &str, cte: &str| {

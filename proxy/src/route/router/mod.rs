@@ -1,5 +1,5 @@
 //! Routing statements that touch the migrated table through the rewriter,
-//! in both protocols (design §3 to §5, invariants I1, I4, I5, I6).
+//! in both protocols (invariants I1, I4, I5, I6 in docs/invariants.md).
 //!
 //! One [`Router`] per session. It reads the migration phase when a
 //! transaction starts (no request in flight and the last ReadyForQuery said
@@ -56,7 +56,7 @@ pub struct RouteContext {
     pub tracker: Arc<EpochTracker>,
     /// Legacy's names for the new schema's, for errors of rewritten statements.
     pub names: Arc<crate::route::legacy_names::LegacyNames>,
-    /// Shadow reads (design §5); None: off.
+    /// Shadow reads (docs/shadow.md); None: off.
     pub shadow: Option<Arc<crate::shadow::ShadowSampler>>,
     /// Where errors of rewritten and refused statements are checked against
     /// what PostgreSQL says of the client's own text; None: not checked
@@ -387,7 +387,7 @@ impl Router {
     }
 }
 
-/// Shadow reads (design §5): one sample decision per Execute or per
+/// Shadow reads (docs/shadow.md): one sample decision per Execute or per
 /// statement of a Query; the job goes on the sampler's bounded queue.
 impl Router {
     fn shadow_query(&self, phase: Phase, statements: &[&str], plans: &[Arc<Plan>]) {
