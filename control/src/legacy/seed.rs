@@ -44,47 +44,68 @@ pub async fn load(client: &mut Client, opts: &SeedOptions) -> Result<SeedCounts,
     let mut gen = Generator { rng: &mut rng, anchor: opts.anchor };
     let tx = client.transaction().await?;
     let mut counts = SeedCounts::default();
+    let projects = load_users(&tx, &mut gen, opts, &mut counts).await?;
+    let files = load_todos(&tx, &mut gen, &projects, opts.todos_per_user, &mut counts).await?;
+    copy(&tx, "COPY files (id, todo_id, user_id, filename, size_bytes) FROM STDIN", vec![files]).await?;
+    tx.commit().await?;
+    Ok(counts)
+}
 
-    let mut users = Vec::with_capacity(opts.users as usize);
+/// Generates and copies the users and their projects; returns each user's
+/// id with its projects' ids.
+async fn load_users(
+    tx: &tokio_postgres::Transaction<'_>,
+    gen: &mut Generator<'_>,
+    opts: &SeedOptions,
+    counts: &mut SeedCounts,
+) -> Result<Vec<(Uuid, Vec<Uuid>)>, tokio_postgres::Error> {
     let mut projects: Vec<(Uuid, Vec<Uuid>)> = Vec::with_capacity(opts.users as usize);
-    {
-        let mut buf = BytesMut::new();
-        let mut pbuf = BytesMut::new();
-        for n in 0..opts.users {
-            let id = gen.uuid();
-            let created = gen.past(400);
+    let mut buf = BytesMut::new();
+    let mut pbuf = BytesMut::new();
+    for n in 0..opts.users {
+        let id = gen.uuid();
+        let created = gen.past(400);
+        row(
+            &mut buf,
+            &[
+                Some(&id.to_string()),
+                Some(&format!("user{n}-{:x}@example.com", opts.seed)),
+                Some(&format!("User {n}")),
+                Some(&ts(created)),
+            ],
+        );
+        let mut mine = Vec::new();
+        for p in 0..gen.rng.random_range(0..=4usize) {
+            let pid = gen.uuid();
             row(
-                &mut buf,
+                &mut pbuf,
                 &[
+                    Some(&pid.to_string()),
                     Some(&id.to_string()),
-                    Some(&format!("user{n}-{:x}@example.com", opts.seed)),
-                    Some(&format!("User {n}")),
-                    Some(&ts(created)),
+                    Some(PROJECTS[p % PROJECTS.len()]),
+                    Some(&ts(created + Duration::days(1))),
                 ],
             );
-            let mut mine = Vec::new();
-            for p in 0..gen.rng.random_range(0..=4usize) {
-                let pid = gen.uuid();
-                row(
-                    &mut pbuf,
-                    &[
-                        Some(&pid.to_string()),
-                        Some(&id.to_string()),
-                        Some(PROJECTS[p % PROJECTS.len()]),
-                        Some(&ts(created + Duration::days(1))),
-                    ],
-                );
-                mine.push(pid);
-            }
-            counts.users += 1;
-            counts.projects += mine.len() as u64;
-            users.push(id);
-            projects.push((id, mine));
+            mine.push(pid);
         }
-        copy(&tx, "COPY users (id, email, name, created_at) FROM STDIN", vec![buf]).await?;
-        copy(&tx, "COPY projects (id, user_id, name, created_at) FROM STDIN", vec![pbuf]).await?;
+        counts.users += 1;
+        counts.projects += mine.len() as u64;
+        projects.push((id, mine));
     }
+    copy(tx, "COPY users (id, email, name, created_at) FROM STDIN", vec![buf]).await?;
+    copy(tx, "COPY projects (id, user_id, name, created_at) FROM STDIN", vec![pbuf]).await?;
+    Ok(projects)
+}
 
+/// Generates every user's todos and streams them to COPY in pieces of
+/// [`FLUSH_BYTES`]; returns the rows of their files, to copy after them.
+async fn load_todos(
+    tx: &tokio_postgres::Transaction<'_>,
+    gen: &mut Generator<'_>,
+    projects: &[(Uuid, Vec<Uuid>)],
+    todos_per_user: u32,
+    counts: &mut SeedCounts,
+) -> Result<BytesMut, tokio_postgres::Error> {
     let sink = tx
         .copy_in(
             "COPY todos (id, user_id, project_id, parent_todo_id, title, description, status, priority, due_date, \
@@ -94,36 +115,13 @@ pub async fn load(client: &mut Client, opts: &SeedOptions) -> Result<SeedCounts,
     let mut sink = Box::pin(sink);
     let mut fbuf = BytesMut::new();
     let mut buf = BytesMut::with_capacity(FLUSH_BYTES + 4096);
-    for (user, user_projects) in &projects {
+    for (user, user_projects) in projects {
         // Parents are always written before their children.
         let mut level: Vec<Vec<Uuid>> = vec![Vec::new(), Vec::new(), Vec::new()];
-        for _ in 0..opts.todos_per_user {
-            let depth = match (level[0].is_empty(), level[1].is_empty(), gen.rng.random_range(0..100)) {
-                (true, _, _) => 0,
-                (false, false, r) if r < 15 => 2,
-                (false, _, r) if r < 45 => 1,
-                _ => 0,
-            };
-            let parent =
-                if depth == 0 { None } else { Some(level[depth - 1][gen.rng.random_range(0..level[depth - 1].len())]) };
-            let id = gen.uuid();
-            let project = if !user_projects.is_empty() && gen.rng.random_bool(0.7) {
-                Some(user_projects[gen.rng.random_range(0..user_projects.len())])
-            } else {
-                None
-            };
-            gen.todo(&mut buf, id, *user, project, parent, depth);
+        for _ in 0..todos_per_user {
+            let (id, depth) = gen.placed_todo(&mut buf, *user, user_projects, &level);
             if gen.rng.random_bool(0.05) {
-                row(
-                    &mut fbuf,
-                    &[
-                        Some(&gen.uuid().to_string()),
-                        Some(&id.to_string()),
-                        Some(&user.to_string()),
-                        Some(&format!("attachment-{}.pdf", gen.rng.random_range(0..1000))),
-                        Some(&gen.rng.random_range(1_000..5_000_000i64).to_string()),
-                    ],
-                );
+                gen.file(&mut fbuf, id, *user);
                 counts.files += 1;
             }
             level[depth].push(id);
@@ -137,9 +135,7 @@ pub async fn load(client: &mut Client, opts: &SeedOptions) -> Result<SeedCounts,
         sink.send(buf.split().freeze()).await?;
     }
     sink.as_mut().finish().await?;
-    copy(&tx, "COPY files (id, todo_id, user_id, filename, size_bytes) FROM STDIN", vec![fbuf]).await?;
-    tx.commit().await?;
-    Ok(counts)
+    Ok(fbuf)
 }
 
 async fn copy(
@@ -171,6 +167,48 @@ impl Generator<'_> {
     /// A time up to `days` before the anchor.
     fn past(&mut self, days: i64) -> DateTime<Utc> {
         self.anchor - Duration::seconds(self.rng.random_range(60..days * 86_400))
+    }
+
+    /// A todo of `user`: a root, or a child of one already written at
+    /// the level above (`level[d]` holds the ids at depth d), in one of the
+    /// user's projects or none. Returns its id and depth.
+    fn placed_todo(
+        &mut self,
+        buf: &mut BytesMut,
+        user: Uuid,
+        user_projects: &[Uuid],
+        level: &[Vec<Uuid>],
+    ) -> (Uuid, usize) {
+        let depth = match (level[0].is_empty(), level[1].is_empty(), self.rng.random_range(0..100)) {
+            (true, _, _) => 0,
+            (false, false, r) if r < 15 => 2,
+            (false, _, r) if r < 45 => 1,
+            _ => 0,
+        };
+        let parent =
+            if depth == 0 { None } else { Some(level[depth - 1][self.rng.random_range(0..level[depth - 1].len())]) };
+        let id = self.uuid();
+        let project = if !user_projects.is_empty() && self.rng.random_bool(0.7) {
+            Some(user_projects[self.rng.random_range(0..user_projects.len())])
+        } else {
+            None
+        };
+        self.todo(buf, id, user, project, parent, depth);
+        (id, depth)
+    }
+
+    /// A file attached to todo `todo` of `user`.
+    fn file(&mut self, buf: &mut BytesMut, todo: Uuid, user: Uuid) {
+        row(
+            buf,
+            &[
+                Some(&self.uuid().to_string()),
+                Some(&todo.to_string()),
+                Some(&user.to_string()),
+                Some(&format!("attachment-{}.pdf", self.rng.random_range(0..1000))),
+                Some(&self.rng.random_range(1_000..5_000_000i64).to_string()),
+            ],
+        );
     }
 
     fn todo(
