@@ -91,6 +91,23 @@ pub async fn adopt(client: &Client, months_ahead: i32) -> Result<Adoption, Partm
 }
 
 async fn adopt_in_transaction(tx: &Client, months_ahead: i32) -> Result<Vec<(String, String)>, PartmanError> {
+    let schema = install(tx).await?;
+    let (renamed, oldest) = rename_children(tx).await?;
+    let start = oldest.unwrap_or_else(chrono::Utc::now).format("%Y-%m-%d 00:00:00+00").to_string();
+    create_parent(tx, &schema, months_ahead, &start).await?;
+    // Keep making partitions ahead even in months that archive nothing.
+    tx.execute(
+        &format!("UPDATE {schema}.part_config SET infinite_time_partitions = true WHERE parent_table = $1"),
+        &[&PARENT],
+    )
+    .await?;
+    Ok(renamed)
+}
+
+/// Creates the extension (schema `partman`) unless it exists, in the
+/// adopting transaction, and returns its schema, quoted; refuses a version
+/// other than 4.x.
+async fn install(tx: &Client) -> Result<String, PartmanError> {
     tx.batch_execute(
         "SET LOCAL TimeZone = 'UTC'; SET LOCAL lock_timeout = '5s';
          CREATE SCHEMA IF NOT EXISTS partman;
@@ -111,7 +128,15 @@ async fn adopt_in_transaction(tx: &Client, months_ahead: i32) -> Result<Vec<(Str
     if !version.starts_with("4.") {
         return Err(PartmanError::UnsupportedVersion(version));
     }
-    let schema = quote_ident(&schema);
+    Ok(quote_ident(&schema))
+}
+
+/// Renames the archive's monthly children to pg_partman's pattern; refuses
+/// one that is not exactly one month. Returns the renames and the oldest
+/// month's start.
+async fn rename_children(
+    tx: &Client,
+) -> Result<(Vec<(String, String)>, Option<chrono::DateTime<chrono::Utc>>), PartmanError> {
     let children = tx
         .query(
             "SELECT c.relname::text, pg_get_expr(c.relpartbound, c.oid),
@@ -143,7 +168,12 @@ async fn adopt_in_transaction(tx: &Client, months_ahead: i32) -> Result<Vec<(Str
             renamed.push((name, target));
         }
     }
-    let start = oldest.unwrap_or_else(chrono::Utc::now).format("%Y-%m-%d 00:00:00+00").to_string();
+    Ok((renamed, oldest))
+}
+
+/// Calls pg_partman's `create_parent` for the archive from `start`, with
+/// our default partition set aside around the call.
+async fn create_parent(tx: &Client, schema: &str, months_ahead: i32, start: &str) -> Result<(), PartmanError> {
     // create_parent skips children that exist under its names and makes the
     // months missing up to premake; only when it made one does it go on to
     // create and attach a default partition, which must not exist then. So
@@ -182,13 +212,7 @@ async fn adopt_in_transaction(tx: &Client, months_ahead: i32) -> Result<Vec<(Str
          END $$;",
     )
     .await?;
-    // Keep making partitions ahead even in months that archive nothing.
-    tx.execute(
-        &format!("UPDATE {schema}.part_config SET infinite_time_partitions = true WHERE parent_table = $1"),
-        &[&PARENT],
-    )
-    .await?;
-    Ok(renamed)
+    Ok(())
 }
 
 /// Sets pg_partman's retention for the archive set to `retention` and runs
