@@ -88,52 +88,10 @@ impl Drop for Child {
 async fn demo(args: Args, walk: Vec<Phase>) -> anyhow::Result<u8> {
     let started = Instant::now();
     let exe = std::env::current_exe().context("locating the switchyard binary")?;
-
-    step("starting a throwaway PostgreSQL");
-    let opts = ClusterOptions { keep: args.keep, ..ClusterOptions::default() };
-    let cluster = tokio::task::spawn_blocking(move || Cluster::start(&opts)).await?.context("starting PostgreSQL")?;
-    let admin = super::connect(&cluster.url("postgres")).await?;
-    admin.batch_execute("CREATE DATABASE todoapp").await?;
-    let url = cluster.url("todoapp");
-    let mut client = super::connect(&url).await?;
-    println!("  PostgreSQL on 127.0.0.1:{} (data in {})", cluster.port, cluster.data_dir.display());
-
-    step(&format!("loading the legacy TodoList app: {} users x {} todos", args.users, args.todos_per_user));
-    legacy::ensure_schema(&client).await?;
-    let seed = SeedOptions {
-        users: args.users,
-        todos_per_user: args.todos_per_user,
-        seed: args.seed,
-        anchor: chrono::Utc::now(),
-    };
-    let counts = legacy::load(&mut client, &seed)
-        .await
-        .map_err(|e| anyhow::anyhow!(switchyard_pgconn::describe_pg_error(&e)))?;
-    println!("  {} users, {} projects, {} todos, {} files", counts.users, counts.projects, counts.todos, counts.files);
-
-    step("applying Switchyard's migrations (switchyard migrate)");
-    let applied = Migrator::embedded().run(&mut client, false).await?;
-    for (name, took) in &applied.applied {
-        println!("  {name} ({} ms)", took.as_millis());
-    }
-
-    step("starting the proxy (switchyard serve)");
-    let listen = match args.listen.port() {
-        0 => SocketAddr::new(args.listen.ip(), std::net::TcpListener::bind(args.listen)?.local_addr()?.port()),
-        _ => args.listen,
-    };
-    let proxy = Child(
-        tokio::process::Command::new(&exe)
-            .args(["serve", "--listen", &listen.to_string(), "--upstream", &url, "--phase-poll-interval", "0.2"])
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .context("starting switchyard serve")?,
-    );
-    let proxy_url = format!("postgres://postgres@{listen}/todoapp");
-    wait_listening(listen).await?;
-    println!("  listening on {listen}; the app connects to {proxy_url}");
+    let (_cluster, url, mut client) = start_postgres(args.keep).await?;
+    load_legacy(&mut client, &args).await?;
+    migrate(&mut client).await?;
+    let (proxy, proxy_url) = start_proxy(&exe, args.listen, &url).await?;
 
     step(&format!("starting the app's workload through the proxy: {} clients", args.clients));
     let workload = switchyard_workload::start(WorkloadConfig::new(proxy_url.clone(), args.clients))
@@ -142,58 +100,16 @@ async fn demo(args: Args, walk: Vec<Phase>) -> anyhow::Result<u8> {
     let dwell = Duration::from_secs_f64(args.phase_seconds.max(0.5));
     workload.mark("legacy");
     tokio::time::sleep(dwell).await;
-
-    let mut verify_ok = None;
-    let mut rows_moved = 0;
-    for to in walk {
-        step(&format!("phase {to}"));
-        let out = move_phase(&mut client, to).await?;
-        wait_for_instances(&client, out).await?;
-        workload.mark(to.as_str());
-        println!("  every proxy instance now runs {to} (epoch {out}) for new transactions");
-        if to == Phase::DualWrite && verify_ok.is_none() {
-            step("backfill (switchyard backfill)");
-            run_child(&exe, &["backfill", "--database-url", &url]).await?;
-            rows_moved = switchyard_control::store::backfill_progress::rows_copied(&client, "todos").await?;
-            step("verify (switchyard verify)");
-            let code = run_child_status(&exe, &["verify", "--database-url", &url]).await?;
-            verify_ok = Some(code == 0);
-            if code != 0 {
-                println!("  verify exited {code}: not moving on to read_new");
-                break;
-            }
-        }
-        tokio::time::sleep(dwell).await;
-    }
+    let walked = walk_phases(&mut client, &exe, &url, walk, &workload, dwell).await?;
     let report_run = workload.stop_and_wait().await.map_err(|e| anyhow::anyhow!("workload: {e}"))?;
     let final_phase = state::current(&client, "todos").await?.phase;
     step("daily maintenance (switchyard maintain daily)");
     run_child(&exe, &["maintain", "daily", "--database-url", &url]).await?;
-
-    step("checking the ledger of acknowledged writes");
-    let schemas: &[Schema] = if final_phase == Phase::NewOnly {
-        &[Schema::New]
-    } else if final_phase == Phase::Legacy {
-        &[Schema::Legacy]
-    } else {
-        &[Schema::Legacy, Schema::New]
-    };
-    let mut ledger_clean = true;
-    for schema in schemas {
-        let check = report_run.ledger.check(&client, *schema).await.map_err(|e| anyhow::anyhow!("ledger: {e}"))?;
-        println!(
-            "  {schema:?}: {}",
-            if check.is_clean() {
-                "every acknowledged write is there, nothing else".to_string()
-            } else {
-                format!("{check:?}")
-            }
-        );
-        ledger_clean &= check.is_clean();
-    }
+    let ledger_clean = check_ledger(&client, &report_run, final_phase).await?;
 
     let demo_report =
-        DemoReport::gather(&client, &report_run, rows_moved, verify_ok, ledger_clean, started.elapsed()).await?;
+        DemoReport::gather(&client, &report_run, walked.rows_moved, walked.verify_ok, ledger_clean, started.elapsed())
+            .await?;
     println!("{}", demo_report.render_text());
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&demo_report.to_json())?)
@@ -207,6 +123,143 @@ async fn demo(args: Args, walk: Vec<Phase>) -> anyhow::Result<u8> {
     }
     drop(proxy);
     Ok(if demo_report.ok() { 0 } else { 1 })
+}
+
+/// Starts the throwaway cluster (removed when dropped unless `keep`) with
+/// an empty `todoapp` database; returns it, that database's URL and a
+/// client of it.
+async fn start_postgres(keep: bool) -> anyhow::Result<(Cluster, String, tokio_postgres::Client)> {
+    step("starting a throwaway PostgreSQL");
+    let opts = ClusterOptions { keep, ..ClusterOptions::default() };
+    let cluster = tokio::task::spawn_blocking(move || Cluster::start(&opts)).await?.context("starting PostgreSQL")?;
+    let admin = super::connect(&cluster.url("postgres")).await?;
+    admin.batch_execute("CREATE DATABASE todoapp").await?;
+    let url = cluster.url("todoapp");
+    let client = super::connect(&url).await?;
+    println!("  PostgreSQL on 127.0.0.1:{} (data in {})", cluster.port, cluster.data_dir.display());
+    Ok((cluster, url, client))
+}
+
+/// The legacy app's schema and seeded data.
+async fn load_legacy(client: &mut tokio_postgres::Client, args: &Args) -> anyhow::Result<()> {
+    step(&format!("loading the legacy TodoList app: {} users x {} todos", args.users, args.todos_per_user));
+    legacy::ensure_schema(client).await?;
+    let seed = SeedOptions {
+        users: args.users,
+        todos_per_user: args.todos_per_user,
+        seed: args.seed,
+        anchor: chrono::Utc::now(),
+    };
+    let counts =
+        legacy::load(client, &seed).await.map_err(|e| anyhow::anyhow!(switchyard_pgconn::describe_pg_error(&e)))?;
+    println!("  {} users, {} projects, {} todos, {} files", counts.users, counts.projects, counts.todos, counts.files);
+    Ok(())
+}
+
+async fn migrate(client: &mut tokio_postgres::Client) -> anyhow::Result<()> {
+    step("applying Switchyard's migrations (switchyard migrate)");
+    let applied = Migrator::embedded().run(client, false).await?;
+    for (name, took) in &applied.applied {
+        println!("  {name} ({} ms)", took.as_millis());
+    }
+    Ok(())
+}
+
+/// Starts `switchyard serve` in front of `url` (on a free port when
+/// `listen`'s is 0) and waits until it listens; returns it and the URL the
+/// app connects to.
+async fn start_proxy(exe: &PathBuf, listen: SocketAddr, url: &str) -> anyhow::Result<(Child, String)> {
+    step("starting the proxy (switchyard serve)");
+    let listen = match listen.port() {
+        0 => SocketAddr::new(listen.ip(), std::net::TcpListener::bind(listen)?.local_addr()?.port()),
+        _ => listen,
+    };
+    let proxy = Child(
+        tokio::process::Command::new(exe)
+            .args(["serve", "--listen", &listen.to_string(), "--upstream", url, "--phase-poll-interval", "0.2"])
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting switchyard serve")?,
+    );
+    let proxy_url = format!("postgres://postgres@{listen}/todoapp");
+    wait_listening(listen).await?;
+    println!("  listening on {listen}; the app connects to {proxy_url}");
+    Ok((proxy, proxy_url))
+}
+
+/// What walking the phases found.
+struct Walked {
+    /// `None` when the walk never entered dual_write.
+    verify_ok: Option<bool>,
+    rows_moved: i64,
+}
+
+/// Moves through `walk` one phase at a time, each once every instance runs
+/// it, with the workload marked and running `dwell` in each; on entering
+/// dual_write, backfills and verifies, and stops there if verify differs.
+async fn walk_phases(
+    client: &mut tokio_postgres::Client,
+    exe: &PathBuf,
+    url: &str,
+    walk: Vec<Phase>,
+    workload: &switchyard_workload::WorkloadHandle,
+    dwell: Duration,
+) -> anyhow::Result<Walked> {
+    let mut walked = Walked { verify_ok: None, rows_moved: 0 };
+    for to in walk {
+        step(&format!("phase {to}"));
+        let out = move_phase(client, to).await?;
+        wait_for_instances(client, out).await?;
+        workload.mark(to.as_str());
+        println!("  every proxy instance now runs {to} (epoch {out}) for new transactions");
+        if to == Phase::DualWrite && walked.verify_ok.is_none() {
+            step("backfill (switchyard backfill)");
+            run_child(exe, &["backfill", "--database-url", url]).await?;
+            walked.rows_moved = switchyard_control::store::backfill_progress::rows_copied(&*client, "todos").await?;
+            step("verify (switchyard verify)");
+            let code = run_child_status(exe, &["verify", "--database-url", url]).await?;
+            walked.verify_ok = Some(code == 0);
+            if code != 0 {
+                println!("  verify exited {code}: not moving on to read_new");
+                break;
+            }
+        }
+        tokio::time::sleep(dwell).await;
+    }
+    Ok(walked)
+}
+
+/// Checks the ledger of acknowledged writes against the schemas the final
+/// phase keeps; true when every one matches.
+async fn check_ledger(
+    client: &tokio_postgres::Client,
+    run: &switchyard_workload::WorkloadReport,
+    final_phase: Phase,
+) -> anyhow::Result<bool> {
+    step("checking the ledger of acknowledged writes");
+    let schemas: &[Schema] = if final_phase == Phase::NewOnly {
+        &[Schema::New]
+    } else if final_phase == Phase::Legacy {
+        &[Schema::Legacy]
+    } else {
+        &[Schema::Legacy, Schema::New]
+    };
+    let mut ledger_clean = true;
+    for schema in schemas {
+        let check = run.ledger.check(client, *schema).await.map_err(|e| anyhow::anyhow!("ledger: {e}"))?;
+        println!(
+            "  {schema:?}: {}",
+            if check.is_clean() {
+                "every acknowledged write is there, nothing else".to_string()
+            } else {
+                format!("{check:?}")
+            }
+        );
+        ledger_clean &= check.is_clean();
+    }
+    Ok(ledger_clean)
 }
 
 pub(super) async fn wait_listening(addr: SocketAddr) -> anyhow::Result<()> {
