@@ -16,7 +16,7 @@ use switchyard_proxy::route::legacy_names::LegacyNames;
 use switchyard_proxy::route::{EpochTracker, PhaseView, RouteContext};
 use switchyard_proxy::shadow::{ShadowConfig, ShadowSampler};
 use switchyard_proxy::{Config, ConfigArgs, LogFormat, Proxy, ShadowSettings};
-use switchyard_rewriter::{check_catalog, CatalogColumns, MigrationSpec, Rewriter, DEFAULT_CACHE_CAPACITY};
+use switchyard_rewriter::{check_catalog, MigrationSpec, Rewriter, DEFAULT_CACHE_CAPACITY};
 use tokio::signal::unix::{signal, SignalKind};
 use tracing_subscriber::EnvFilter;
 
@@ -222,23 +222,7 @@ async fn routing(
 /// new schema's (empty when the new tables do not exist yet).
 async fn check_live_catalog(url: &str, spec: &MigrationSpec) -> anyhow::Result<LegacyNames> {
     let client = super::connect(url).await.context("connecting for the control plane")?;
-    let columns = |table: String| {
-        let client = &client;
-        async move {
-            let rows = client
-                .query(
-                    "SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
-                    &[&table],
-                )
-                .await?;
-            Ok::<Vec<String>, tokio_postgres::Error>(rows.iter().map(|r| r.get(0)).collect())
-        }
-    };
-    let catalog = CatalogColumns {
-        legacy: columns(spec.legacy.table.clone()).await?,
-        active: columns(spec.new.active.table.clone()).await?,
-        archived: columns(spec.new.archived.table.clone()).await?,
-    };
+    let catalog = switchyard_proxy::route::catalog::spec_columns(&client, spec).await?;
     if catalog.active.is_empty() && catalog.archived.is_empty() {
         tracing::info!("the new tables do not exist yet (run `switchyard migrate`); checking the spec against them later is up to migrate");
         return Ok(LegacyNames::default());

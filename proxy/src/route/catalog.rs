@@ -1,13 +1,36 @@
 //! Reading the facts [`crate::route::legacy_names::LegacyNames`] is built from: the
 //! legacy table's and the new tables' relations (every partition), their
 //! columns and constraints, and the source of the proxy's own functions, in
-//! four catalog queries at start-up.
+//! four catalog queries at start-up; and the column lists the migration
+//! spec is checked against ([`spec_columns`]).
 
 use std::collections::HashMap;
 
 use tokio_postgres::Client;
 
+use switchyard_rewriter::{CatalogColumns, MigrationSpec};
+
 use crate::route::legacy_names::{CatalogFacts, ConstraintFacts, RelationFacts};
+
+/// The columns of the spec's legacy, active and archived tables, in order
+/// (empty for a table that does not exist).
+pub async fn spec_columns(client: &Client, spec: &MigrationSpec) -> Result<CatalogColumns, tokio_postgres::Error> {
+    Ok(CatalogColumns {
+        legacy: columns(client, &spec.legacy.table).await?,
+        active: columns(client, &spec.new.active.table).await?,
+        archived: columns(client, &spec.new.archived.table).await?,
+    })
+}
+
+async fn columns(client: &Client, table: &str) -> Result<Vec<String>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+            &[&table],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
 
 /// The legacy table `legacy` and the partition trees of `new_tables`
 /// (schema-qualified names). Tables that do not exist are left out.
