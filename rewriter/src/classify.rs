@@ -9,7 +9,10 @@
 
 mod collect;
 mod kinds;
+mod recursive;
 mod sites;
+
+pub use recursive::RecursiveStep;
 
 use sqlparser::ast::{ObjectName, ObjectNamePart, Query, SetExpr, Statement};
 use sqlparser::dialect::PostgreSqlDialect;
@@ -131,6 +134,8 @@ pub struct Analysis {
     pub order_by_output: bool,
     /// Where the main query's result columns come from, when it can be told.
     pub columns: Option<Vec<crate::origins::ColumnOrigin>>,
+    /// Recursive steps joining the table to their CTE, read through LATERAL.
+    pub recursive_steps: Vec<RecursiveStep>,
 }
 
 /// Why a statement could not be analysed.
@@ -210,6 +215,7 @@ pub fn analyze(sql: &str, spec: &MigrationSpec) -> Result<Option<Analysis>, Clas
         single_table: false,
         order_by_output: false,
         columns: crate::origins::column_origins(first, spec),
+        recursive_steps: Vec::new(),
     };
 
     let mut targets: Vec<TableRef> = Vec::new();
@@ -237,6 +243,7 @@ pub fn analyze(sql: &str, spec: &MigrationSpec) -> Result<Option<Analysis>, Clas
         other => a.kind = kinds::other(other, spec),
     }
     a.reads = reads(c.factors, &targets);
+    a.recursive_steps = recursive::steps(first, sql, &toks, &idx, &a.reads, spec);
     widen_only(sql, &toks, &mut a);
     a.tablesample = toks.iter().any(|t| t.is_word(sql, "tablesample"));
     a.stray_refs = rel_count.saturating_sub(a.reads.len() + targets.len());

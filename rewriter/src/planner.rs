@@ -103,7 +103,7 @@ fn plan_read(sql: &str, a: &Analysis, spec: &MigrationSpec, phase: Phase) -> Pla
         if a.cursor.is_some() || !shadowable(a) {
             return None;
         }
-        let edits = read::read_edits(&a.reads, spec);
+        let edits = read::read_edits(a, spec);
         render(sql, a.start, a.end, &edits).ok().map(|n| ShadowRead::new(legacy_stmt, n))
     };
     if !phase.reads_new() {
@@ -111,7 +111,7 @@ fn plan_read(sql: &str, a: &Analysis, spec: &MigrationSpec, phase: Phase) -> Pla
         p.shadow = shadow();
         return p;
     }
-    let Ok(new_sql) = render(sql, 0, sql.len(), &read::read_edits(&a.reads, spec)) else {
+    let Ok(new_sql) = render(sql, 0, sql.len(), &read::read_edits(a, spec)) else {
         return not_covered("overlapping references".into(), phase);
     };
     Plan {

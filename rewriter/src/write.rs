@@ -91,7 +91,7 @@ pub fn plan_writes(sql: &str, a: &Analysis, spec: &MigrationSpec, phase: Phase) 
     if phase.writes_new() && a.locks_table {
         return Err(unsupported("FOR UPDATE/FOR SHARE on todos inside a write"));
     }
-    let reads = if phase.writes_new() { read::read_edits(&a.reads, spec) } else { Vec::new() };
+    let reads = if phase.writes_new() { read::read_edits(a, spec) } else { Vec::new() };
     let mirror_fn = match phase {
         Phase::WriteNew => spec.to_legacy_fn(),
         Phase::NewOnly => spec.new_only_fn(),
