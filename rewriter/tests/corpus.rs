@@ -149,6 +149,12 @@ fn check_properties(spec: &MigrationSpec, phase: Phase, sql: &str, p: &Plan, at:
                 let a = p.sql.find("FROM public.todos_active");
                 let r = p.sql.find("FROM public.todos_archived");
                 assert!(a.is_some() && r.is_some() && a < r, "{at}: both tables, active first (lock order)");
+            } else if p.sql.contains(" CROSS JOIN LATERAL (SELECT * FROM (SELECT ") {
+                // A recursive step joined to its CTE: each table's branch
+                // carries the join condition (the twin tests check the rows).
+                for table in [&spec.new.active.table, &spec.new.archived.table] {
+                    assert!(p.sql.contains(&format!("FROM {}.{table}) AS ", spec.new.schema)), "{at}: {table} branch");
+                }
             } else {
                 let u = read::union_sql(spec);
                 assert!(p.sql.contains(&u), "{at}: reads become the union");

@@ -219,3 +219,45 @@ fn qualified_without_subqueries(e: &Expr) -> bool {
     let _ = e.visit(&mut c);
     c.0
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::classify::analyze;
+    use crate::spec::MigrationSpec;
+
+    fn steps(sql: &str) -> usize {
+        let spec = MigrationSpec::default_todos();
+        analyze(sql, &spec).expect("analyse").expect("a statement").recursive_steps.len()
+    }
+
+    const BASE: &str = "WITH RECURSIVE w AS (SELECT id, parent_todo_id FROM todos WHERE id = $1 UNION ALL ";
+
+    #[test]
+    fn a_step_joined_to_its_cte_with_qualified_columns_is_taken_in_either_order() {
+        for step in [
+            "SELECT t.id, t.parent_todo_id FROM todos t JOIN w ON t.parent_todo_id = w.id",
+            "SELECT t.id, t.parent_todo_id FROM w AS x INNER JOIN public.todos AS t ON t.parent_todo_id = x.id WHERE x.id IS NOT NULL",
+            "SELECT todos.id, todos.parent_todo_id FROM todos JOIN w ON todos.parent_todo_id = w.id AND todos.status <> 'done'",
+        ] {
+            assert_eq!(steps(&format!("{BASE}{step}) SELECT * FROM w")), 1, "{step}");
+        }
+    }
+
+    #[test]
+    fn shapes_whose_meaning_could_change_keep_the_plain_union() {
+        for step in [
+            // An unqualified column could name a new-table column inside LATERAL.
+            "SELECT t.id, t.parent_todo_id FROM todos t JOIN w ON parent_todo_id = w.id",
+            // A bare * would list the CTE's columns first.
+            "SELECT * FROM todos t JOIN w ON t.parent_todo_id = w.id",
+            // Outer joins, USING, sub-queries, a third FROM item, another CTE.
+            "SELECT t.id, t.parent_todo_id FROM w LEFT JOIN todos t ON t.parent_todo_id = w.id",
+            "SELECT t.id, t.parent_todo_id FROM todos t JOIN w USING (id)",
+            "SELECT t.id, t.parent_todo_id FROM todos t JOIN w ON t.parent_todo_id = (SELECT w.id)",
+            "SELECT t.id, t.parent_todo_id FROM todos t JOIN w ON t.parent_todo_id = w.id JOIN users u ON u.id = t.user_id",
+            "SELECT t.id, t.parent_todo_id FROM todos t JOIN other o ON t.parent_todo_id = o.id",
+        ] {
+            assert_eq!(steps(&format!("{BASE}{step}) SELECT id FROM w")), 0, "{step}");
+        }
+    }
+}

@@ -27,6 +27,32 @@ fn reads() -> Vec<(&'static str, Vec<V>)> {
              SELECT id, title, level FROM tree",
             vec![Id(t(5))],
         ),
+        // Recursive steps joined to their CTE are read through LATERAL; these
+        // vary the join order, aliases, the condition and the step's list, and
+        // include shapes that keep the plain union (unqualified columns).
+        (
+            "WITH RECURSIVE sub AS (SELECT id, parent_todo_id, 1 AS lvl FROM todos WHERE id = $1 \
+             UNION SELECT c.id, c.parent_todo_id, s.lvl + 1 FROM sub AS s INNER JOIN todos AS c \
+             ON c.parent_todo_id = s.id AND c.status <> 'done' WHERE s.lvl < 5) SELECT id, lvl FROM sub",
+            vec![Id(t(5))],
+        ),
+        (
+            "WITH RECURSIVE tree AS (SELECT * FROM todos WHERE id = $1 \
+             UNION ALL SELECT t.* FROM todos t JOIN tree ON t.parent_todo_id = tree.id) SELECT id, title, depth_hint FROM \
+             (SELECT id, title, parent_todo_id IS NULL AS depth_hint FROM tree) x",
+            vec![Id(t(5))],
+        ),
+        (
+            "WITH RECURSIVE tree AS (SELECT id, 0 AS depth FROM todos WHERE id = $1 \
+             UNION ALL SELECT todos.id, tree.depth + 1 FROM todos JOIN tree ON todos.parent_todo_id = tree.id AND depth < 1) \
+             SELECT id, depth FROM tree",
+            vec![Id(t(5))],
+        ),
+        (
+            "WITH RECURSIVE tree(node) AS (SELECT id FROM todos WHERE id = $1 \
+             UNION ALL SELECT t.id FROM todos t JOIN tree ON parent_todo_id = node) SELECT node FROM tree",
+            vec![Id(t(5))],
+        ),
         ("SELECT p.title, count(c.id) AS children FROM todos p LEFT JOIN todos c ON c.parent_todo_id = p.id GROUP BY p.title", vec![]),
         ("SELECT u.email, (SELECT count(*) FROM todos WHERE todos.user_id = u.id) AS n FROM users u", vec![]),
         ("SELECT id, title, row_number() OVER (PARTITION BY user_id ORDER BY priority DESC, id) AS rank FROM todos", vec![]),
