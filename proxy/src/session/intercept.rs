@@ -1,4 +1,4 @@
-//! The seam where the router (`route.rs`) plugs in: a client message the
+//! The seam where the router (`route/router/`) plugs in: a client message the
 //! interceptor asked for is delivered whole, before it is forwarded, and the
 //! interceptor decides what goes upstream instead. Messages it did not ask
 //! for are streamed through without being buffered or decoded.
@@ -8,7 +8,18 @@
 use bytes::BytesMut;
 
 use crate::protocol::frontend::FrontendMessage;
-use crate::route::fixup::Fix;
+
+/// What to do with one backend message.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Fix {
+    Forward,
+    Drop,
+    /// Send these bytes (whole messages) instead.
+    Replace(BytesMut),
+    /// Not yet: deliver the message again once the interceptor's
+    /// [`Interceptor::poll_backend_ready`] is ready.
+    Wait,
+}
 
 /// The transaction status of the last ReadyForQuery the upstream sent:
 /// `I` idle, `T` in a transaction block, `E` in a failed transaction block.

@@ -32,8 +32,7 @@ use crate::error::{ErrorSource, SessionError};
 use crate::metrics::{Direction, Metrics, QueryProtocol};
 use crate::protocol::backend::{self, BackendMessage};
 use crate::protocol::{frontend, peek_header, tags, Header, ProtocolError, HEADER_LEN};
-use crate::route::fixup::Fix;
-use intercept::{Interceptor, SessionInfo, TxStatus, Verdict};
+use intercept::{Fix, Interceptor, SessionInfo, TxStatus, Verdict};
 
 /// Read at least this much at a time.
 const MIN_READ: usize = 4096;

@@ -68,17 +68,9 @@ pub enum Expect {
     FunctionCall,
 }
 
-/// What to do with one backend message.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Fix {
-    Forward,
-    Drop,
-    /// Send these bytes (whole messages) instead.
-    Replace(BytesMut),
-    /// Not yet: deliver the message again once the interceptor's
-    /// [`crate::Interceptor::poll_backend_ready`] is ready.
-    Wait,
-}
+/// What to do with one backend message; declared with the seam the session
+/// calls through, so that the session does not depend on the router.
+pub use crate::session::intercept::Fix;
 
 /// The client texts of what one expectation answers: one per statement of
 /// a Query, at most one otherwise.
