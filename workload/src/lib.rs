@@ -3,8 +3,8 @@
 //! # Brief overview
 //!
 //! A run opens `clients` connections to a database or to a proxy in front of
-//! it, and each acts like the app's service layer (the scaling guide's Phase 4): it creates
-//! todos (sometimes with 2–4 AI-generated subtasks in one transaction),
+//! it, and each acts like the app's service layer (the scaling guide's
+//! Phase 4): it creates todos (sometimes with 2–4 AI-generated subtasks in one transaction),
 //! lists a user's todos with filters, ordering and pagination, changes
 //! statuses, completes, edits, deletes (subtasks cascade through the legacy
 //! foreign key) and walks hierarchies with a recursive CTE. Every operation
