@@ -62,6 +62,6 @@ mod tests {
         // jit_above_cost = -1 disables JIT as surely as jit = off.
         let never = JitSettings { enabled: true, above_cost: -1.0 };
         assert!(never.advice(Phase::NewOnly).is_none());
-        assert!(on.advice(Phase::ReadNew).unwrap().contains("jit_above_cost 100000"));
+        assert!(on.advice(Phase::ReadNew).is_some_and(|a| a.contains("jit_above_cost 100000")));
     }
 }

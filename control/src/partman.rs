@@ -1,5 +1,5 @@
 //! Handing the monthly `todos_archived` partitions to pg_partman
-//! (`switchyard maintain … --partman`, issue 6).
+//! (`switchyard maintain … --partman`; docs/runbook.md, Step 3, has the switch-over).
 //!
 //! pg_partman manages time ranges, not hash partitions, so `todos_active`
 //! and `ai_todo_interactions` stay ours. Adoption follows pg_partman's own
