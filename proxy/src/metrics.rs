@@ -206,37 +206,50 @@ impl Metrics {
     /// Renders everything in the Prometheus text format.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
-        fn head(out: &mut String, name: &str, kind: &str, help: &str) {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        }
-        head(&mut out, "switchyard_client_connections", "gauge", "Client connections currently open.");
-        let _ = writeln!(out, "switchyard_client_connections {}", self.client_connections.load(Relaxed));
-        head(&mut out, "switchyard_upstream_connections", "gauge", "Upstream connections currently open.");
-        let _ = writeln!(out, "switchyard_upstream_connections {}", self.upstream_connections.load(Relaxed));
-        head(&mut out, "switchyard_client_connections_total", "counter", "Client connections accepted since start.");
+        self.render_connections(&mut out);
+        self.render_traffic(&mut out);
+        self.render_request_duration(&mut out);
+        self.render_routing(&mut out);
+        self.render_shadow(&mut out);
+        out
+    }
+
+    fn render_connections(&self, out: &mut String) {
+        let gauge = |out: &mut String, name: &str, help: &str, v: &AtomicI64| {
+            head(out, name, "gauge", help);
+            let _ = writeln!(out, "{name} {}", v.load(Relaxed));
+        };
+        gauge(out, "switchyard_client_connections", "Client connections currently open.", &self.client_connections);
+        gauge(
+            out,
+            "switchyard_upstream_connections",
+            "Upstream connections currently open.",
+            &self.upstream_connections,
+        );
+        head(out, "switchyard_client_connections_total", "counter", "Client connections accepted since start.");
         let _ = writeln!(out, "switchyard_client_connections_total {}", self.client_connections_total.load(Relaxed));
-        head(&mut out, "switchyard_bytes_total", "counter", "Bytes forwarded, by direction.");
-        let _ = writeln!(
-            out,
-            "switchyard_bytes_total{{direction=\"client_to_upstream\"}} {}",
-            self.bytes_client_to_upstream.load(Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "switchyard_bytes_total{{direction=\"upstream_to_client\"}} {}",
-            self.bytes_upstream_to_client.load(Relaxed)
-        );
+    }
+
+    fn render_traffic(&self, out: &mut String) {
+        head(out, "switchyard_bytes_total", "counter", "Bytes forwarded, by direction.");
+        let directions = [
+            ("client_to_upstream", &self.bytes_client_to_upstream),
+            ("upstream_to_client", &self.bytes_upstream_to_client),
+        ];
+        labelled(out, "switchyard_bytes_total", "direction", directions.into_iter());
         head(
-            &mut out,
+            out,
             "switchyard_queries_total",
             "counter",
             "Queries by protocol (Query, Execute, FunctionCall messages).",
         );
-        for (i, p) in ["simple", "extended", "function_call"].iter().enumerate() {
-            let _ = writeln!(out, "switchyard_queries_total{{protocol=\"{p}\"}} {}", self.queries[i].load(Relaxed));
-        }
+        let protocols = ["simple", "extended", "function_call"].into_iter().zip(&self.queries);
+        labelled(out, "switchyard_queries_total", "protocol", protocols);
+    }
+
+    fn render_request_duration(&self, out: &mut String) {
         head(
-            &mut out,
+            out,
             "switchyard_request_duration_seconds",
             "histogram",
             "Time from a client's request (Query, Sync, FunctionCall) to its ReadyForQuery.",
@@ -250,51 +263,54 @@ impl Metrics {
         let sum = self.request_duration.sum_nanos.load(Relaxed) as f64 / 1e9;
         let _ = writeln!(out, "switchyard_request_duration_seconds_sum {sum}");
         let _ = writeln!(out, "switchyard_request_duration_seconds_count {cumulative}");
+    }
+
+    fn render_routing(&self, out: &mut String) {
+        head(out, "switchyard_errors_total", "counter", "Sessions ended by an error, and failed cancels, by kind.");
+        let kinds = ErrorKind::ALL.iter().map(|k| k.label()).zip(&self.errors);
+        labelled(out, "switchyard_errors_total", "kind", kinds);
         head(
-            &mut out,
-            "switchyard_errors_total",
-            "counter",
-            "Sessions ended by an error, and failed cancels, by kind.",
-        );
-        for (i, k) in ErrorKind::ALL.iter().map(|k| k.label()).enumerate() {
-            let _ = writeln!(out, "switchyard_errors_total{{kind=\"{k}\"}} {}", self.errors[i].load(Relaxed));
-        }
-        head(
-            &mut out,
+            out,
             "switchyard_statements_routed_total",
             "counter",
             "Statements that may touch the migrated table, by what the router did with them.",
         );
-        for (i, a) in RouteAction::ALL.iter().map(|a| a.label()).enumerate() {
-            let _ =
-                writeln!(out, "switchyard_statements_routed_total{{action=\"{a}\"}} {}", self.routed[i].load(Relaxed));
-        }
+        let actions = RouteAction::ALL.iter().map(|a| a.label()).zip(&self.routed);
+        labelled(out, "switchyard_statements_routed_total", "action", actions);
+    }
+
+    fn render_shadow(&self, out: &mut String) {
         head(
-            &mut out,
+            out,
             "switchyard_shadow_reads_total",
             "counter",
             "Sampled reads of the migrated table compared in their legacy and new forms in one snapshot, by outcome \
              (dropped: the shadow queue was full).",
         );
-        for (i, o) in ShadowOutcome::ALL.iter().map(|o| o.label()).enumerate() {
-            let _ = writeln!(out, "switchyard_shadow_reads_total{{outcome=\"{o}\"}} {}", self.shadow[i].load(Relaxed));
-        }
+        let outcomes = ShadowOutcome::ALL.iter().map(|o| o.label()).zip(&self.shadow);
+        labelled(out, "switchyard_shadow_reads_total", "outcome", outcomes);
         head(
-            &mut out,
+            out,
             "switchyard_shadow_skipped_total",
             "counter",
             "Sampled reads that cannot be compared deterministically, by reason.",
         );
-        for (i, r) in SkipReason::ALL.iter().map(|r| r.label()).enumerate() {
-            let _ = writeln!(
-                out,
-                "switchyard_shadow_skipped_total{{reason=\"{r}\"}} {}",
-                self.shadow_skipped[i].load(Relaxed)
-            );
-        }
-        head(&mut out, "switchyard_shadow_queue_length", "gauge", "Shadow reads waiting for a side connection.");
+        let reasons = SkipReason::ALL.iter().map(|r| r.label()).zip(&self.shadow_skipped);
+        labelled(out, "switchyard_shadow_skipped_total", "reason", reasons);
+        head(out, "switchyard_shadow_queue_length", "gauge", "Shadow reads waiting for a side connection.");
         let _ = writeln!(out, "switchyard_shadow_queue_length {}", self.shadow_queue.load(Relaxed));
-        out
+    }
+}
+
+/// A family's `# HELP` and `# TYPE` lines.
+fn head(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// One sample per label value: `name{label="value"} count`.
+fn labelled<'a>(out: &mut String, name: &str, label: &str, values: impl Iterator<Item = (&'a str, &'a AtomicU64)>) {
+    for (value, count) in values {
+        let _ = writeln!(out, "{name}{{{label}=\"{value}\"}} {}", count.load(Relaxed));
     }
 }
 
