@@ -168,60 +168,44 @@ fn is_ident_cont(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80
 }
 
-impl Iterator for Lexer<'_> {
-    type Item = Token;
+impl Lexer<'_> {
+    /// Prefixed strings and identifiers: E'..', B'..', X'..', N'..', U&'..', U&"..".
+    fn prefixed(&mut self, s: usize, c: u8) -> Option<Token> {
+        let (open, quote, escapes) = match (c, self.at(s + 1)) {
+            (b'e' | b'E', b'\'') => (s + 2, b'\'', true),
+            (b'b' | b'B' | b'x' | b'X' | b'n' | b'N', b'\'') => (s + 2, b'\'', false),
+            (b'u' | b'U', b'&') if matches!(self.at(s + 2), b'\'' | b'"') => (s + 3, self.at(s + 2), false),
+            _ => return None,
+        };
+        let kind = if quote == b'"' { Kind::UnicodeIdent } else { Kind::Str };
+        Some(self.quoted_token(kind, s, open, quote, escapes))
+    }
 
-    fn next(&mut self) -> Option<Token> {
-        if !self.skip_trivia() {
-            let start = self.pos.min(self.b.len());
-            self.pos = self.b.len() + 1;
-            return Some(Token { kind: Kind::Unterminated, start, end: self.b.len() });
+    /// The quoted token starting at `s` whose body opens at `open`.
+    fn quoted_token(&mut self, kind: Kind, s: usize, open: usize, quote: u8, escapes: bool) -> Token {
+        match self.quoted(open, quote, escapes) {
+            Some(e) => self.tok(kind, s, e),
+            None => self.unterminated(s),
         }
-        let s = self.pos;
-        let c = *self.b.get(s)?;
+    }
+
+    /// The end of the run of bytes from `from` that `keep` accepts.
+    fn scan_while(&self, from: usize, keep: impl Fn(u8) -> bool) -> usize {
+        let mut e = from;
+        while e < self.b.len() && keep(self.b[e]) {
+            e += 1;
+        }
+        e
+    }
+
+    /// The token at `s` that is neither prefixed nor a word, by its first byte.
+    fn by_first_byte(&mut self, s: usize, c: u8) -> Token {
         let next = self.at(s + 1);
-        // Prefixed strings and identifiers: E'..', B'..', X'..', N'..', U&'..', U&"..".
-        if (c == b'e' || c == b'E') && next == b'\'' {
-            return Some(match self.quoted(s + 2, b'\'', true) {
-                Some(e) => self.tok(Kind::Str, s, e),
-                None => self.unterminated(s),
-            });
-        }
-        if matches!(c, b'b' | b'B' | b'x' | b'X' | b'n' | b'N') && next == b'\'' {
-            return Some(match self.quoted(s + 2, b'\'', false) {
-                Some(e) => self.tok(Kind::Str, s, e),
-                None => self.unterminated(s),
-            });
-        }
-        if (c == b'u' || c == b'U') && next == b'&' && (self.at(s + 2) == b'\'' || self.at(s + 2) == b'"') {
-            let q = self.at(s + 2);
-            return Some(match self.quoted(s + 3, q, false) {
-                Some(e) if q == b'"' => self.tok(Kind::UnicodeIdent, s, e),
-                Some(e) => self.tok(Kind::Str, s, e),
-                None => self.unterminated(s),
-            });
-        }
-        if is_ident_start(c) {
-            let mut e = s + 1;
-            while e < self.b.len() && is_ident_cont(self.b[e]) {
-                e += 1;
-            }
-            return Some(self.tok(Kind::Word, s, e));
-        }
-        Some(match c {
-            b'\'' => match self.quoted(s + 1, b'\'', false) {
-                Some(e) => self.tok(Kind::Str, s, e),
-                None => self.unterminated(s),
-            },
-            b'"' => match self.quoted(s + 1, b'"', false) {
-                Some(e) => self.tok(Kind::QuotedIdent, s, e),
-                None => self.unterminated(s),
-            },
+        match c {
+            b'\'' => self.quoted_token(Kind::Str, s, s + 1, b'\'', false),
+            b'"' => self.quoted_token(Kind::QuotedIdent, s, s + 1, b'"', false),
             b'$' if next.is_ascii_digit() => {
-                let mut e = s + 1;
-                while e < self.b.len() && self.b[e].is_ascii_digit() {
-                    e += 1;
-                }
+                let e = self.scan_while(s + 1, |b| b.is_ascii_digit());
                 self.tok(Kind::Param, s, e)
             }
             b'$' => match self.dollar_quote(s) {
@@ -230,18 +214,11 @@ impl Iterator for Lexer<'_> {
                 None => self.tok(Kind::Op, s, s + 1),
             },
             b'0'..=b'9' => {
-                let mut e = s + 1;
-                while e < self.b.len() && (self.b[e].is_ascii_alphanumeric() || self.b[e] == b'.' || self.b[e] == b'_')
-                {
-                    e += 1;
-                }
+                let e = self.scan_while(s + 1, |b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_');
                 self.tok(Kind::Number, s, e)
             }
             b'.' if next.is_ascii_digit() => {
-                let mut e = s + 1;
-                while e < self.b.len() && (self.b[e].is_ascii_alphanumeric() || self.b[e] == b'_') {
-                    e += 1;
-                }
+                let e = self.scan_while(s + 1, |b| b.is_ascii_alphanumeric() || b == b'_');
                 self.tok(Kind::Number, s, e)
             }
             b'(' | b'[' => self.tok(Kind::Open, s, s + 1),
@@ -256,7 +233,29 @@ impl Iterator for Lexer<'_> {
                     std::str::from_utf8(&self.b[s..]).ok().and_then(|t| t.chars().next()).map_or(1, char::len_utf8);
                 self.tok(Kind::Op, s, s + len)
             }
-        })
+        }
+    }
+}
+
+impl Iterator for Lexer<'_> {
+    type Item = Token;
+
+    fn next(&mut self) -> Option<Token> {
+        if !self.skip_trivia() {
+            let start = self.pos.min(self.b.len());
+            self.pos = self.b.len() + 1;
+            return Some(Token { kind: Kind::Unterminated, start, end: self.b.len() });
+        }
+        let s = self.pos;
+        let c = *self.b.get(s)?;
+        if let Some(t) = self.prefixed(s, c) {
+            return Some(t);
+        }
+        if is_ident_start(c) {
+            let e = self.scan_while(s + 1, is_ident_cont);
+            return Some(self.tok(Kind::Word, s, e));
+        }
+        Some(self.by_first_byte(s, c))
     }
 }
 
