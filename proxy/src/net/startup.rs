@@ -148,36 +148,11 @@ where
                 } else {
                     copy_frame(&mut out, &frame);
                 }
-                let expects_answer = matches!(
-                    code,
-                    tags::AUTH_CLEARTEXT_PASSWORD
-                        | tags::AUTH_MD5_PASSWORD
-                        | tags::AUTH_GSS
-                        | tags::AUTH_GSS_CONTINUE
-                        | tags::AUTH_SSPI
-                        | tags::AUTH_SASL
-                        | tags::AUTH_SASL_CONTINUE
-                );
-                if expects_answer {
+                if expects_answer(code) {
                     flush(client, &mut out).await?;
-                    let Some(answer) = read_frame(client, client_buf, max_message_size, Side::Client).await? else {
+                    if !relay_answer(client, client_buf, upstream, &mut out, max_message_size).await? {
                         return Ok(Authenticated::Closed);
-                    };
-                    if answer.tag != tags::PASSWORD_MESSAGE {
-                        if answer.tag == tags::TERMINATE {
-                            return Ok(Authenticated::Closed);
-                        }
-                        return Err(SessionError::ClientProtocol(ProtocolError::Invalid {
-                            what: "message during authentication",
-                        }));
                     }
-                    copy_frame(&mut out, &answer);
-                    let sent = async {
-                        upstream.write_all(&out).await?;
-                        upstream.flush().await
-                    };
-                    sent.await.map_err(|e| SessionError::Io(ErrorSource::Upstream(e)))?;
-                    out.clear();
                 }
             }
             BackendMessage::BackendKeyData { pid, secret } => {
@@ -199,6 +174,52 @@ where
             _ => copy_frame(&mut out, &frame),
         }
     }
+}
+
+/// Whether the client must answer this authentication request.
+fn expects_answer(code: i32) -> bool {
+    matches!(
+        code,
+        tags::AUTH_CLEARTEXT_PASSWORD
+            | tags::AUTH_MD5_PASSWORD
+            | tags::AUTH_GSS
+            | tags::AUTH_GSS_CONTINUE
+            | tags::AUTH_SSPI
+            | tags::AUTH_SASL
+            | tags::AUTH_SASL_CONTINUE
+    )
+}
+
+/// Forwards the client's answer to an authentication request upstream;
+/// false when the client left (closed or sent Terminate) instead.
+async fn relay_answer<C, U>(
+    client: &mut C,
+    client_buf: &mut BytesMut,
+    upstream: &mut U,
+    out: &mut BytesMut,
+    max_message_size: usize,
+) -> Result<bool, SessionError>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    U: AsyncRead + AsyncWrite + Unpin,
+{
+    let Some(answer) = read_frame(client, client_buf, max_message_size, Side::Client).await? else {
+        return Ok(false);
+    };
+    if answer.tag != tags::PASSWORD_MESSAGE {
+        if answer.tag == tags::TERMINATE {
+            return Ok(false);
+        }
+        return Err(SessionError::ClientProtocol(ProtocolError::Invalid { what: "message during authentication" }));
+    }
+    copy_frame(out, &answer);
+    let sent = async {
+        upstream.write_all(out).await?;
+        upstream.flush().await
+    };
+    sent.await.map_err(|e| SessionError::Io(ErrorSource::Upstream(e)))?;
+    out.clear();
+    Ok(true)
 }
 
 #[derive(Clone, Copy)]
