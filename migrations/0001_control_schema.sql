@@ -1,5 +1,5 @@
--- 0001: the Switchyard control plane (design §5, "Control plane in
--- PostgreSQL"). Every proxy instance and every CLI command reads and writes
+-- 0001: the Switchyard control plane, kept in PostgreSQL itself
+-- (docs/architecture.md). Every proxy instance and every CLI command reads and writes
 -- the migration's state here, so they all see the same phase.
 --
 -- The migration runner creates switchyard.schema_migrations itself before any
@@ -11,7 +11,7 @@ CREATE SCHEMA IF NOT EXISTS switchyard;
 COMMENT ON SCHEMA switchyard IS
   'Switchyard control plane: migration phases, proxy instances, backfill, verification, shadow samples, maintenance history';
 
--- One row per migrated table: which phase it is in (design §3) and an epoch
+-- One row per migrated table: which phase it is in (docs/invariants.md) and an epoch
 -- that increases by one on every phase change, so that instances can
 -- acknowledge exactly the change they have applied.
 CREATE TABLE switchyard.migration_state (

@@ -1,4 +1,4 @@
--- 0002: the new, partitioned schema (design §2; seed Phase 1).
+-- 0002: the new, partitioned schema (the scaling guide's Phase 1; docs/schema.md).
 --
 --   todos_active          HASH (user_id), 16 partitions todos_active_part_00.._15
 --   todos_archived        RANGE (archived_at), monthly todos_archived_YYYY_MM + todos_archived_default
@@ -66,7 +66,7 @@ CREATE TABLE todos_archived (
   depth          integer NOT NULL DEFAULT 0 CONSTRAINT todos_archived_depth_check CHECK (depth >= 0),
   archived_at    timestamptz NOT NULL DEFAULT now(),
   -- Only done todos are archived; the planner uses this to skip the archive
-  -- for reads filtering on another status (design §5).
+  -- for reads filtering on another status.
   CONSTRAINT todos_archived_status_done CHECK (status = 'done'),
   CONSTRAINT todos_archived_pkey PRIMARY KEY (id, archived_at)
 ) PARTITION BY RANGE (archived_at);

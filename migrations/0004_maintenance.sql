@@ -10,7 +10,7 @@
 --     the caller's transaction and so holds its lock until that commits);
 --   * the weekly VACUUM: the commands weekly_maintenance_steps() lists.
 --
--- Archival vs concurrent writes (design §5, invariant I3): a batch takes
+-- Archival vs concurrent writes (docs/invariants.md, I3): a batch takes
 -- LOCK TABLE todos_active IN SHARE ROW EXCLUSIVE MODE, which conflicts with
 -- every INSERT/UPDATE/DELETE on todos_active and with itself, then deletes the
 -- batch from todos_active and inserts it into todos_archived in one statement.

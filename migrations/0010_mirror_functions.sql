@@ -1,4 +1,4 @@
--- 0010: the mirror functions (design §5 "dual write by row image").
+-- 0010: the mirror functions: dual writes by row image (docs/rewriter.md).
 --
 -- A rewritten write hands the full row images of the rows it wrote to one of
 -- these, in the same statement (see rewriter/src/write.rs):

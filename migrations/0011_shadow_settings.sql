@@ -1,4 +1,4 @@
--- Shadow-read sample rates changed at run time (design §5): a row overrides
+-- Shadow-read sample rates changed at run time (docs/shadow.md): a row overrides
 -- the rate `switchyard serve` was started with for that phase; no row, the
 -- configured rate. Proxies re-read this table every few seconds
 -- (--shadow-settings-poll).

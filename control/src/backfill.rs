@@ -1,5 +1,5 @@
 //! The backfill: copies existing legacy rows into the new schema beside live
-//! traffic (design §5).
+//! traffic (docs/runbook.md, 2.3; docs/invariants.md, I1 and I2).
 //!
 //! Keyset batches over the legacy primary key. Each batch is one transaction:
 //! lock the batch's legacy rows `FOR SHARE` (a concurrent update of them

@@ -28,6 +28,12 @@ const COMMENT_CORRECTIONS: &[(&str, &str)] = &[
     ("0010_mirror_functions", "b632495574e6dfbbb13ac1c02c5bad2d5430197215c5b2c027b2893ac894567f"),
     // 0013's header pointed at an issue number instead of saying why.
     ("0013_depth_from_legacy", "c357fd1bab489290df52206b59cd732948ab6ea856c28ca8c90bbadaceb696f2"),
+    // Headers that pointed at design notes outside the repository.
+    ("0001_control_schema", "8d151fb1216e56390963540fa91f2cefac07e6919d5749e1671738636dbd7118"),
+    ("0002_partitioned_tables", "2c6b825f0eceb7e5332c249b8e9731565d3febad20f8371846d2ad5da1d335c4"),
+    ("0004_maintenance", "d0f218b4be8d84004dcbfdf70f72c14b31cb81fec11c1af41bd39c303edd6015"),
+    ("0010_mirror_functions", "fdb3d90d916c4c50456d639d65d01262d47a1da9c2aaa25279c3d650412003ed"),
+    ("0011_shadow_settings", "a01422c8753301926381f947f061ddfe24f8e604517df579c1e6bed68787c5d4"),
 ];
 
 /// One migration file.

@@ -1,4 +1,4 @@
-//! The migration phases and the rules for moving between them (design §3).
+//! The migration phases and the rules for moving between them (docs/invariants.md, "Phases" and "Guards").
 //! Pure logic: the facts a guard needs are gathered elsewhere (`state.rs`).
 //!
 //! | phase      | reads  | writes | mirrored to |
@@ -83,7 +83,7 @@ impl Refusal {
     /// Whether `--force` may override it. Moving two steps at once or out of
     /// new_only would lose writes, so no flag allows those; and new_only's
     /// explicit confirmation is exactly that, so `--force` does not stand in
-    /// for `--confirm` (design §4).
+    /// for `--confirm`.
     pub fn forceable(&self) -> bool {
         !matches!(
             self,

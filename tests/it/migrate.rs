@@ -98,16 +98,32 @@ async fn a_migration_changed_after_it_was_applied_is_refused_by_name() {
 async fn a_database_migrated_before_a_comment_correction_still_migrates() {
     let mut db = support::legacy_db().await;
     Migrator::embedded().run(&mut db.client, false).await.expect("first run");
-    // The checksum 0010 was applied with before its header was corrected.
-    db.client
-        .execute(
-            "UPDATE switchyard.schema_migrations SET checksum = $1 WHERE name = '0010_mirror_functions'",
-            &[&"b632495574e6dfbbb13ac1c02c5bad2d5430197215c5b2c027b2893ac894567f"],
-        )
-        .await
-        .expect("record the old checksum");
-    let report = Migrator::embedded().run(&mut db.client, false).await.expect("the old checksum is accepted");
-    assert!(report.applied.is_empty(), "nothing is re-applied: {:?}", report.applied);
+    // Checksums migrations were applied with before their headers were corrected.
+    for (name, old) in [
+        ("0010_mirror_functions", "b632495574e6dfbbb13ac1c02c5bad2d5430197215c5b2c027b2893ac894567f"),
+        ("0010_mirror_functions", "fdb3d90d916c4c50456d639d65d01262d47a1da9c2aaa25279c3d650412003ed"),
+        ("0001_control_schema", "8d151fb1216e56390963540fa91f2cefac07e6919d5749e1671738636dbd7118"),
+        ("0002_partitioned_tables", "2c6b825f0eceb7e5332c249b8e9731565d3febad20f8371846d2ad5da1d335c4"),
+        ("0004_maintenance", "d0f218b4be8d84004dcbfdf70f72c14b31cb81fec11c1af41bd39c303edd6015"),
+        ("0011_shadow_settings", "a01422c8753301926381f947f061ddfe24f8e604517df579c1e6bed68787c5d4"),
+    ] {
+        let current: String = db
+            .client
+            .query_one("SELECT checksum FROM switchyard.schema_migrations WHERE name = $1", &[&name])
+            .await
+            .expect("recorded checksum")
+            .get(0);
+        db.client
+            .execute("UPDATE switchyard.schema_migrations SET checksum = $2 WHERE name = $1", &[&name, &old])
+            .await
+            .expect("record the old checksum");
+        let report = Migrator::embedded().run(&mut db.client, false).await.expect("the old checksum is accepted");
+        assert!(report.applied.is_empty(), "{name}: nothing is re-applied: {:?}", report.applied);
+        db.client
+            .execute("UPDATE switchyard.schema_migrations SET checksum = $2 WHERE name = $1", &[&name, &current])
+            .await
+            .expect("restore the checksum");
+    }
 }
 
 #[tokio::test]

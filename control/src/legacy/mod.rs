@@ -1,12 +1,12 @@
 //! The legacy TodoList application Switchyard migrates from: its schema
-//! (design §1) and a generator of realistic data for it.
+//! (the TodoList app's tables as it ships them) and a generator of realistic data for it.
 
 mod seed;
 pub mod words;
 
 pub use seed::{load, SeedCounts, SeedOptions};
 
-/// The legacy schema, verbatim from design §1.
+/// The legacy schema, verbatim as the application creates it.
 pub const SCHEMA_SQL: &str = include_str!("schema.sql");
 
 /// Creates the legacy schema unless a `todos` table already exists in the

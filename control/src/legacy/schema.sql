@@ -1,4 +1,4 @@
--- The legacy TodoList application's schema (design §1), exactly as the app
+-- The legacy TodoList application's schema, exactly as the app
 -- created it. Switchyard never alters these tables; tests, the demo and the
 -- workload generator all start from this.
 CREATE TABLE users (

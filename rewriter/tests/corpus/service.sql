@@ -1,4 +1,4 @@
-# Hand-written service-layer queries (design §1): create with AI subtasks,
+# Hand-written service-layer queries of the TodoList app: create with AI subtasks,
 # list with filters, change status, complete, edit, delete (children cascade),
 # walk a hierarchy.
 == R R R R insert show

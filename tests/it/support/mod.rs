@@ -26,7 +26,7 @@ impl TestDb {
     }
 }
 
-/// A fresh database holding the legacy TodoList schema (design §1), no rows.
+/// A fresh database holding the legacy TodoList schema (control/src/legacy/schema.sql), no rows.
 pub async fn legacy_db() -> TestDb {
     db_with(switchyard_control::legacy::SCHEMA_SQL).await
 }
