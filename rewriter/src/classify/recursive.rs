@@ -51,7 +51,11 @@ pub(super) fn steps(
     reads: &[TableRef],
     spec: &MigrationSpec,
 ) -> Vec<RecursiveStep> {
-    let mut f = Finder { sql, toks, idx, reads, spec, found: Vec::new() };
+    // Most statements have no recursive CTE: skip the walk for them.
+    if !toks.iter().any(|t| t.is_word(sql, "recursive")) {
+        return Vec::new();
+    }
+    let mut f = Finder { sql, toks, depth: lex::depths(toks), idx, reads, spec, found: Vec::new() };
     let _ = stmt.visit(&mut f);
     f.found
 }
@@ -59,6 +63,7 @@ pub(super) fn steps(
 struct Finder<'a> {
     sql: &'a str,
     toks: &'a [Token],
+    depth: Vec<i32>,
     idx: &'a LineIndex<'a>,
     reads: &'a [TableRef],
     spec: &'a MigrationSpec,
@@ -113,9 +118,9 @@ impl Finder<'_> {
         let (cond_start, end) = self.condition(second.end)?;
         Some(RecursiveStep {
             read,
-            start: first.start,
+            start: first.name_range.0,
             end,
-            cte: self.sql.get(other.start..other.end)?.to_string(),
+            cte: self.sql.get(other.name_range.0..other.end)?.to_string(),
             cond: self.sql.get(cond_start..end)?.trim().to_string(),
         })
     }
@@ -138,22 +143,22 @@ impl Finder<'_> {
             [sqlparser::ast::ObjectNamePart::Identifier(i)] => fold(i),
             _ => String::new(),
         };
-        Some(Factor { is_table: is_table(name, self.spec), name: last, name_range, start: name_range.0, end })
+        Some(Factor { is_table: is_table(name, self.spec), name: last, name_range, end })
     }
 
     /// The condition after the `ON` that follows `after`: its start, and the
     /// end of its last token before the next clause of the step.
     fn condition(&self, after: usize) -> Option<(usize, usize)> {
-        let depth = lex::depths(self.toks);
         let on = self.toks.iter().position(|t| t.start >= after)?;
         if !self.toks[on].is_word(self.sql, "on") {
             return None;
         }
-        let base = depth[on];
+        let base = self.depth[on];
         let mut end = None;
         for (i, t) in self.toks.iter().enumerate().skip(on + 1) {
-            let closes = t.kind == Kind::Close && depth[i] < base;
-            let clause = depth[i] == base && (t.kind == Kind::Semi || CLAUSES.iter().any(|w| t.is_word(self.sql, w)));
+            let closes = t.kind == Kind::Close && self.depth[i] < base;
+            let clause =
+                self.depth[i] == base && (t.kind == Kind::Semi || CLAUSES.iter().any(|w| t.is_word(self.sql, w)));
             if closes || clause {
                 break;
             }
@@ -187,7 +192,7 @@ struct Factor {
     is_table: bool,
     name: String,
     name_range: (usize, usize),
-    start: usize,
+    /// The end of its alias, or of its name without one.
     end: usize,
 }
 
