@@ -55,6 +55,9 @@ pub struct Site {
     pub cte: Option<usize>,
     /// `ON CONFLICT` present (INSERT).
     pub on_conflict: bool,
+    /// An INSERT's column list, folded; empty when it names none (every
+    /// column, in order) or for UPDATE and DELETE.
+    pub insert_columns: Vec<String>,
 }
 
 /// One CTE of the top-level WITH.

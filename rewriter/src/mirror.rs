@@ -6,13 +6,20 @@
 //! id, a user moved, a row archived or reopened, depth recomputed, a subtree
 //! re-parented. Two shapes need none of that:
 //!
-//! * [`Shape::NewRows`]: a plain INSERT (no ON CONFLICT) of root todos. The
-//!   ids are new in both schemas (the primary key of the written side just
-//!   accepted them, and the schemas hold the same ids), a root's depth is 0
-//!   and a new row has no descendants: the other side gets a plain INSERT in
-//!   the same statement. A statement that also writes children (parent set)
-//!   goes through the general function, all of it, so the order in which
-//!   PostgreSQL runs the CTEs never matters.
+//! * [`Shape::NewRows`]: a plain INSERT (no ON CONFLICT). The ids are new in
+//!   both schemas (the primary key of the written side just accepted them,
+//!   and the schemas hold the same ids), a root's depth is 0 and a new row
+//!   has no descendants: when every row is a root, the other side gets a
+//!   plain INSERT in the same statement. A statement that also writes
+//!   children (parent set) goes through the general function, all of it, so
+//!   the order in which PostgreSQL runs the CTEs never matters.
+//! * [`Shape::NewRoots`]: a plain INSERT whose column list leaves the parent
+//!   out, so that every row is a root (the parent's default is NULL in both
+//!   schemas). The plain INSERT alone, without the run-time test for
+//!   children and the general function beside it; in new_only, nothing.
+//!   When it is the whole statement and returns nothing, the other side's
+//!   INSERT is the statement's main query (`write::plan_writes`): its
+//!   command tag counts the same rows, and nothing is hidden from the client.
 //! * [`Shape::InPlace`]: an UPDATE that assigns neither the key, the owner,
 //!   the parent nor the status. Each row stays in the table and partition it
 //!   is in, keeps its depth and its subtree. In write_new the legacy row is
@@ -33,6 +40,8 @@ pub(crate) enum Shape {
     General,
     /// A plain INSERT (no ON CONFLICT).
     NewRows,
+    /// A plain INSERT whose column list leaves the parent out: roots only.
+    NewRoots,
     /// An UPDATE assigning neither key, partition key, parent nor status.
     InPlace,
 }
@@ -45,6 +54,22 @@ pub(crate) fn moves_rows(spec: &MigrationSpec, column: &str) -> bool {
         || column == "status"
 }
 
+/// The other side's copy of root todos just inserted, whose images are
+/// `rows`: a plain INSERT, depth 0 on the new side. None in new_only, where
+/// the statement itself wrote the only side kept (depth 0 by default).
+pub(crate) fn roots_copy(spec: &MigrationSpec, phase: Phase, rows: &str) -> Option<String> {
+    let cols = spec.columns.legacy.join(", ");
+    match phase {
+        Phase::NewOnly => None,
+        Phase::WriteNew => Some(format!("INSERT INTO {} ({cols}) SELECT {cols} FROM {rows}", spec.legacy_type())),
+        _ => {
+            let active = format!("{}.{}", spec.new.schema, spec.new.active.table);
+            let depth = &spec.derived.depth.column;
+            Some(format!("INSERT INTO {active} ({cols}, {depth}) SELECT {cols}, 0 FROM {rows}"))
+        }
+    }
+}
+
 /// The mirror CTEs (possibly none) for site `k`, whose row images are `rows`.
 pub(crate) fn ctes(spec: &MigrationSpec, phase: Phase, shape: Shape, op: &str, k: usize, rows: &str) -> Vec<String> {
     let general_fn = match phase {
@@ -55,7 +80,6 @@ pub(crate) fn ctes(spec: &MigrationSpec, phase: Phase, shape: Shape, op: &str, k
     let images = format!("(SELECT array_agg({rows}::{}) FROM {rows})", spec.legacy_type());
     let sink = spec.sink();
     let call = |f: &str| format!("sy_mirror_{k} AS (INSERT INTO {sink} (n) SELECT 1 WHERE {f}('{op}', {images}) < 0)");
-    let cols = spec.columns.legacy.join(", ");
     let parent = &spec.derived.depth.parent_column;
     let children = format!("EXISTS (SELECT 1 FROM {rows} WHERE {parent} IS NOT NULL)");
     match (shape, phase) {
@@ -65,18 +89,13 @@ pub(crate) fn ctes(spec: &MigrationSpec, phase: Phase, shape: Shape, op: &str, k
                 "sy_mirror_{k} AS (INSERT INTO {sink} (n) SELECT 1 WHERE CASE WHEN {children} \
                  THEN {general_fn}('{op}', {images}) < 0 ELSE false END)"
             );
-            let plain = |table: String, depth: &str| {
-                format!("sy_plain_{k} AS (INSERT INTO {table} ({cols}{depth}) SELECT {cols}{} FROM {rows} WHERE NOT {children})",
-                    if depth.is_empty() { "" } else { ", 0" })
-            };
-            let active = format!("{}.{}", spec.new.schema, spec.new.active.table);
-            let depth_col = format!(", {}", spec.derived.depth.column);
-            match phase {
-                // The new side was written by the statement itself, depth 0 by default.
-                Phase::NewOnly => vec![general],
-                Phase::WriteNew => vec![plain(spec.legacy_type(), ""), general],
-                _ => vec![plain(active, &depth_col), general],
+            match roots_copy(spec, phase, rows) {
+                Some(copy) => vec![format!("sy_plain_{k} AS ({copy} WHERE NOT {children})"), general],
+                None => vec![general],
             }
+        }
+        (Shape::NewRoots, _) => {
+            roots_copy(spec, phase, rows).map(|copy| format!("sy_plain_{k} AS ({copy})")).into_iter().collect()
         }
         (Shape::InPlace, Phase::NewOnly) => Vec::new(),
         (Shape::InPlace, Phase::WriteNew) => {
@@ -137,7 +156,7 @@ mod tests {
 
     #[test]
     fn a_plain_insert_of_roots_is_mirrored_by_a_plain_insert_and_children_by_the_function() {
-        let q = "INSERT INTO todos (user_id, title) VALUES ($1, $2)";
+        let q = "INSERT INTO todos (user_id, parent_todo_id, title) VALUES ($1, $2, $3)";
         let dual = sql(Phase::DualWrite, q);
         assert!(dual.contains("sy_plain_0 AS (INSERT INTO public.todos_active"), "{dual}");
         assert!(dual.contains("CASE WHEN EXISTS (SELECT 1 FROM sy_rows_0 WHERE parent_todo_id IS NOT NULL)"), "{dual}");
@@ -145,5 +164,29 @@ mod tests {
         let upsert =
             sql(Phase::DualWrite, "INSERT INTO todos (id, user_id, title) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING");
         assert!(!upsert.contains("sy_plain_0"), "an upsert may meet an existing id: {upsert}");
+    }
+
+    #[test]
+    fn an_insert_leaving_the_parent_out_is_copied_without_the_function() {
+        let lone = "INSERT INTO todos (user_id, title) VALUES ($1, $2)";
+        assert!(
+            sql(Phase::DualWrite, lone).ends_with(") INSERT INTO public.todos_active (id, user_id, project_id, parent_todo_id, \
+             title, description, status, priority, due_date, ai_generated, tags, metadata, created_at, updated_at, \
+             completed_at, depth) SELECT id, user_id, project_id, parent_todo_id, title, description, status, priority, \
+             due_date, ai_generated, tags, metadata, created_at, updated_at, completed_at, 0 FROM sy_rows_0"),
+            "{}",
+            sql(Phase::DualWrite, lone)
+        );
+        assert_eq!(
+            sql(Phase::NewOnly, lone),
+            "INSERT INTO public.todos_active AS todos (user_id, title) VALUES ($1, $2)"
+        );
+        // Inside a statement that reads its rows: the copy is a CTE.
+        let returning = sql(Phase::WriteNew, "INSERT INTO todos (user_id, title) VALUES ($1, $2) RETURNING id");
+        assert!(returning.contains("sy_plain_0 AS (INSERT INTO public.todos (id, "), "{returning}");
+        assert!(!returning.contains("WHERE NOT EXISTS"), "{returning}");
+        for phase in [Phase::DualWrite, Phase::WriteNew, Phase::NewOnly] {
+            assert!(!sql(phase, lone).contains("switchyard."), "{phase}: {}", sql(phase, lone));
+        }
     }
 }

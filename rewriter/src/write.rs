@@ -105,6 +105,19 @@ pub fn plan_writes(sql: &str, a: &Analysis, spec: &MigrationSpec, phase: Phase) 
     for (k, site) in a.sites.iter().enumerate() {
         outs.push(rewrite_site(&cx, site, k, &reads)?);
     }
+    if let Some(sql_out) = roots_statement(sql, a, &outs, spec, phase) {
+        return Ok(Plan {
+            action: Action::Rewrite,
+            sql: sql_out,
+            result: ResultShape::as_reported(),
+            shadow: None,
+            reason: Some(match phase {
+                Phase::NewOnly => format!("insert of root todos into {} alone (phase {phase})", spec.new.active.table),
+                _ => format!("insert of root todos copied by a plain INSERT in one statement (phase {phase})"),
+            }),
+            columns: None,
+        });
+    }
     let mirrors: Vec<String> = a
         .sites
         .iter()
@@ -127,6 +140,23 @@ pub fn plan_writes(sql: &str, a: &Analysis, spec: &MigrationSpec, phase: Phase) 
         )),
         columns: None,
     })
+}
+
+/// A lone INSERT of root todos returning nothing, as one plain statement
+/// whose main query writes the side the client does not name (or, in
+/// new_only, the client's INSERT on the new table alone): its command tag
+/// counts the rows the client inserted, so nothing is hidden or recounted.
+fn roots_statement(sql: &str, a: &Analysis, outs: &[SiteOut], spec: &MigrationSpec, phase: Phase) -> Option<String> {
+    let [o] = outs else { return None };
+    let lone = a.ctes.is_empty() && a.sites[0].cte.is_none();
+    if !lone || o.shape != mirror::Shape::NewRoots || o.returning.is_some() {
+        return None;
+    }
+    let statement = match mirror::roots_copy(spec, phase, &o.rows) {
+        Some(copy) => format!("WITH {} {copy}", o.ctes),
+        None => o.bare.clone()?,
+    };
+    Some(format!("{}{statement}{}", sql.get(..a.start).unwrap_or(""), sql.get(a.end..).unwrap_or("")))
 }
 
 /// The statement sent: the rewritten sites' CTEs, the mirror CTEs, and a

@@ -82,9 +82,18 @@ pub(super) fn stmt_site(
     end: usize,
     cte: Option<usize>,
 ) -> Result<Option<Site>, ClassifyError> {
+    let mut insert_columns = Vec::new();
     let (kind, name, alias, on_conflict) = match s {
         Statement::Insert(ins) => match &ins.table {
             TableObject::TableName(n) => {
+                // A column's first part names it (`tags[1]`, `point.x` assign into it);
+                // anything else leaves the list unknown, treated as naming every column.
+                insert_columns = ins
+                    .columns
+                    .iter()
+                    .map(|c| c.0.first()?.as_ident().map(fold))
+                    .collect::<Option<_>>()
+                    .unwrap_or_default();
                 (DmlKind::Insert, n, ins.table_alias.as_ref().map(|a| a.alias.to_string()), ins.on.is_some())
             }
             _ => return Ok(None),
@@ -112,5 +121,13 @@ pub(super) fn stmt_site(
         return Ok(None);
     }
     let (ns, ne) = name_range(name, idx).ok_or(ClassifyError::Span)?;
-    Ok(Some(Site { kind, target: TableRef { start: ns, end: ne, alias }, start, end, cte, on_conflict }))
+    Ok(Some(Site {
+        kind,
+        target: TableRef { start: ns, end: ne, alias },
+        start,
+        end,
+        cte,
+        on_conflict,
+        insert_columns,
+    }))
 }

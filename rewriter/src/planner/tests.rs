@@ -114,14 +114,48 @@ fn writes_go_where_the_phase_says_and_are_mirrored_to_the_other_side() {
     use CommandTag::{Delete, Insert, Update};
     let w = |tables: &[&'static str], mirror, tag, hide| shape(Action::Rewrite, tables, Some(mirror), tag, hide);
     let new_tables = ["todos_active", "todos_archived"];
+    let plain = |tables: &[&'static str], tag, hide| shape(Action::Rewrite, tables, None, tag, hide);
+    let as_reported = CommandTag::AsReported;
     check(vec![
+        // Rows that may have a parent: the general function keeps depth.
         (
-            "INSERT INTO todos (id, user_id, title) VALUES ($1, $2, $3)",
+            "INSERT INTO todos (id, user_id, parent_todo_id, title) VALUES ($1, $2, $3, $4)",
             [
                 w(&["todos", "todos_active"], "mirror_todos", Insert, true),
                 w(&["todos", "todos_active"], "mirror_todos", Insert, true),
                 w(&["todos", "todos_active"], "mirror_todos_to_legacy", Insert, true),
                 w(&["todos_active"], "todos_new_written", Insert, true),
+            ],
+        ),
+        // Roots (the parent not named): a plain copy, no function. Alone and
+        // returning nothing, the copy is the main query and its tag is the
+        // client's; in new_only the client's INSERT on todos_active alone.
+        (
+            "INSERT INTO todos (id, user_id, title) VALUES ($1, $2, $3)",
+            [
+                plain(&["todos", "todos_active"], as_reported, false),
+                plain(&["todos", "todos_active"], as_reported, false),
+                plain(&["todos", "todos_active"], as_reported, false),
+                plain(&["todos_active"], as_reported, false),
+            ],
+        ),
+        (
+            "INSERT INTO todos (user_id, title) VALUES ($1, $2) RETURNING id",
+            [
+                plain(&["todos", "todos_active"], Insert, false),
+                plain(&["todos", "todos_active"], Insert, false),
+                plain(&["todos", "todos_active"], Insert, false),
+                plain(&["todos_active"], Insert, false),
+            ],
+        ),
+        // Every column, by position: the parent among them.
+        (
+            "INSERT INTO todos SELECT * FROM todos WHERE id = $1",
+            [
+                w(&["todos", "todos_active"], "mirror_todos", Insert, true),
+                w(&["todos", "todos_active"], "mirror_todos", Insert, true),
+                w(&["todos", "todos_active", "todos_archived"], "mirror_todos_to_legacy", Insert, true),
+                w(&["todos_active", "todos_archived"], "todos_new_written", Insert, true),
             ],
         ),
         (

@@ -20,6 +20,10 @@ pub(super) struct SiteOut {
     pub(super) alias: String,
     /// What the write may change, for the mirror.
     pub(super) shape: Shape,
+    /// In write_new and new_only, an INSERT as sent to the new table without
+    /// the RETURNING the mirror reads: the whole statement when nothing
+    /// needs its rows (roots in new_only, the client asking for none).
+    pub(super) bare: Option<String>,
 }
 
 pub(super) fn rewrite_site(cx: &Ctx<'_>, site: &Site, k: usize, reads: &[Edit]) -> Result<SiteOut, Unsupported> {
@@ -34,7 +38,13 @@ pub(super) fn rewrite_site(cx: &Ctx<'_>, site: &Site, k: usize, reads: &[Edit]) 
     }
     let mut edits: Vec<Edit> = reads.iter().filter(|e| e.start >= site.start && e.end <= site.end).cloned().collect();
     let rows = format!("sy_rows_{k}");
+    let parent = &spec.derived.depth.parent_column;
     let shape = match site.kind {
+        DmlKind::Insert
+            if !site.on_conflict && !site.insert_columns.is_empty() && !site.insert_columns.contains(parent) =>
+        {
+            Shape::NewRoots
+        }
         DmlKind::Insert if !site.on_conflict => Shape::NewRows,
         DmlKind::Update => update_shape(cx, &toks, site, reads),
         _ => Shape::General,
@@ -53,12 +63,12 @@ pub(super) fn rewrite_site(cx: &Ctx<'_>, site: &Site, k: usize, reads: &[Edit]) 
     if !cx.phase.writes_new() {
         edits.push(returning_edit);
         let body = render(cx.src, site.start, site.end, &edits).map_err(|e| unsupported(e.to_string()))?;
-        return Ok(SiteOut { ctes: format!("{rows} AS ({body})"), rows, returning, alias, shape });
+        return Ok(SiteOut { ctes: format!("{rows} AS ({body})"), rows, returning, alias, shape, bare: None });
     }
     // New-schema targets.
     if site.kind == DmlKind::Insert && site.on_conflict {
         if let Some(ctes) = upsert::rewrite(cx, &toks, site, k, reads, &alias, &row_list)? {
-            return Ok(SiteOut { ctes, rows, returning, alias, shape });
+            return Ok(SiteOut { ctes, rows, returning, alias, shape, bare: None });
         }
     }
     edits.extend(touch(cx, &toks, site)?);
@@ -69,7 +79,11 @@ pub(super) fn rewrite_site(cx: &Ctx<'_>, site: &Site, k: usize, reads: &[Edit]) 
     };
     let targets = NewTargets { cx, site, k, edits, alias: &alias, row_list: &row_list, rows: &rows };
     let ctes = targets.ctes(reopen)?;
-    Ok(SiteOut { ctes, rows, returning, alias, shape })
+    let bare = match site.kind {
+        DmlKind::Insert if returning.is_none() => Some(targets.bare(&spec.new.active.table)?),
+        _ => None,
+    };
+    Ok(SiteOut { ctes, rows, returning, alias, shape, bare })
 }
 
 /// [`Shape::InPlace`] when the UPDATE's SET list provably assigns none of
@@ -128,7 +142,16 @@ impl NewTargets<'_> {
     }
 
     fn copy(&self, table: &str) -> Result<String, Unsupported> {
-        let mut e = self.edits.clone();
+        self.render_with(&self.edits, table)
+    }
+
+    /// As [`Self::copy`], without the RETURNING edit (the last one).
+    fn bare(&self, table: &str) -> Result<String, Unsupported> {
+        self.render_with(&self.edits[..self.edits.len() - 1], table)
+    }
+
+    fn render_with(&self, edits: &[Edit], table: &str) -> Result<String, Unsupported> {
+        let mut e = edits.to_vec();
         e.push(self.target(table));
         render(self.cx.src, self.site.start, self.site.end, &e).map_err(|e| unsupported(e.to_string()))
     }

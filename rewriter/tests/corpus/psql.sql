@@ -199,7 +199,7 @@ SELECT 1 FROM users u WHERE u.id = $1 AND NOT EXISTS (SELECT 1 FROM todos WHERE 
 delete from todos where id = $1;
 == R R R R update hide
 update TODOS set STATUS = 'done' where ID = $1
-== R R R R insert hide
+== R R R R reported
 insert into public.todos (user_id, title) values ($1, 'qualified')
 == R R R R update hide
 UPDATE "todos" SET title = $1 WHERE id = $2 -- trailing comment

@@ -45,7 +45,7 @@ RETURNING id, title, due_date - now() AS remaining
 INSERT INTO todos (user_id, title)
 SELECT user_id, title || ' (copy)' FROM todos WHERE id = $1
 RETURNING id
-== R R R R insert hide
+== R R R R reported
 INSERT INTO todos (id, user_id, title)
 SELECT $1, $2, $3
 WHERE NOT EXISTS (SELECT 1 FROM todos WHERE user_id = $2 AND title = $3)

@@ -54,17 +54,25 @@ async fn run_original(c: &Client, f: &WriteForm, norm: &mut Norm) -> Outcome {
 }
 
 /// The rewritten statement on the migrated database, mapped back the way the
-/// proxy maps it (hidden rows → the count in `sy_count`).
+/// proxy maps it (hidden rows → the count in `sy_count`; a statement that
+/// returns no rows → the count in its own command tag).
 async fn run_rewritten(c: &Client, f: &WriteForm, plan: &switchyard_rewriter::Plan, norm: &mut Norm) -> Outcome {
     begin(c, norm).await;
-    let out = match c.query(plan.sql.as_str(), &refs(&f.params)).await {
+    let out = match c.prepare(plan.sql.as_str()).await {
         Err(e) => Outcome::Error(sqlstate(&e)),
-        Ok(rows) if plan.result.hide_rows => {
-            assert_eq!(rows.len(), 1, "{}: one sy_count row", f.name);
-            let n: i64 = rows[0].get("sy_count");
-            Outcome::Rows { rows: Vec::new(), count: n as u64 }
-        }
-        Ok(rows) => Outcome::Rows { count: rows.len() as u64, rows: norm.sorted(&rows) },
+        Ok(stmt) if stmt.columns().is_empty() => match c.execute(&stmt, &refs(&f.params)).await {
+            Ok(n) => Outcome::Rows { rows: Vec::new(), count: n },
+            Err(e) => Outcome::Error(sqlstate(&e)),
+        },
+        Ok(stmt) => match c.query(&stmt, &refs(&f.params)).await {
+            Err(e) => Outcome::Error(sqlstate(&e)),
+            Ok(rows) if plan.result.hide_rows => {
+                assert_eq!(rows.len(), 1, "{}: one sy_count row", f.name);
+                let n: i64 = rows[0].get("sy_count");
+                Outcome::Rows { rows: Vec::new(), count: n as u64 }
+            }
+            Ok(rows) => Outcome::Rows { count: rows.len() as u64, rows: norm.sorted(&rows) },
+        },
     };
     finish(c, matches!(out, Outcome::Rows { .. })).await;
     out
