@@ -21,6 +21,9 @@
 #                 statement (what dual_write, read_new and write_new must do)
 #   floor_new     the write of that one partition alone (what new_only must do)
 # A phase's ratio cannot exceed its floor's, measured in the same run.
+# Inserts and updates only: one partition holds a sixteenth of the open
+# leaves, too few for a delete run not to run out of rows to delete (and a
+# legacy delete's cost is its scan for children, the same in every setup).
 #
 # Each setup and script gets a fresh copy (CREATE DATABASE ... TEMPLATE):
 # a legacy delete scans legacy todos for children (legacy has no index on
@@ -115,8 +118,6 @@ floor_script u "$NFUSERS" "WITH r AS (INSERT INTO todos (user_id, title, priorit
 floor_script u "$NFUSERS" "INSERT INTO $PART (user_id, title, priority) SELECT id, 'bench', 1 FROM floor_users WHERE n = :u" insert_floor_new
 floor_script k "$NFIDS" "WITH r AS (UPDATE todos SET priority = priority + 1 WHERE id = (SELECT id FROM floor_ids WHERE n = :k) RETURNING id, priority, updated_at) UPDATE $PART a SET priority = r.priority, updated_at = r.updated_at FROM r WHERE a.id = r.id" update_floor_mirror
 floor_script k "$NFIDS" "UPDATE $PART SET priority = priority + 1, updated_at = now() WHERE id = (SELECT id FROM floor_ids WHERE n = :k)" update_floor_new
-floor_script k "$NFIDS" "WITH r AS (DELETE FROM todos WHERE id = (SELECT id FROM floor_ids WHERE n = :k) RETURNING id) DELETE FROM $PART a USING r WHERE a.id = r.id" delete_floor_mirror
-floor_script k "$NFIDS" "DELETE FROM $PART WHERE id = (SELECT id FROM floor_ids WHERE n = :k)" delete_floor_new
 
 # setup SETUP DB: prints the URL pgbench connects to (starts the proxy).
 setup() {
@@ -136,6 +137,7 @@ for round in $(seq 1 "$ROUNDS"); do
   if [ $((round % 2)) = 0 ]; then seq_=$(printf '%s\n' "${order[@]}" | tac); else seq_=$(printf '%s\n' "${order[@]}"); fi
   for s in $seq_; do
     for script in $SCRIPTS; do
+      case $s-$script in floor_*-delete) continue ;; esac
       N=$((N + 1)); db="run$N"
       psql_ postgres -c "CREATE DATABASE $db TEMPLATE tpl"
       setup "$s" "$db" >"$WORK/url"; url=$(cat "$WORK/url")
