@@ -156,18 +156,50 @@ async fn todos_to_backfill(users: u32, per_user: u32) -> (support::TestDb, i64) 
 /// Scrapes `/metrics` on `port` until `series` reaches `expected`; the
 /// whole page then.
 async fn scraped_until(port: u16, series: &str, expected: f64) -> String {
+    scraped_or_last(port, series, expected)
+        .await
+        .unwrap_or_else(|last| panic!("{series} never reached {expected}:\n{last}"))
+}
+
+/// As [`scraped_until`]; after two minutes without, the last page scraped.
+async fn scraped_or_last(port: u16, series: &str, expected: f64) -> Result<String, String> {
     let mut last = String::new();
     let start = Instant::now();
-    loop {
+    while start.elapsed() < Duration::from_secs(120) {
         if let Ok((200, body)) = try_get(port, "/metrics").await {
             if metric_value(&body, series).is_some_and(|v| v >= expected) {
-                return body;
+                return Ok(body);
             }
             last = body;
         }
-        assert!(start.elapsed() < Duration::from_secs(60), "{series} never reached {expected}:\n{last}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    Err(last)
+}
+
+/// What the backfill waits on, for a failure message: the phase, the
+/// instances it needs on a mirroring phase, its own progress.
+async fn backfill_state(db: &support::TestDb) -> String {
+    let mut out = String::new();
+    for sql in [
+        "SELECT phase, epoch FROM switchyard.migration_state",
+        "SELECT instance_id, acknowledged_phase, acknowledged_epoch, now() - heartbeat_at AS age FROM switchyard.proxy_instances",
+        "SELECT * FROM switchyard.backfill_progress",
+    ] {
+        match db.client.simple_query(sql).await {
+            Ok(msgs) => {
+                out.push_str(&format!("{sql}:\n"));
+                for m in msgs {
+                    if let tokio_postgres::SimpleQueryMessage::Row(r) = m {
+                        let cells: Vec<&str> = (0..r.len()).map(|i| r.get(i).unwrap_or("NULL")).collect();
+                        out.push_str(&format!("  {}\n", cells.join(" | ")));
+                    }
+                }
+            }
+            Err(e) => out.push_str(&format!("{sql}: {e}\n")),
+        }
+    }
+    out
 }
 
 fn cli_with_metrics(args: &[&str], db: &support::TestDb, port: u16) -> ChildGuard {
@@ -205,7 +237,10 @@ async fn serve_with_backfill_exports_the_backfill_series_after_its_own() {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let _proxy = support::spawn_proxy_with(&db, &["--backfill", "--metrics-listen", &listen]).await;
-    let page = scraped_until(port, "switchyard_backfill_rows_total", n as f64).await;
+    let page = match scraped_or_last(port, "switchyard_backfill_rows_total", n as f64).await {
+        Ok(page) => page,
+        Err(last) => panic!("the backfill never reported {n} rows:\n{}\n{last}", backfill_state(&db).await),
+    };
     assert_eq!(metric_value(&page, "switchyard_backfill_rows_total"), Some(n as f64), "{page}");
     assert!(page.contains("switchyard_client_connections "), "the proxy's own series are still there:\n{page}");
 }
