@@ -66,6 +66,12 @@ async fn queue_drained(port: u16) {
         .await;
 }
 
+/// Waits until `n` sampled reads have an outcome. An empty queue is not
+/// enough: a worker may still be comparing what it took from it.
+async fn settled(port: u16, n: i64) {
+    wait_for(&format!("{n} shadow outcomes"), || async move { outcomes(port).await.iter().sum::<i64>() >= n }).await;
+}
+
 async fn spawn(db: &support::TestDb, metrics_port: u16, extra: &[&str]) -> support::ProxyProcess {
     let listen = format!("127.0.0.1:{metrics_port}");
     let mut args = vec!["--metrics-listen", listen.as_str()];
@@ -397,8 +403,8 @@ async fn the_config_file_sets_sample_rates_and_flags_override_it() {
     for _ in 0..20 {
         app.query(READ, &[&user]).await.expect("read");
     }
-    queue_drained(port).await;
-    assert_eq!(outcome(port, "match").await, 20, "rate 1 from the file");
+    settled(port, 20).await;
+    assert_eq!(outcomes(port).await, [20, 0, 0, 0, 0], "rate 1 from the file");
     drop(app);
     drop(proxy);
 
@@ -438,9 +444,11 @@ async fn in_dual_write_reads_are_compared_only_once_the_backfill_has_completed()
     for _ in 0..10 {
         assert_eq!(app.query(READ, &[&user]).await.expect("read").len(), 1);
     }
+    let skipped = "switchyard_shadow_skipped_total{reason=\"backfill_incomplete\"}";
+    wait_for("ten reads skipped", || async move { metric(port, skipped).await >= 10 }).await;
     queue_drained(port).await;
     assert_eq!(outcome(port, "mismatch").await, 0, "no difference reported for rows not copied yet");
-    assert_eq!(metric(port, "switchyard_shadow_skipped_total{reason=\"backfill_incomplete\"}").await, 10);
+    assert_eq!(metric(port, skipped).await, 10);
 
     let mut client = db.connect().await;
     let done = switchyard_control::backfill::run(&mut client, &Default::default(), |_| {}).await.expect("backfill");
