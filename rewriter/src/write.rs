@@ -148,8 +148,8 @@ pub fn plan_writes(sql: &str, a: &Analysis, spec: &MigrationSpec, phase: Phase) 
 /// counts the rows the client inserted, so nothing is hidden or recounted.
 fn roots_statement(sql: &str, a: &Analysis, outs: &[SiteOut], spec: &MigrationSpec, phase: Phase) -> Option<String> {
     let [o] = outs else { return None };
-    let lone = a.ctes.is_empty() && a.sites[0].cte.is_none();
-    if !lone || o.shape != mirror::Shape::NewRoots || o.returning.is_some() {
+    // Without a WITH of the client's, the one site is the statement.
+    if !a.ctes.is_empty() || o.shape != mirror::Shape::NewRoots || o.returning.is_some() {
         return None;
     }
     let statement = match mirror::roots_copy(spec, phase, &o.rows) {

@@ -20,9 +20,9 @@ pub(super) struct SiteOut {
     pub(super) alias: String,
     /// What the write may change, for the mirror.
     pub(super) shape: Shape,
-    /// In write_new and new_only, an INSERT as sent to the new table without
-    /// the RETURNING the mirror reads: the whole statement when nothing
-    /// needs its rows (roots in new_only, the client asking for none).
+    /// An INSERT of roots without the client's RETURNING, in write_new and
+    /// new_only: as sent to the new table without the RETURNING the mirror
+    /// reads (new_only's whole statement when it stands alone).
     pub(super) bare: Option<String>,
 }
 
@@ -79,8 +79,8 @@ pub(super) fn rewrite_site(cx: &Ctx<'_>, site: &Site, k: usize, reads: &[Edit]) 
     };
     let targets = NewTargets { cx, site, k, edits, alias: &alias, row_list: &row_list, rows: &rows };
     let ctes = targets.ctes(reopen)?;
-    let bare = match site.kind {
-        DmlKind::Insert if returning.is_none() => Some(targets.bare(&spec.new.active.table)?),
+    let bare = match shape {
+        Shape::NewRoots if returning.is_none() => Some(targets.bare(&spec.new.active.table)?),
         _ => None,
     };
     Ok(SiteOut { ctes, rows, returning, alias, shape, bare })
