@@ -16,8 +16,10 @@
 //! RowDescription or NoData per Describe; rows and one CommandComplete,
 //! EmptyQueryResponse or PortalSuspended per Execute; per statement of a
 //! simple Query, rows and a CommandComplete; ReadyForQuery per Sync, Query
-//! and FunctionCall. After an ErrorResponse, PostgreSQL skips to the next
-//! Sync, and so does the queue. Pure logic: no I/O.
+//! and FunctionCall. After an ErrorResponse to an extended-protocol message,
+//! PostgreSQL discards every message up to the next Sync, and so does the
+//! queue, including the messages a pipelining client sends after the error
+//! has already come back. Pure logic: no I/O.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -89,6 +91,13 @@ pub struct ResponseFixer {
     hidden_count: Option<u64>,
     /// Legacy's names for the new schema's, in errors of rewritten statements.
     names: Arc<LegacyNames>,
+    /// An extended-protocol message failed before its Sync was sent
+    /// upstream: PostgreSQL discards what follows until that Sync, so
+    /// nothing expected meanwhile is answered.
+    discarding: bool,
+    /// An extended-protocol message failed since [`ResponseFixer::take_failure`]
+    /// was last asked.
+    failed: bool,
 }
 
 impl ResponseFixer {
@@ -129,6 +138,12 @@ impl ResponseFixer {
     /// Records what a message sent upstream expects, with the client's own
     /// text of each statement it answers for that the proxy rewrote or refused.
     pub fn expect_with(&mut self, e: Expect, texts: impl IntoIterator<Item = Option<Arc<ClientText>>>) {
+        if self.discarding {
+            if e != Expect::Sync {
+                return;
+            }
+            self.discarding = false;
+        }
         self.queue.push_back(e);
         self.texts.push_back(texts.into_iter().collect());
     }
@@ -166,9 +181,16 @@ impl ResponseFixer {
         legacy_error(&text, self.answer.take()?, body)
     }
 
-    /// Nothing awaited: every message sent has been answered.
+    /// Nothing awaited: every message sent has been answered, and
+    /// PostgreSQL is not discarding messages until a Sync still to come.
     pub fn is_idle(&self) -> bool {
-        self.queue.is_empty()
+        self.queue.is_empty() && !self.discarding
+    }
+
+    /// Whether an extended-protocol message failed since the last call: what
+    /// was sent after it up to its Sync never ran.
+    pub fn take_failure(&mut self) -> bool {
+        std::mem::take(&mut self.failed)
     }
 
     /// Whether any awaited answer needs changing; when not, backend messages
@@ -347,25 +369,32 @@ impl ResponseFixer {
         }
     }
 
-    /// An error in legacy's names; PostgreSQL skips to the next Sync, and so
-    /// does the queue (a Query or FunctionCall stays until its ReadyForQuery).
+    /// An error in legacy's names. After a simple Query's or a
+    /// FunctionCall's, their ReadyForQuery follows; after an extended-protocol
+    /// message's, PostgreSQL discards every message up to the next Sync
+    /// (Query and FunctionCall included), and so does the queue. When that
+    /// Sync has not been sent yet (a pipelining client reads the error
+    /// before sending the rest), what is expected until it is discarded too.
     fn on_error(&mut self, body: &[u8]) -> Fix {
         self.hidden_count = None;
         let renamed = if self.answering_rewritten() { self.names.error_response(body) } else { None };
         let renamed_body = renamed.as_ref().map_or(body, |m| &m[5..]);
         let renamed = self.legacy_error(renamed_body).or(renamed);
         self.answer = None;
-        while let Some(front) = self.queue.front_mut() {
-            match front {
-                Expect::Sync | Expect::FunctionCall => break,
-                Expect::Query(shapes) => {
-                    shapes.clear();
-                    self.texts.front_mut().map(VecDeque::clear);
-                    break;
-                }
-                _ => {
+        match self.queue.front_mut() {
+            Some(Expect::Query(shapes)) => {
+                shapes.clear();
+                self.texts.front_mut().map(VecDeque::clear);
+            }
+            // A FunctionCall's error, or a Sync's (a commit that failed), or
+            // one answering nothing sent (a FATAL): ReadyForQuery or the end follows.
+            Some(Expect::Sync | Expect::FunctionCall) | None => {}
+            Some(_) => {
+                while self.queue.front().is_some_and(|e| *e != Expect::Sync) {
                     self.pop();
                 }
+                self.discarding = self.queue.is_empty();
+                self.failed = true;
             }
         }
         renamed.map_or(Fix::Forward, Fix::Replace)

@@ -181,3 +181,47 @@ fn tags_are_read_from_command_complete() {
     assert_eq!(rows_in_tag(b"INSERT 0 5\0"), Some(5));
     assert_eq!(rows_in_tag(b"BEGIN\0"), None);
 }
+
+#[test]
+fn an_error_read_before_the_rest_of_its_pipeline_is_sent_discards_that_rest_up_to_its_sync() {
+    let mut f = ResponseFixer::new();
+    // A pipelining client sends a Parse and a Flush, and reads the error ...
+    f.expect(Expect::Completion { swallow: false });
+    assert_eq!(f.fix(tags::ERROR_RESPONSE, b"SERROR\0"), Fix::Forward);
+    assert!(!f.is_idle(), "PostgreSQL discards until a Sync still to come");
+    assert!(f.take_failure());
+    assert!(!f.take_failure(), "told once");
+    // ... then sends the rest, which PostgreSQL discards: no answer but the Sync's.
+    f.expect(Expect::Completion { swallow: true });
+    f.expect(Expect::Execute(Some(HIDDEN_UPDATE)));
+    f.expect(Expect::Query(VecDeque::from([None])));
+    f.expect(Expect::Sync);
+    assert!(!f.wants(tags::COMMAND_COMPLETE));
+    assert_eq!(f.fix(tags::READY_FOR_QUERY, b"I"), Fix::Forward);
+    assert!(f.is_idle(), "nothing left awaited after the Sync's ReadyForQuery");
+    // What follows is answered again.
+    f.expect(Expect::Execute(Some(HIDDEN_UPDATE)));
+    assert!(f.wants(tags::COMMAND_COMPLETE));
+}
+
+#[test]
+fn an_extended_error_discards_a_query_sent_before_the_sync_but_a_commit_error_at_sync_does_not_discard() {
+    let mut f = ResponseFixer::new();
+    f.expect(Expect::Execute(None));
+    f.expect(Expect::Query(VecDeque::from([None])));
+    f.expect(Expect::Sync);
+    f.pass(tags::ERROR_RESPONSE);
+    f.pass(tags::READY_FOR_QUERY);
+    assert!(f.is_idle(), "the Query between the failure and the Sync was discarded, not answered");
+    assert!(f.take_failure());
+
+    // A deferred constraint failing at the Sync's commit: its ReadyForQuery follows.
+    f.expect(Expect::Sync);
+    f.pass(tags::ERROR_RESPONSE);
+    assert!(!f.take_failure(), "nothing was discarded");
+    f.expect(Expect::Completion { swallow: false });
+    f.pass(tags::READY_FOR_QUERY);
+    assert!(!f.is_idle(), "the Parse sent after that Sync is still awaited");
+    f.pass(tags::PARSE_COMPLETE);
+    assert!(f.is_idle());
+}

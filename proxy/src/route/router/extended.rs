@@ -74,6 +74,7 @@ impl Router {
             if upstream != client_name {
                 write_close(out, b'S', upstream);
                 self.fixer.expect(Expect::Completion { swallow: true });
+                self.own_since_sync.push(upstream.clone());
             }
         }
     }
@@ -124,7 +125,12 @@ impl Router {
                     Some(n) => n,
                     None => {
                         let n = format!("sy_{}_{}", phase.as_str(), statement);
+                        if self.unsure.remove(&n) {
+                            write_close(&mut out, b'S', &n);
+                            self.fixer.expect(Expect::Completion { swallow: true });
+                        }
                         write_parse(&mut out, &n, &sent, &stmt.param_types);
+                        self.own_since_sync.push(n.clone());
                         let text = client_text(&plan, &stmt.sql, &stmt.param_types, 0);
                         self.fixer.expect_with(Expect::Completion { swallow: true }, [text]);
                         n

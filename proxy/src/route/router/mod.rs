@@ -25,7 +25,7 @@ mod extended;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -126,6 +126,13 @@ pub struct Router {
     question: Option<tokio::sync::oneshot::Receiver<Option<Parsed>>>,
     /// Its answer, for the error when it is delivered again.
     answered: Option<Option<Parsed>>,
+    /// The proxy's own statement names parsed or closed upstream since
+    /// the last ReadyForQuery with nothing outstanding: when a message
+    /// before their Sync fails, PostgreSQL may have discarded those.
+    own_since_sync: Vec<String>,
+    /// The proxy's own statement names that may or may not exist upstream
+    /// (see `own_since_sync`): closed before they are parsed again.
+    unsure: HashSet<String>,
 }
 
 impl Router {
@@ -142,6 +149,8 @@ impl Router {
             cursors: crate::route::cursors::Cursors::default(),
             question: None,
             answered: None,
+            own_since_sync: Vec::new(),
+            unsure: HashSet::new(),
             ctx,
         }
     }
@@ -345,6 +354,9 @@ impl Interceptor for Router {
             }
         }
         let fix = self.fixer.fix(tag, body);
+        if tag == tags::READY_FOR_QUERY {
+            self.settle_own_statements();
+        }
         if tag == tags::READY_FOR_QUERY && self.fixer.is_idle() {
             // Every request is answered: no implicit transaction is open.
             self.extended_open = false;
@@ -364,6 +376,24 @@ impl Interceptor for Router {
 }
 
 impl Router {
+    /// At a ReadyForQuery: after a failure in the extended protocol, the
+    /// proxy's own Parse and Close messages sent since the last settling
+    /// may have been discarded, so their names are unsure (the variants
+    /// are made again, after a Close). Otherwise they all took effect once
+    /// nothing is outstanding.
+    fn settle_own_statements(&mut self) {
+        if self.fixer.take_failure() {
+            for name in self.own_since_sync.drain(..) {
+                for stmt in self.statements.values_mut() {
+                    stmt.variants.retain(|(_, upstream, _)| *upstream != name);
+                }
+                self.unsure.insert(name);
+            }
+        } else if self.fixer.is_idle() {
+            self.own_since_sync.clear();
+        }
+    }
+
     fn route(&mut self, message: &FrontendMessage<'_>, info: &SessionInfo) -> Verdict {
         match message {
             FrontendMessage::Query { sql } => self.on_query(sql, info),

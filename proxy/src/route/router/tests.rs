@@ -41,22 +41,33 @@ fn router(phase: Option<Phase>) -> Router {
 
 const IDLE: SessionInfo = SessionInfo { tx_status: TxStatus::Idle, requests_in_flight: 0 };
 
-/// The SQL of every Query and Parse in `out`.
-fn sent_texts(out: &[u8]) -> Vec<String> {
-    let mut texts = Vec::new();
+/// The messages in `out`: tag and body.
+fn messages(out: &[u8]) -> Vec<(u8, &[u8])> {
+    let mut found = Vec::new();
     let mut rest = out;
     while rest.len() >= 5 {
         let len = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
-        let (tag, body) = (rest[0], &rest[5..1 + len]);
-        let mut fields = body.split(|b| *b == 0).map(|f| String::from_utf8_lossy(f).into_owned());
-        match tag {
-            tags::QUERY => texts.extend(fields.next()),
-            tags::PARSE => texts.extend(fields.nth(1)),
-            _ => {}
-        }
+        found.push((rest[0], &rest[5..1 + len]));
         rest = &rest[1 + len..];
     }
-    texts
+    found
+}
+
+/// A body's first text field.
+fn first_field(body: &[u8]) -> String {
+    String::from_utf8_lossy(body.split(|b| *b == 0).next().unwrap_or(body)).into_owned()
+}
+
+/// The SQL of every Query and Parse in `out`.
+fn sent_texts(out: &[u8]) -> Vec<String> {
+    messages(out)
+        .into_iter()
+        .filter_map(|(tag, body)| match tag {
+            tags::QUERY => Some(first_field(body)),
+            tags::PARSE => body.splitn(3, |b| *b == 0).nth(1).map(|sql| String::from_utf8_lossy(sql).into_owned()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The decision, told from the verdict and what it sends; a refusal must
@@ -180,4 +191,85 @@ async fn while_the_phase_is_unknown_a_statement_on_todos_waits_then_is_refused_w
     std::future::poll_fn(|cx| r.poll_ready(cx)).await;
     let expected = Refuse("57P03", "the migration phase is not known");
     assert_eq!(decision(r.route(&todos, &IDLE), &expected), expected);
+}
+
+/// A router whose phase the test moves.
+fn router_following(phase: Phase) -> (Router, watch::Sender<Option<PhaseView>>) {
+    let (tx, rx) = watch::channel(Some(PhaseView { phase, epoch: 1 }));
+    let mut r = router(None);
+    r.gate = PhaseGate::new(rx.clone(), Duration::ZERO);
+    r.ctx.phase = rx;
+    (r, tx)
+}
+
+const ERROR: &[u8] = b"SERROR\0C42P01\0Mno such table\0\0";
+
+fn parse<'a>(statement: &'a str, sql: &'a str) -> FrontendMessage<'a> {
+    FrontendMessage::Parse { statement, sql, param_types: Vec::new() }
+}
+
+fn bind<'a>(statement: &'a str) -> FrontendMessage<'a> {
+    FrontendMessage::Bind { portal: "", statement, rest: &BIND_NOTHING }
+}
+
+/// Every statement Closed or Parsed in `out`, in order.
+fn own_statements(out: &[u8]) -> Vec<String> {
+    messages(out)
+        .into_iter()
+        .filter_map(|(tag, body)| match tag {
+            tags::CLOSE => Some(format!("close {}", first_field(&body[1..]))),
+            tags::PARSE => Some(format!("parse {}", first_field(body))),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_error_read_before_the_pipeline_ends_releases_the_phase_at_its_sync() {
+    let (mut r, tx) = router_following(DW);
+    let busy = SessionInfo { tx_status: TxStatus::Idle, requests_in_flight: 1 };
+    // Parse and Flush; the error comes back before the rest is sent.
+    r.route(&parse("s1", "SELECT * FROM no_such_table"), &IDLE);
+    r.on_backend(tags::ERROR_RESPONSE, ERROR);
+    tx.send_replace(Some(PhaseView { phase: RN, epoch: 2 }));
+    // The rest, discarded by PostgreSQL: a Bind and Execute of s1, then Sync.
+    r.route(&bind("s1"), &busy);
+    r.route(&FrontendMessage::Execute { portal: "", max_rows: 0 }, &busy);
+    r.route(&FrontendMessage::Sync, &busy);
+    let now = PhaseView { phase: RN, epoch: 2 };
+    assert_eq!(r.ctx.tracker.oldest(now).epoch, 1, "the transaction runs under dual_write until its end");
+    r.on_backend(tags::READY_FOR_QUERY, b"I");
+    assert_eq!(r.ctx.tracker.oldest(now), now, "the Sync's ReadyForQuery ends it: the flip can be acknowledged");
+}
+
+#[test]
+fn a_variant_parsed_after_a_failure_in_its_pipeline_is_parsed_again_after_a_close() {
+    let (mut r, tx) = router_following(DW);
+    let busy = SessionInfo { tx_status: TxStatus::Idle, requests_in_flight: 1 };
+    let read = "SELECT id, title FROM todos WHERE user_id = $1";
+    assert!(matches!(r.route(&parse("s1", read), &IDLE), Verdict::Forward), "reads stay on legacy in dual_write");
+    r.route(&FrontendMessage::Sync, &busy);
+    r.on_backend(tags::PARSE_COMPLETE, &[]);
+    r.on_backend(tags::READY_FOR_QUERY, b"I");
+    tx.send_replace(Some(PhaseView { phase: RN, epoch: 2 }));
+
+    // In read_new, a pipeline whose first statement fails: PostgreSQL
+    // discards the read_new variant's Parse that follows.
+    r.route(&parse("", "SELECT * FROM no_such_table"), &IDLE);
+    let Verdict::Replace(out) = r.route(&bind("s1"), &busy) else { panic!("s1 is bound to its read_new variant") };
+    assert_eq!(own_statements(&out), ["parse sy_read_new_s1"]);
+    r.route(&FrontendMessage::Sync, &busy);
+    r.on_backend(tags::ERROR_RESPONSE, ERROR);
+    r.on_backend(tags::READY_FOR_QUERY, b"I");
+
+    // The variant may or may not exist: closed, then parsed again.
+    let Verdict::Replace(out) = r.route(&bind("s1"), &IDLE) else { panic!("bound to its variant") };
+    assert_eq!(own_statements(&out), ["close sy_read_new_s1", "parse sy_read_new_s1"]);
+    r.route(&FrontendMessage::Sync, &busy);
+    for tag in [tags::CLOSE_COMPLETE, tags::PARSE_COMPLETE, tags::BIND_COMPLETE, tags::READY_FOR_QUERY] {
+        r.on_backend(tag, b"I");
+    }
+    assert!(r.fixer.is_idle());
+    let Verdict::Replace(out) = r.route(&bind("s1"), &IDLE) else { panic!("bound to its variant") };
+    assert!(own_statements(&out).is_empty(), "once it exists the variant is reused: {:?}", own_statements(&out));
 }
