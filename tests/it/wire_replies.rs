@@ -9,10 +9,6 @@ use crate::support::fixture;
 
 use crate::wire_phases::common;
 
-#[path = "wire_replies/raw.rs"]
-#[allow(dead_code)]
-mod raw;
-
 /// pgjdbc's Execute row limits: writes keep their command tags, RETURNING
 /// rows suspend and continue as on PostgreSQL.
 #[path = "wire_replies/row_limits.rs"]

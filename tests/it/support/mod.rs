@@ -8,6 +8,7 @@ pub mod child;
 pub mod expect;
 pub mod fixture;
 pub mod http;
+pub mod raw;
 pub mod write_forms;
 pub use child::ChildGuard;
 pub use expect::{assert_same_as_legacy, assert_same_lines};

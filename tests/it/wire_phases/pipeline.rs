@@ -2,13 +2,17 @@
 //! sends the requests of concurrent queries on one connection without
 //! waiting): the 0A000 goes to the refused query, and the others get what
 //! PostgreSQL gives them after an error in that position, shown by a twin
-//! that fails the same position with an error of its own.
+//! that fails the same position with an error of its own. A pipeline whose
+//! rest is sent after its error was read is discarded up to its Sync, as on
+//! PostgreSQL, and leaves nothing behind that holds a phase. The bare
+//! protocol client (`support::raw`) shows what drivers hide.
 
 use tokio_postgres::Client;
 
 use super::common::*;
 use super::fixture::{t, u, U1};
 use crate::support::assert_same_as_legacy;
+use crate::support::raw::{bind, describe, error_fields, execute, flush, parse, sync, Conn, Msg};
 
 type Res = Result<u64, String>;
 
@@ -247,135 +251,57 @@ async fn a_write_returning_rows_fetched_in_batches_reports_its_own_tag() {
     assert_in_step(&pair.db, &pair.twin, true, "writes fetched in batches").await;
 }
 
-/// A bare protocol client: enough to reuse the unnamed statement, which
-/// tokio-postgres never does.
-struct Raw(tokio::net::TcpStream);
+/// Messages up to ReadyForQuery as (tag, body), an ErrorResponse's body
+/// shortened to its SQLSTATE, notices and parameter statuses left out.
+fn brief(messages: Vec<Msg>) -> Vec<(u8, Vec<u8>)> {
+    messages
+        .into_iter()
+        .filter(|m| !matches!(m.tag, b'S' | b'N'))
+        .map(|m| match m.tag {
+            b'E' => (m.tag, error_fields(&m.body).get(&'C').cloned().unwrap_or_default().into_bytes()),
+            _ => (m.tag, m.body),
+        })
+        .collect()
+}
 
-impl Raw {
-    async fn connect(port: u16, db: &str) -> Raw {
-        use tokio::io::AsyncWriteExt;
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
-        let mut body = 196_608i32.to_be_bytes().to_vec();
-        for kv in ["user", "postgres", "database", db] {
-            body.extend_from_slice(kv.as_bytes());
-            body.push(0);
-        }
-        body.push(0);
-        let mut msg = ((body.len() + 4) as i32).to_be_bytes().to_vec();
-        msg.extend_from_slice(&body);
-        s.write_all(&msg).await.expect("startup");
-        let mut raw = Raw(s);
-        let got = raw.until_ready().await;
-        assert!(got.iter().all(|(t, _)| *t != b'E'), "startup: {got:?}");
-        raw
-    }
+/// Sends `frames` and a Sync; the answers up to ReadyForQuery, in [`brief`].
+async fn synced(c: &mut Conn, mut frames: Vec<Vec<u8>>) -> Vec<(u8, Vec<u8>)> {
+    frames.push(sync());
+    brief(c.exchange(&frames).await)
+}
 
-    async fn send(&mut self, tag: u8, body: &[u8]) {
-        use tokio::io::AsyncWriteExt;
-        let mut msg = vec![tag];
-        msg.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
-        msg.extend_from_slice(body);
-        self.0.write_all(&msg).await.expect("send");
-    }
-
-    async fn parse(&mut self, name: &str, sql: &str) {
-        let mut b = Vec::new();
-        for s in [name, sql] {
-            b.extend_from_slice(s.as_bytes());
-            b.push(0);
-        }
-        b.extend_from_slice(&0i16.to_be_bytes());
-        self.send(b'P', &b).await;
-    }
-
-    /// Binds the unnamed portal to `statement` (no parameters, text results) and executes it.
-    async fn bind_execute(&mut self, statement: &str) {
-        let mut b = vec![0];
-        b.extend_from_slice(statement.as_bytes());
-        b.push(0);
-        b.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
-        self.send(b'B', &b).await;
-        self.send(b'E', &[0, 0, 0, 0, 0]).await;
-    }
-
-    /// Flush: the answers so far, without ending the implicit transaction.
-    async fn flush_until_complete(&mut self) -> Vec<(u8, Vec<u8>)> {
-        use tokio::io::AsyncReadExt;
-        self.send(b'H', &[]).await;
-        let mut out = Vec::new();
-        loop {
-            let tag = self.0.read_u8().await.expect("tag");
-            let len = self.0.read_i32().await.expect("len");
-            let mut body = vec![0; (len - 4) as usize];
-            self.0.read_exact(&mut body).await.expect("body");
-            let done = matches!(tag, b'C' | b'E');
-            out.push((tag, body));
-            if done {
-                return out;
-            }
+/// Sends `frames` and a Flush; the answers up to the first CommandComplete
+/// or ErrorResponse (the implicit transaction stays open).
+async fn flushed(c: &mut Conn, mut frames: Vec<Vec<u8>>) -> Vec<(u8, Vec<u8>)> {
+    frames.push(flush());
+    c.send(&frames).await;
+    let mut out = Vec::new();
+    loop {
+        let m = c.read().await;
+        let done = matches!(m.tag, b'C' | b'E');
+        out.push(m);
+        if done {
+            return brief(out);
         }
     }
+}
 
-    async fn describe_portal(&mut self) {
-        self.send(b'D', &[b'P', 0]).await;
-    }
-
-    async fn sync(&mut self) -> Vec<(u8, Vec<u8>)> {
-        self.send(b'S', &[]).await;
-        self.until_ready().await
-    }
-
-    /// Messages up to and including ReadyForQuery; an ErrorResponse's body
-    /// is shortened to its SQLSTATE.
-    async fn until_ready(&mut self) -> Vec<(u8, Vec<u8>)> {
-        use tokio::io::AsyncReadExt;
-        let mut out = Vec::new();
-        loop {
-            let tag = self.0.read_u8().await.expect("tag");
-            let len = self.0.read_i32().await.expect("len");
-            let mut body = vec![0; (len - 4) as usize];
-            self.0.read_exact(&mut body).await.expect("body");
-            if tag == b'R' && body.get(0..4) != Some(&[0, 0, 0, 0]) {
-                panic!("the test server asks for a password");
-            }
-            if tag == b'E' {
-                let code = body
-                    .split(|b| *b == 0)
-                    .find(|f| f.first() == Some(&b'C'))
-                    .map(|f| f[1..].to_vec())
-                    .unwrap_or_default();
-                body = code;
-            }
-            let ready = tag == b'Z';
-            if !matches!(tag, b'R' | b'S' | b'K' | b'N') {
-                out.push((tag, body));
-            }
-            if ready {
-                return out;
-            }
-        }
-    }
+/// Parse of the unnamed statement, Bind of the unnamed portal to `statement`, Execute.
+fn run(sql: &str) -> Vec<Vec<u8>> {
+    vec![parse("", sql, &[]), bind("", "", &[]), execute("", 0)]
 }
 
 #[tokio::test]
 async fn a_refusal_leaves_the_clients_unnamed_statement_alone() {
     let pair = Pair::new("dual_write").await;
-    let twin_port: u16 =
-        pair.twin.url.rsplit(':').next().and_then(|p| p.split('/').next()).and_then(|p| p.parse().ok()).expect("port");
     let mut outcomes = Vec::new();
-    for (port, db, bad) in [
-        (pair.proxy.port, &pair.db.name, "TRUNCATE todos"),
-        (twin_port, &pair.twin.name, "SELECT * FROM no_such_table"),
-    ] {
-        let mut c = Raw::connect(port, db).await;
-        c.parse("", "SELECT 41 + 1 AS answer").await;
-        let parsed = c.sync().await;
+    for (url, bad) in [(pair.proxy.url(), "TRUNCATE todos"), (pair.twin.url.clone(), "SELECT * FROM no_such_table")] {
+        let mut c = Conn::connect(&url).await;
+        let parsed = synced(&mut c, vec![parse("", "SELECT 41 + 1 AS answer", &[])]).await;
         // A named statement fails at Parse (refused through the proxy) ...
-        c.parse("s1", bad).await;
-        let failed = c.sync().await;
+        let failed = synced(&mut c, vec![parse("s1", bad, &[])]).await;
         // ... and the unnamed statement parsed before is still the client's.
-        c.bind_execute("").await;
-        let reused = c.sync().await;
+        let reused = synced(&mut c, vec![bind("", "", &[]), execute("", 0)]).await;
         outcomes.push((parsed, failed, reused));
     }
     let (proxy, twin) = (&outcomes[0], &outcomes[1]);
@@ -401,11 +327,9 @@ async fn an_implicit_transaction_kept_open_by_flush_keeps_its_phase() {
     // keep one implicit transaction open across several requests: a flip
     // in between must not split it.
     let pair = Pair::new("dual_write").await;
-    let mut c = Raw::connect(pair.proxy.port, &pair.db.name).await;
+    let mut c = Conn::connect(&pair.proxy.url()).await;
     let explain = "EXPLAIN (COSTS OFF) SELECT id FROM todos";
-    c.parse("", explain).await;
-    c.bind_execute("").await;
-    let before = c.flush_until_complete().await;
+    let before = flushed(&mut c, run(explain)).await;
     assert!(!row_texts(&before).contains("todos_active"), "dual_write reads legacy: {before:?}");
     crate::support::force_phase(&pair.db, "read_new").await;
     wait_served(&pair.proxy, "read_new").await;
@@ -415,9 +339,7 @@ async fn an_implicit_transaction_kept_open_by_flush_keeps_its_phase() {
         Some("dual_write"),
         "the open implicit transaction is vouched for"
     );
-    c.parse("", explain).await;
-    c.bind_execute("").await;
-    let after = c.sync().await;
+    let after = synced(&mut c, run(explain)).await;
     assert!(after.iter().all(|(t, _)| *t != b'E'), "{after:?}");
     assert!(
         !row_texts(&after).contains("todos_active"),
@@ -425,9 +347,7 @@ async fn an_implicit_transaction_kept_open_by_flush_keeps_its_phase() {
         row_texts(&after)
     );
     // The next transaction runs read_new.
-    c.parse("", explain).await;
-    c.bind_execute("").await;
-    let next = c.sync().await;
+    let next = synced(&mut c, run(explain)).await;
     assert!(row_texts(&next).contains("todos_active"), "{}", row_texts(&next));
     crate::support::wait_for_instances(&pair.db).await;
 }
@@ -459,8 +379,6 @@ fn without_table_columns(messages: &[(u8, Vec<u8>)]) -> Vec<(u8, Vec<u8>)> {
 #[tokio::test]
 async fn describing_a_portal_of_a_rewritten_write_answers_as_postgresql_does() {
     let pair = Pair::new("write_new").await;
-    let twin_port: u16 =
-        pair.twin.url.rsplit(':').next().and_then(|p| p.split('/').next()).and_then(|p| p.parse().ok()).expect("port");
     let statements = [
         format!("UPDATE todos SET priority = 5 WHERE id = '{}'", t(1)),
         format!("UPDATE todos SET priority = 6 WHERE id = '{}' RETURNING id, priority", t(1)),
@@ -468,17 +386,12 @@ async fn describing_a_portal_of_a_rewritten_write_answers_as_postgresql_does() {
         format!("INSERT INTO todos (id, user_id, title) VALUES ('{}', '{U1}', 'described') RETURNING title", t(62)),
     ];
     let mut answers = Vec::new();
-    for (port, db) in [(pair.proxy.port, &pair.db.name), (twin_port, &pair.twin.name)] {
-        let mut c = Raw::connect(port, db).await;
+    for url in [pair.proxy.url(), pair.twin.url.clone()] {
+        let mut c = Conn::connect(&url).await;
         let mut mine = Vec::new();
         for sql in &statements {
-            c.parse("", sql).await;
-            let mut b = vec![0, 0];
-            b.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
-            c.send(b'B', &b).await;
-            c.describe_portal().await;
-            c.send(b'E', &[0, 0, 0, 0, 0]).await;
-            mine.push(c.sync().await);
+            let frames = vec![parse("", sql, &[]), bind("", "", &[]), describe(b'P', ""), execute("", 0)];
+            mine.push(synced(&mut c, frames).await);
         }
         answers.push(mine);
     }
@@ -488,4 +401,52 @@ async fn describing_a_portal_of_a_rewritten_write_answers_as_postgresql_does() {
     }
     assert!(answers[0][0].iter().any(|(t, _)| *t == b'n'), "NoData for a write without RETURNING: {:?}", answers[0][0]);
     assert_in_step(&pair.db, &pair.twin, true, "after the described writes").await;
+}
+
+#[tokio::test]
+async fn an_error_read_before_the_rest_of_its_pipeline_is_sent_discards_that_rest_and_the_phase_moves_on() {
+    // psycopg 3's pipeline mode flushes and reads each answer as it comes:
+    // the rest of a pipeline may be sent after its error was read.
+    // PostgreSQL discards all of it up to the Sync, the proxy's own messages
+    // among it too, and the transaction ends there.
+    let pair = Pair::new("dual_write").await;
+    let read = "SELECT id, title FROM todos WHERE user_id = $1 ORDER BY id";
+    let insert = |n| format!("INSERT INTO todos (id, user_id, title) VALUES ('{}', '{U1}', 'piped')", t(n));
+    let s1 = || vec![bind("", "s1", &[Some(U1)]), execute("", 0)];
+    let (mut app, mut twin) = (Conn::connect(&pair.proxy.url()).await, Conn::connect(&pair.twin.url).await);
+    let both = |app: Vec<(u8, Vec<u8>)>, twin: Vec<(u8, Vec<u8>)>, at: &str| {
+        assert_eq!(app, twin, "{at}: through the proxy vs directly");
+        app
+    };
+    let frames = vec![parse("s1", read, &[])];
+    both(synced(&mut app, frames.clone()).await, synced(&mut twin, frames).await, "s1 prepared in dual_write");
+    crate::support::force_phase(&pair.db, "read_new").await;
+    wait_served(&pair.proxy, "read_new").await;
+
+    let refused = flushed(&mut app, vec![parse("", "TRUNCATE todos", &[])]).await;
+    assert_eq!(refused, [(b'E', b"0A000".to_vec())]);
+    let failed = flushed(&mut twin, vec![parse("", "SELECT * FROM no_such_table", &[])]).await;
+    assert_eq!(failed, [(b'E', b"42P01".to_vec())]);
+    // s1's first Execute in read_new (the proxy parses its read_new variant
+    // first) and an insert: discarded.
+    let rest = [s1(), run(&insert(64))].concat();
+    let discarded = both(synced(&mut app, rest.clone()).await, synced(&mut twin, rest).await, "the rest");
+    assert_eq!(discarded, [(b'Z', b"I".to_vec())], "nothing but the Sync's ReadyForQuery");
+
+    // The next request is answered as it should be, s1 included.
+    let next = [s1(), run(&insert(65))].concat();
+    let answered =
+        both(synced(&mut app, next.clone()).await, synced(&mut twin, next).await, "after the discarded rest");
+    assert!(answered.iter().any(|(tag, _)| *tag == b'D'), "s1 returns U1's todos: {answered:?}");
+    assert!(answered.contains(&(b'C', b"INSERT 0 1\0".to_vec())), "{answered:?}");
+
+    // No transaction is left holding read_new: the flip is acknowledged.
+    crate::support::force_phase(&pair.db, "write_new").await;
+    wait_acks(&pair.db, "the instance acknowledges write_new", |epoch, a| {
+        !a.is_empty() && a.iter().all(|(_, e)| *e == Some(epoch))
+    })
+    .await;
+    let last = [s1(), run(&insert(66))].concat();
+    both(synced(&mut app, last.clone()).await, synced(&mut twin, last).await, "in write_new");
+    assert_in_step(&pair.db, &pair.twin, true, "after the pipelines").await;
 }

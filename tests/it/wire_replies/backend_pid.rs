@@ -4,7 +4,7 @@
 //! through the proxy still reaches the right query.
 
 use super::common::Pair;
-use super::raw::{cancel, Conn};
+use crate::support::raw::{cancel, Conn};
 
 #[tokio::test]
 async fn clients_are_told_their_servers_process_id_and_can_still_cancel() {
@@ -24,16 +24,16 @@ async fn clients_are_told_their_servers_process_id_and_can_still_cancel() {
     assert_eq!(seen, 1, "pg_stat_activity shows the process id the client was told");
 
     // The session's own notifications carry its process id.
-    let answer = app.exchange(&[super::raw::query("LISTEN wire_pid; NOTIFY wire_pid, 'mine'")]).await;
+    let answer = app.exchange(&[crate::support::raw::query("LISTEN wire_pid; NOTIFY wire_pid, 'mine'")]).await;
     let note = answer.iter().find(|m| m.tag == b'A').expect("a NotificationResponse");
     assert_eq!(i32::from_be_bytes(note.body[..4].try_into().expect("a 4-byte process id")), pid, "NOTIFY's process id");
 
     // A wrong secret cancels nothing; the right one cancels the query.
-    app.send(&[super::raw::query("SELECT pg_sleep(0.5), 'not cancelled'")]).await;
+    app.send(&[crate::support::raw::query("SELECT pg_sleep(0.5), 'not cancelled'")]).await;
     cancel(&url, &(pid, vec![0; secret.len()])).await;
     let answer: Vec<String> = app.until_ready().await.iter().map(|m| m.summary()).collect();
     assert!(answer.iter().any(|m| m == "C SELECT 1"), "a wrong secret must not cancel: {answer:?}");
-    app.send(&[super::raw::query("SELECT pg_sleep(60)")]).await;
+    app.send(&[crate::support::raw::query("SELECT pg_sleep(60)")]).await;
     // Cancel until the query is cancelled: the sleep may not have started
     // when the first request arrives.
     let cancelled = async {

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use super::common::{Pair, PHASES};
 use super::fixture::{t, P1, U1};
-use super::raw::{bind, error_fields, execute, parse, query, sync, Conn};
 use crate::support::assert_same_as_legacy;
+use crate::support::raw::{bind, error_fields, execute, parse, query, sync, Conn};
 
 /// Statements that fail on a constraint of todos, with fixed timestamps so
 /// that a failing row reads the same in both databases.
@@ -61,7 +61,7 @@ fn failing() -> Vec<(&'static str, String)> {
 
 /// The fields of the first ErrorResponse in an answer, timestamps blanked
 /// (a failing row shows updated_at, set to now() by the write).
-fn first_error(answer: &[super::raw::Msg], at: &str) -> BTreeMap<char, String> {
+fn first_error(answer: &[crate::support::raw::Msg], at: &str) -> BTreeMap<char, String> {
     let e = answer.iter().find(|m| m.tag == b'E').unwrap_or_else(|| {
         let got: Vec<String> = answer.iter().map(|m| m.summary()).collect();
         panic!("{at}: no error in {got:?}")

@@ -4,7 +4,7 @@
 
 use super::common::Pair;
 use super::fixture::t;
-use super::raw::{bind, execute, parse, sync, Conn};
+use crate::support::raw::{bind, execute, parse, sync, Conn};
 
 const UUID: u32 = 2950;
 const INT4: u32 = 23;

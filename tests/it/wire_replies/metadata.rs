@@ -7,8 +7,8 @@ use tokio_postgres::Client;
 
 use super::common::{Pair, PHASES};
 use super::fixture::{t, U1};
-use super::raw::{bind, describe, execute, parse, query, row_description, sync, Conn, Msg};
 use crate::support::assert_same_as_legacy;
+use crate::support::raw::{bind, describe, execute, parse, query, row_description, sync, Conn, Msg};
 
 /// Each column as (name, table name or "", attribute number, type OID, type modifier).
 type Column = (String, String, i16, u32, i32);

@@ -6,8 +6,8 @@
 
 use super::common::{Pair, PHASES};
 use super::fixture::{t, U1, U2};
-use super::raw::{bind, execute, parse, sync, Conn};
 use crate::support::assert_same_as_legacy;
+use crate::support::raw::{bind, execute, parse, sync, Conn};
 
 /// The summaries of one Parse/Bind/Execute(limit)…/Sync exchange.
 async fn run(c: &mut Conn, sql: &str, params: &[Option<&str>], limits: &[i32]) -> Vec<String> {

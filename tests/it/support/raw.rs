@@ -1,8 +1,9 @@
 //! A minimal protocol-3.0 client over a TCP socket, for what real drivers
 //! send and client libraries hide: Execute row limits, PortalSuspended,
 //! every ErrorResponse field, RowDescription's table OIDs and attribute
-//! numbers, BackendKeyData, 65,535 parameters. Trust authentication only
-//! (what the test clusters use).
+//! numbers, BackendKeyData, 65,535 parameters, the unnamed statement reused,
+//! pipelines read before their Sync. Trust authentication only (what the
+//! test clusters use).
 
 use std::collections::BTreeMap;
 
@@ -188,6 +189,11 @@ pub fn execute(portal: &str, max_rows: i32) -> Vec<u8> {
 
 pub fn sync() -> Vec<u8> {
     frame(b'S', Vec::new())
+}
+
+/// Flush: the answers so far, without ending the implicit transaction.
+pub fn flush() -> Vec<u8> {
+    frame(b'H', Vec::new())
 }
 
 fn cstr(b: &[u8]) -> String {
