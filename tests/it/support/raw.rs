@@ -180,6 +180,13 @@ pub fn describe(kind: u8, name: &str) -> Vec<u8> {
     frame(b'D', b)
 }
 
+/// Close of a statement (`S`) or portal (`P`).
+pub fn close(kind: u8, name: &str) -> Vec<u8> {
+    let mut b = vec![kind];
+    put_cstr(&mut b, name);
+    frame(b'C', b)
+}
+
 pub fn execute(portal: &str, max_rows: i32) -> Vec<u8> {
     let mut b = Vec::new();
     put_cstr(&mut b, portal);

@@ -4,15 +4,16 @@
 //! PostgreSQL gives them after an error in that position, shown by a twin
 //! that fails the same position with an error of its own. A pipeline whose
 //! rest is sent after its error was read is discarded up to its Sync, as on
-//! PostgreSQL, and leaves nothing behind that holds a phase. The bare
-//! protocol client (`support::raw`) shows what drivers hide.
+//! PostgreSQL, and leaves nothing behind that holds a phase; so do random
+//! pipelines read at random points across flips. The bare protocol client
+//! (`support::raw`) shows what drivers hide.
 
 use tokio_postgres::Client;
 
 use super::common::*;
 use super::fixture::{t, u, U1};
 use crate::support::assert_same_as_legacy;
-use crate::support::raw::{bind, describe, error_fields, execute, flush, parse, sync, Conn, Msg};
+use crate::support::raw::{bind, close, describe, error_fields, execute, flush, parse, query, sync, Conn, Msg};
 
 type Res = Result<u64, String>;
 
@@ -449,4 +450,158 @@ async fn an_error_read_before_the_rest_of_its_pipeline_is_sent_discards_that_res
     let last = [s1(), run(&insert(66))].concat();
     both(synced(&mut app, last.clone()).await, synced(&mut twin, last).await, "in write_new");
     assert_in_step(&pair.db, &pair.twin, true, "after the pipelines").await;
+}
+
+/// One request of a random pipeline.
+#[derive(Debug, Clone, Copy)]
+enum Request {
+    /// The statement `r` prepared in dual_write: U1's todos.
+    Read,
+    /// A new todo: INSERT 0 1.
+    Insert(u32),
+    /// A todo that exists: 23505.
+    Duplicate,
+    /// 22012, on no table.
+    DivideByZero,
+    /// The statement `u` prepared in dual_write: UPDATE 1.
+    Update(u32, u32),
+    /// TRUNCATE through the proxy, refused (0A000) at its Parse; a Parse
+    /// that fails with 42P01 on the twin.
+    Refused,
+    /// Describe of `r`: no CommandComplete.
+    Describe,
+    /// Close and Parse of `r` again (the proxy closes its variants): no
+    /// CommandComplete.
+    Reprepare,
+}
+
+const READ_R: &str = "SELECT id, title, priority FROM todos WHERE user_id = $1 ORDER BY id";
+
+impl Request {
+    fn fails(self) -> bool {
+        matches!(self, Request::Duplicate | Request::DivideByZero | Request::Refused)
+    }
+
+    /// How many CommandCompletes or ErrorResponses answer it.
+    fn completions(self) -> usize {
+        usize::from(!matches!(self, Request::Describe | Request::Reprepare))
+    }
+
+    fn frames(self, twin: bool) -> Vec<Vec<u8>> {
+        let insert = |id| format!("INSERT INTO todos (id, user_id, title) VALUES ('{id}', '{U1}', 'random')");
+        match self {
+            Request::Read => vec![bind("", "r", &[Some(U1)]), execute("", 0)],
+            Request::Insert(n) => run(&insert(t(n))),
+            Request::Duplicate => run(&insert(t(1))),
+            Request::DivideByZero => run("SELECT 1 / 0"),
+            Request::Update(n, priority) => {
+                let (id, priority) = (t(n).to_string(), priority.to_string());
+                vec![bind("", "u", &[Some(&priority), Some(&id)]), execute("", 0)]
+            }
+            Request::Refused if twin => run("SELECT * FROM no_such_table"),
+            Request::Refused => run("TRUNCATE todos"),
+            Request::Describe => vec![describe(b'S', "r")],
+            Request::Reprepare => vec![close(b'S', "r"), parse("r", READ_R, &[])],
+        }
+    }
+}
+
+/// Sends `requests` as one pipeline, the way `plan` says: after each, a
+/// Flush and a read of what is unread (never once a request sent failed,
+/// whose followers PostgreSQL discards), else nothing; then a Sync. All
+/// answers, in [`brief`], table OIDs and column numbers zeroed.
+async fn pipeline(c: &mut Conn, twin: bool, requests: &[Request], plan: &[bool]) -> Vec<(u8, Vec<u8>)> {
+    let mut answers = Vec::new();
+    let (mut unread, mut doomed) = (0, false);
+    for (request, read_now) in requests.iter().zip(plan) {
+        let mut frames = request.frames(twin);
+        unread += request.completions();
+        if *read_now && !doomed {
+            frames.push(flush());
+            c.send(&frames).await;
+            while unread > 0 {
+                let m = c.read().await;
+                if matches!(m.tag, b'C' | b'E') {
+                    unread -= 1;
+                }
+                answers.push(m);
+            }
+        } else {
+            c.send(&frames).await;
+        }
+        doomed |= request.fails();
+    }
+    answers.extend(c.exchange(&[sync()]).await);
+    without_table_columns(&brief(answers))
+}
+
+/// One line per message: its tag, and its body with bytes outside
+/// printable ASCII escaped.
+fn readable(messages: &[(u8, Vec<u8>)]) -> String {
+    messages.iter().map(|(tag, body)| format!("{} {}\n", *tag as char, body.escape_ascii())).collect()
+}
+
+#[tokio::test]
+async fn random_pipelines_read_at_random_points_answer_as_postgresql_does_across_flips() {
+    use rand::{Rng, SeedableRng};
+    // Pipelines of requests that succeed or fail, sent with Flushes and
+    // reads at random points (how psycopg 3, pgx and node-postgres send),
+    // some inside a transaction block, with flips between them: every answer
+    // as the twin gives it, and every flip acknowledged.
+    let pair = Pair::new("dual_write").await;
+    let (mut app, mut twin) = (Conn::connect(&pair.proxy.url()).await, Conn::connect(&pair.twin.url).await);
+    let prepare = vec![parse("r", READ_R, &[]), parse("u", "UPDATE todos SET priority = $1 WHERE id = $2", &[])];
+    assert_eq!(synced(&mut app, prepare.clone()).await, synced(&mut twin, prepare).await, "r and u prepared");
+    // Another seed to explore: SWITCHYARD_TEST_SEED.
+    let seed = std::env::var("SWITCHYARD_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let (mut next_id, mut phase) = (1000, "dual_write");
+    for k in 0..120 {
+        if rng.random_bool(0.15) {
+            phase = ["dual_write", "read_new", "write_new"][rng.random_range(0..3)];
+            crate::support::force_phase(&pair.db, phase).await;
+            wait_acks(&pair.db, &format!("pipeline {k}: the flip to {phase}"), |epoch, a| {
+                !a.is_empty() && a.iter().all(|(_, e)| *e == Some(epoch))
+            })
+            .await;
+        }
+        let requests: Vec<Request> = (0..rng.random_range(1..=5))
+            .map(|_| match rng.random_range(0..14) {
+                0..=2 => Request::Read,
+                3..=4 => {
+                    next_id += 1;
+                    Request::Insert(next_id)
+                }
+                5 => Request::Duplicate,
+                6 => Request::DivideByZero,
+                7..=9 => Request::Update([1, 2, 3][rng.random_range(0..3)], rng.random_range(0..10)),
+                10 => Request::Refused,
+                11 => Request::Describe,
+                _ => Request::Reprepare,
+            })
+            .collect();
+        let plan: Vec<bool> = requests.iter().map(|_| rng.random_bool(0.4)).collect();
+        let block = rng.random_bool(0.25);
+        let mut answers = Vec::new();
+        for (c, is_twin) in [(&mut app, false), (&mut twin, true)] {
+            let mut mine = Vec::new();
+            if block {
+                mine.extend(brief(c.exchange(&[query("BEGIN")]).await));
+            }
+            mine.extend(pipeline(c, is_twin, &requests, &plan).await);
+            if block {
+                mine.extend(brief(c.exchange(&[query("COMMIT")]).await));
+            }
+            answers.push(mine);
+        }
+        // The refusal in the twin's terms.
+        let refusal = (b'E', b"0A000".to_vec());
+        answers[0].iter_mut().filter(|a| **a == refusal).for_each(|a| a.1 = b"42P01".to_vec());
+        crate::support::assert_same_lines(
+            &readable(&answers[1]),
+            &readable(&answers[0]),
+            format_args!("seed {seed}, pipeline {k} in {phase} (block: {block}): {requests:?}, read after {plan:?}"),
+        );
+    }
+    assert_in_step(&pair.db, &pair.twin, true, "after the random pipelines").await;
 }
