@@ -473,6 +473,9 @@ enum Request {
     /// Close and Parse of `r` again (the proxy closes its variants): no
     /// CommandComplete.
     Reprepare,
+    /// A simple Query in the middle: it ends the implicit transaction as a
+    /// Sync would, with its own ReadyForQuery (discarded after an error).
+    Simple,
 }
 
 const READ_R: &str = "SELECT id, title, priority FROM todos WHERE user_id = $1 ORDER BY id";
@@ -502,6 +505,7 @@ impl Request {
             Request::Refused => run("TRUNCATE todos"),
             Request::Describe => vec![describe(b'S', "r")],
             Request::Reprepare => vec![close(b'S', "r"), parse("r", READ_R, &[])],
+            Request::Simple => vec![query(&format!("SELECT count(*) FROM todos WHERE user_id = '{U1}'"))],
         }
     }
 }
@@ -566,7 +570,7 @@ async fn random_pipelines_read_at_random_points_answer_as_postgresql_does_across
             .await;
         }
         let requests: Vec<Request> = (0..rng.random_range(1..=5))
-            .map(|_| match rng.random_range(0..14) {
+            .map(|_| match rng.random_range(0..15) {
                 0..=2 => Request::Read,
                 3..=4 => {
                     next_id += 1;
@@ -577,6 +581,7 @@ async fn random_pipelines_read_at_random_points_answer_as_postgresql_does_across
                 7..=9 => Request::Update([1, 2, 3][rng.random_range(0..3)], rng.random_range(0..10)),
                 10 => Request::Refused,
                 11 => Request::Describe,
+                12 => Request::Simple,
                 _ => Request::Reprepare,
             })
             .collect();
