@@ -476,7 +476,12 @@ enum Request {
     /// A simple Query in the middle: it ends the implicit transaction as a
     /// Sync would, with its own ReadyForQuery (discarded after an error).
     Simple,
+    /// No message: the migration moves to this phase of [`FLIPS`] while
+    /// the pipeline's transaction is open.
+    Flip(usize),
 }
+
+const FLIPS: [&str; 3] = ["dual_write", "read_new", "write_new"];
 
 const READ_R: &str = "SELECT id, title, priority FROM todos WHERE user_id = $1 ORDER BY id";
 
@@ -487,7 +492,7 @@ impl Request {
 
     /// How many CommandCompletes or ErrorResponses answer it.
     fn completions(self) -> usize {
-        usize::from(!matches!(self, Request::Describe | Request::Reprepare))
+        usize::from(!matches!(self, Request::Describe | Request::Reprepare | Request::Flip(_)))
     }
 
     fn frames(self, twin: bool) -> Vec<Vec<u8>> {
@@ -506,6 +511,7 @@ impl Request {
             Request::Describe => vec![describe(b'S', "r")],
             Request::Reprepare => vec![close(b'S', "r"), parse("r", READ_R, &[])],
             Request::Simple => vec![query(&format!("SELECT count(*) FROM todos WHERE user_id = '{U1}'"))],
+            Request::Flip(_) => Vec::new(),
         }
     }
 }
@@ -513,29 +519,50 @@ impl Request {
 /// Sends `requests` as one pipeline, the way `plan` says: after each, a
 /// Flush and a read of what is unread (never once a request sent failed,
 /// whose followers PostgreSQL discards), else nothing; then a Sync. All
-/// answers, in [`brief`], table OIDs and column numbers zeroed.
-async fn pipeline(c: &mut Conn, twin: bool, requests: &[Request], plan: &[bool]) -> Vec<(u8, Vec<u8>)> {
+/// answers, in [`brief`], table OIDs and column numbers zeroed. `proxied`:
+/// the database behind the proxy, whose phase a [`Request::Flip`] moves.
+async fn pipeline(
+    c: &mut Conn,
+    proxied: Option<&crate::support::TestDb>,
+    requests: &[Request],
+    plan: &[bool],
+) -> Vec<(u8, Vec<u8>)> {
     let mut answers = Vec::new();
-    let (mut unread, mut doomed) = (0, false);
+    // CommandCompletes or ErrorResponses, and ReadyForQuerys, still to read.
+    let (mut completions, mut readies, mut doomed) = (0, 0, false);
+    let mut read = |m: Msg, completions: &mut usize, readies: &mut usize| {
+        match m.tag {
+            b'C' | b'E' => *completions = completions.saturating_sub(1),
+            b'Z' => *readies -= 1,
+            _ => {}
+        }
+        answers.push(m);
+    };
     for (request, read_now) in requests.iter().zip(plan) {
-        let mut frames = request.frames(twin);
-        unread += request.completions();
+        if let (&Request::Flip(to), Some(db)) = (request, proxied) {
+            crate::support::force_phase(db, FLIPS[to]).await;
+        }
+        let mut frames = request.frames(proxied.is_none());
+        if !doomed {
+            completions += request.completions();
+            readies += usize::from(matches!(request, Request::Simple));
+        }
         if *read_now && !doomed {
             frames.push(flush());
             c.send(&frames).await;
-            while unread > 0 {
-                let m = c.read().await;
-                if matches!(m.tag, b'C' | b'E') {
-                    unread -= 1;
-                }
-                answers.push(m);
+            while completions > 0 {
+                read(c.read().await, &mut completions, &mut readies);
             }
         } else {
             c.send(&frames).await;
         }
         doomed |= request.fails();
     }
-    answers.extend(c.exchange(&[sync()]).await);
+    c.send(&[sync()]).await;
+    readies += 1;
+    while readies > 0 {
+        read(c.read().await, &mut completions, &mut readies);
+    }
     without_table_columns(&brief(answers))
 }
 
@@ -561,15 +588,15 @@ async fn random_pipelines_read_at_random_points_answer_as_postgresql_does_across
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let (mut next_id, mut phase) = (1000, "dual_write");
     for k in 0..120 {
-        if rng.random_bool(0.15) {
-            phase = ["dual_write", "read_new", "write_new"][rng.random_range(0..3)];
+        if rng.random_bool(0.1) {
+            phase = FLIPS[rng.random_range(0..3)];
             crate::support::force_phase(&pair.db, phase).await;
             wait_acks(&pair.db, &format!("pipeline {k}: the flip to {phase}"), |epoch, a| {
                 !a.is_empty() && a.iter().all(|(_, e)| *e == Some(epoch))
             })
             .await;
         }
-        let requests: Vec<Request> = (0..rng.random_range(1..=5))
+        let mut requests: Vec<Request> = (0..rng.random_range(1..=5))
             .map(|_| match rng.random_range(0..15) {
                 0..=2 => Request::Read,
                 3..=4 => {
@@ -585,15 +612,21 @@ async fn random_pipelines_read_at_random_points_answer_as_postgresql_does_across
                 _ => Request::Reprepare,
             })
             .collect();
+        // A flip inside the pipeline is acknowledged at the instance's next
+        // heartbeat after the transaction ends (2 s): a few.
+        if rng.random_bool(0.05) {
+            let at = rng.random_range(0..=requests.len());
+            requests.insert(at, Request::Flip(rng.random_range(0..3)));
+        }
         let plan: Vec<bool> = requests.iter().map(|_| rng.random_bool(0.4)).collect();
         let block = rng.random_bool(0.25);
         let mut answers = Vec::new();
-        for (c, is_twin) in [(&mut app, false), (&mut twin, true)] {
+        for (c, proxied) in [(&mut app, Some(&pair.db)), (&mut twin, None)] {
             let mut mine = Vec::new();
             if block {
                 mine.extend(brief(c.exchange(&[query("BEGIN")]).await));
             }
-            mine.extend(pipeline(c, is_twin, &requests, &plan).await);
+            mine.extend(pipeline(c, proxied, &requests, &plan).await);
             if block {
                 mine.extend(brief(c.exchange(&[query("COMMIT")]).await));
             }
@@ -607,6 +640,13 @@ async fn random_pipelines_read_at_random_points_answer_as_postgresql_does_across
             &readable(&answers[0]),
             format_args!("seed {seed}, pipeline {k} in {phase} (block: {block}): {requests:?}, read after {plan:?}"),
         );
+        if let Some(Request::Flip(to)) = requests.iter().rev().find(|r| matches!(r, Request::Flip(_))) {
+            phase = FLIPS[*to];
+            wait_acks(&pair.db, &format!("pipeline {k}: the flip to {phase} inside it, once it ended"), |epoch, a| {
+                !a.is_empty() && a.iter().all(|(_, e)| *e == Some(epoch))
+            })
+            .await;
+        }
     }
     assert_in_step(&pair.db, &pair.twin, true, "after the random pipelines").await;
 }
