@@ -57,6 +57,10 @@ pub struct WatcherConfig {
     pub heartbeat_interval: Duration,
     /// What to acknowledge; `None` acknowledges what was published.
     pub acknowledge: Option<Acknowledge>,
+    /// Notified when what `acknowledge` answers may have changed (the last
+    /// transaction of an older phase ended): acknowledged then, not at the
+    /// next heartbeat.
+    pub acknowledgment_changed: Option<Arc<tokio::sync::Notify>>,
     /// How long a phase read stays good without a fresh read; keep it well
     /// below the liveness window `phase set` and the backfill count
     /// instances in (their heartbeats stop with the reads).
@@ -205,6 +209,8 @@ async fn watch_once(
     client.batch_execute("LISTEN switchyard_migration_state").await?;
     *connected = true;
     let mut registered = false;
+    // What this connection last wrote to proxy_instances.
+    let mut acknowledged: Option<PhaseSnapshot> = None;
     let mut poll = tokio::time::interval(config.poll_interval);
     let mut beat = tokio::time::interval(config.heartbeat_interval);
     loop {
@@ -219,17 +225,36 @@ async fn watch_once(
                 if n.is_none() {
                     return Err(ControlError::ListenClosed);
                 }
-                refresh(&client, config, tx, fresh, warned_missing, &mut registered).await?;
+                refresh(&client, config, tx, fresh, warned_missing, &mut registered, &mut acknowledged).await?;
             }
-            _ = poll.tick() => refresh(&client, config, tx, fresh, warned_missing, &mut registered).await?,
+            _ = poll.tick() => refresh(&client, config, tx, fresh, warned_missing, &mut registered, &mut acknowledged).await?,
             _ = beat.tick() => {
                 let published = *tx.borrow();
                 if let (true, Some(s)) = (registered, published) {
                     let s = config.acknowledged(s);
                     proxy_instances::heartbeat(&client, &config.registration, s.phase, s.epoch).await?;
+                    acknowledged = Some(s);
+                }
+            }
+            () = notified(config.acknowledgment_changed.as_deref()) => {
+                let published = *tx.borrow();
+                if let (true, Some(s)) = (registered, published) {
+                    let s = config.acknowledged(s);
+                    if acknowledged != Some(s) {
+                        proxy_instances::heartbeat(&client, &config.registration, s.phase, s.epoch).await?;
+                        acknowledged = Some(s);
+                    }
                 }
             }
         }
+    }
+}
+
+/// Waits for `n`, or forever without one.
+async fn notified(n: Option<&tokio::sync::Notify>) {
+    match n {
+        Some(n) => n.notified().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -240,6 +265,7 @@ async fn refresh(
     fresh: &Freshness,
     warned_missing: &mut bool,
     registered: &mut bool,
+    acknowledged: &mut Option<PhaseSnapshot>,
 ) -> Result<(), ControlError> {
     match state::current(client, &config.table).await {
         Ok(s) => {
@@ -258,6 +284,7 @@ async fn refresh(
             if changed || first {
                 let ack = config.acknowledged(snapshot);
                 proxy_instances::heartbeat(client, &config.registration, ack.phase, ack.epoch).await?;
+                *acknowledged = Some(ack);
             }
             Ok(())
         }

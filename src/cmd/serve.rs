@@ -192,6 +192,7 @@ async fn routing(
         poll_interval: Duration::from_secs_f64(args.phase_poll_interval.max(0.05)),
         heartbeat_interval: Duration::from_secs(2),
         acknowledge: Some(acknowledge),
+        acknowledgment_changed: Some(tracker.released()),
         trust: Duration::from_secs_f64(args.phase_trust.max(0.1)),
     });
     // Not known until the watcher has read it: sessions do not guess.

@@ -128,6 +128,7 @@ fn watch(db: &support::TestDb) -> (watcher::PhaseReceiver, tokio::task::JoinHand
         poll_interval: Duration::from_secs(30),
         heartbeat_interval: Duration::from_secs(30),
         acknowledge: None,
+        acknowledgment_changed: None,
         trust: Duration::from_secs(60),
     })
 }
@@ -190,6 +191,60 @@ async fn two_instances_flip_together_and_new_only_waits_for_both() {
 
     let err = state::move_phase(&mut db.client, &request(Phase::WriteNew)).await.expect_err("left new_only");
     assert!(err.to_string().contains("no longer kept"), "{err}");
+}
+
+#[tokio::test]
+async fn an_instance_acknowledges_a_flip_when_its_last_older_transaction_ends_not_at_its_next_heartbeat() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let mut db = support::migrated_db().await;
+    // An instance with a transaction still open under the phase it started in.
+    let open = Arc::new(AtomicBool::new(true));
+    let changed = Arc::new(tokio::sync::Notify::new());
+    let first = Arc::new(std::sync::Mutex::new(None));
+    let acknowledge: watcher::Acknowledge = {
+        let (open, first) = (Arc::clone(&open), Arc::clone(&first));
+        Arc::new(move |published: watcher::PhaseSnapshot| {
+            let mut first = first.lock().expect("first");
+            let held = *first.get_or_insert(published);
+            if open.load(Ordering::SeqCst) {
+                held
+            } else {
+                published
+            }
+        })
+    };
+    let (mut rx, _task) = watcher::spawn(WatcherConfig {
+        database_url: db.url.clone(),
+        table: "todos".into(),
+        registration: Registration::for_this_process(),
+        poll_interval: Duration::from_secs(30),
+        // No heartbeat within the test: an acknowledgment comes from a flip or a notification.
+        heartbeat_interval: Duration::from_secs(3600),
+        acknowledge: Some(acknowledge),
+        acknowledgment_changed: Some(Arc::clone(&changed)),
+        trust: Duration::from_secs(7200),
+    });
+    wait_for(&mut rx, Phase::Legacy).await;
+    state::move_phase(&mut db.client, &request(Phase::DualWrite)).await.expect("to dual_write");
+    wait_for(&mut rx, Phase::DualWrite).await;
+    let acked = || async {
+        let row = db.client.query_one("SELECT acknowledged_phase FROM switchyard.proxy_instances", &[]).await;
+        row.expect("one instance").get::<_, Option<String>>(0)
+    };
+    // The flip is seen, but the open transaction is vouched for.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(acked().await.as_deref(), Some("legacy"));
+
+    open.store(false, Ordering::SeqCst);
+    changed.notify_one();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while acked().await.as_deref() != Some("dual_write") {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("dual_write acknowledged once the transaction ended, an hour before the next heartbeat");
 }
 
 #[tokio::test]

@@ -3,7 +3,9 @@
 //! older one is open.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
 
 use switchyard_rewriter::Phase;
 
@@ -19,6 +21,10 @@ pub struct PhaseView {
 #[derive(Debug, Default)]
 pub struct EpochTracker {
     in_use: Mutex<BTreeMap<i64, (Phase, usize)>>,
+    /// Notified when the last transaction of an epoch ends, so the
+    /// instance acknowledges a newer one at once rather than at its next
+    /// heartbeat.
+    released: Arc<Notify>,
 }
 
 impl EpochTracker {
@@ -34,9 +40,16 @@ impl EpochTracker {
                 e.1 = e.1.saturating_sub(1);
                 if e.1 == 0 {
                     m.remove(&epoch);
+                    self.released.notify_one();
                 }
             }
         }
+    }
+
+    /// Notified when no transaction runs an epoch any more (one
+    /// notification is kept while nobody waits).
+    pub fn released(&self) -> Arc<Notify> {
+        Arc::clone(&self.released)
     }
 
     /// The oldest phase a transaction still runs under, or `published` when
@@ -64,5 +77,19 @@ mod tests {
         assert_eq!(t.oldest(now), PhaseView { phase: Phase::ReadNew, epoch: 3 });
         t.leave(3);
         assert_eq!(t.oldest(now), now);
+    }
+
+    #[tokio::test]
+    async fn the_end_of_an_epochs_last_transaction_is_notified() {
+        let t = EpochTracker::default();
+        let released = t.released();
+        let old = PhaseView { phase: Phase::ReadNew, epoch: 3 };
+        t.enter(old);
+        t.enter(old);
+        t.leave(3);
+        let quiet = tokio::time::timeout(std::time::Duration::from_millis(20), released.notified()).await;
+        assert!(quiet.is_err(), "a transaction of epoch 3 still runs");
+        t.leave(3);
+        released.notified().await;
     }
 }
