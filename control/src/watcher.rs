@@ -229,25 +229,38 @@ async fn watch_once(
             }
             _ = poll.tick() => refresh(&client, config, tx, fresh, warned_missing, &mut registered, &mut acknowledged).await?,
             _ = beat.tick() => {
-                let published = *tx.borrow();
-                if let (true, Some(s)) = (registered, published) {
-                    let s = config.acknowledged(s);
-                    proxy_instances::heartbeat(&client, &config.registration, s.phase, s.epoch).await?;
-                    acknowledged = Some(s);
+                if registered {
+                    acknowledge(&client, config, tx, &mut acknowledged, true).await?;
                 }
             }
             () = notified(config.acknowledgment_changed.as_deref()) => {
-                let published = *tx.borrow();
-                if let (true, Some(s)) = (registered, published) {
-                    let s = config.acknowledged(s);
-                    if acknowledged != Some(s) {
-                        proxy_instances::heartbeat(&client, &config.registration, s.phase, s.epoch).await?;
-                        acknowledged = Some(s);
-                    }
+                if registered {
+                    acknowledge(&client, config, tx, &mut acknowledged, false).await?;
                 }
             }
         }
     }
+}
+
+/// Writes what the instance acknowledges for the published phase, with a
+/// heartbeat: always on a `beat`, else only when it changed since the last
+/// write (`acknowledged`).
+async fn acknowledge(
+    client: &tokio_postgres::Client,
+    config: &WatcherConfig,
+    tx: &PhaseSender,
+    acknowledged: &mut Option<PhaseSnapshot>,
+    beat: bool,
+) -> Result<(), ControlError> {
+    let published = *tx.borrow();
+    let Some(s) = published.map(|p| config.acknowledged(p)) else {
+        return Ok(());
+    };
+    if beat || *acknowledged != Some(s) {
+        proxy_instances::heartbeat(client, &config.registration, s.phase, s.epoch).await?;
+        *acknowledged = Some(s);
+    }
+    Ok(())
 }
 
 /// Waits for `n`, or forever without one.
@@ -282,9 +295,7 @@ async fn refresh(
                 *registered = true;
             }
             if changed || first {
-                let ack = config.acknowledged(snapshot);
-                proxy_instances::heartbeat(client, &config.registration, ack.phase, ack.epoch).await?;
-                *acknowledged = Some(ack);
+                acknowledge(client, config, tx, acknowledged, true).await?;
             }
             Ok(())
         }

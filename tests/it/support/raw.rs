@@ -96,17 +96,22 @@ impl Conn {
         }
     }
 
-    /// Every message up to and including the next ReadyForQuery.
-    pub async fn until_ready(&mut self) -> Vec<Msg> {
+    /// Every message up to and including the first whose tag is in `tags`.
+    pub async fn until(&mut self, tags: &[u8]) -> Vec<Msg> {
         let mut out = Vec::new();
         loop {
             let m = self.read().await;
-            let done = m.tag == b'Z';
+            let done = tags.contains(&m.tag);
             out.push(m);
             if done {
                 return out;
             }
         }
+    }
+
+    /// Every message up to and including the next ReadyForQuery.
+    pub async fn until_ready(&mut self) -> Vec<Msg> {
+        self.until(b"Z").await
     }
 
     /// Sends `frames` and returns the answer up to ReadyForQuery.

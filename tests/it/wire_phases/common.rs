@@ -132,6 +132,11 @@ pub async fn wait_acks(db: &TestDb, what: &str, cond: impl Fn(i64, &[(Option<Str
     }
 }
 
+/// Polls until every registered instance acknowledges the current epoch.
+pub async fn wait_all_acknowledged(db: &TestDb, what: &str) {
+    wait_acks(db, what, |epoch, a| !a.is_empty() && a.iter().all(|(_, e)| *e == Some(epoch))).await;
+}
+
 /// Ids the tests write explicitly keep their value; others are generated.
 fn known_uuid(s: &str) -> bool {
     s.starts_with("aaaaaaaa-") || [U1, U2, P1, P2].contains(&s)

@@ -276,15 +276,7 @@ async fn synced(c: &mut Conn, mut frames: Vec<Vec<u8>>) -> Vec<(u8, Vec<u8>)> {
 async fn flushed(c: &mut Conn, mut frames: Vec<Vec<u8>>) -> Vec<(u8, Vec<u8>)> {
     frames.push(flush());
     c.send(&frames).await;
-    let mut out = Vec::new();
-    loop {
-        let m = c.read().await;
-        let done = matches!(m.tag, b'C' | b'E');
-        out.push(m);
-        if done {
-            return brief(out);
-        }
-    }
+    brief(c.until(b"CE").await)
 }
 
 /// Parse of the unnamed statement, Bind of the unnamed portal to `statement`, Execute.
@@ -443,10 +435,7 @@ async fn an_error_read_before_the_rest_of_its_pipeline_is_sent_discards_that_res
 
     // No transaction is left holding read_new: the flip is acknowledged.
     crate::support::force_phase(&pair.db, "write_new").await;
-    wait_acks(&pair.db, "the instance acknowledges write_new", |epoch, a| {
-        !a.is_empty() && a.iter().all(|(_, e)| *e == Some(epoch))
-    })
-    .await;
+    wait_all_acknowledged(&pair.db, "the instance acknowledges write_new").await;
     let last = [s1(), run(&insert(66))].concat();
     both(synced(&mut app, last.clone()).await, synced(&mut twin, last).await, "in write_new");
     assert_in_step(&pair.db, &pair.twin, true, "after the pipelines").await;
@@ -529,15 +518,7 @@ async fn pipeline(
 ) -> Vec<(u8, Vec<u8>)> {
     let mut answers = Vec::new();
     // CommandCompletes or ErrorResponses, and ReadyForQuerys, still to read.
-    let (mut completions, mut readies, mut doomed) = (0, 0, false);
-    let mut read = |m: Msg, completions: &mut usize, readies: &mut usize| {
-        match m.tag {
-            b'C' | b'E' => *completions = completions.saturating_sub(1),
-            b'Z' => *readies -= 1,
-            _ => {}
-        }
-        answers.push(m);
-    };
+    let (mut completions, mut readies, mut doomed) = (0usize, 0usize, false);
     for (request, read_now) in requests.iter().zip(plan) {
         if let (&Request::Flip(to), Some(db)) = (request, proxied) {
             crate::support::force_phase(db, FLIPS[to]).await;
@@ -549,19 +530,22 @@ async fn pipeline(
         }
         if *read_now && !doomed {
             frames.push(flush());
-            c.send(&frames).await;
-            while completions > 0 {
-                read(c.read().await, &mut completions, &mut readies);
-            }
-        } else {
-            c.send(&frames).await;
+        }
+        c.send(&frames).await;
+        while *read_now && !doomed && completions > 0 {
+            let m = c.read().await;
+            completions -= usize::from(matches!(m.tag, b'C' | b'E'));
+            readies -= usize::from(m.tag == b'Z');
+            answers.push(m);
         }
         doomed |= request.fails();
     }
     c.send(&[sync()]).await;
     readies += 1;
     while readies > 0 {
-        read(c.read().await, &mut completions, &mut readies);
+        let m = c.read().await;
+        readies -= usize::from(m.tag == b'Z');
+        answers.push(m);
     }
     without_table_columns(&brief(answers))
 }
@@ -591,10 +575,7 @@ async fn random_pipelines_read_at_random_points_answer_as_postgresql_does_across
         if rng.random_bool(0.1) {
             phase = FLIPS[rng.random_range(0..3)];
             crate::support::force_phase(&pair.db, phase).await;
-            wait_acks(&pair.db, &format!("pipeline {k}: the flip to {phase}"), |epoch, a| {
-                !a.is_empty() && a.iter().all(|(_, e)| *e == Some(epoch))
-            })
-            .await;
+            wait_all_acknowledged(&pair.db, &format!("pipeline {k}: the flip to {phase}")).await;
         }
         let mut requests: Vec<Request> = (0..rng.random_range(1..=5))
             .map(|_| match rng.random_range(0..15) {
@@ -612,8 +593,7 @@ async fn random_pipelines_read_at_random_points_answer_as_postgresql_does_across
                 _ => Request::Reprepare,
             })
             .collect();
-        // A flip inside the pipeline is acknowledged at the instance's next
-        // heartbeat after the transaction ends (2 s): a few.
+        // A few pipelines flip the phase between two of their requests.
         if rng.random_bool(0.05) {
             let at = rng.random_range(0..=requests.len());
             requests.insert(at, Request::Flip(rng.random_range(0..3)));
@@ -642,10 +622,8 @@ async fn random_pipelines_read_at_random_points_answer_as_postgresql_does_across
         );
         if let Some(Request::Flip(to)) = requests.iter().rev().find(|r| matches!(r, Request::Flip(_))) {
             phase = FLIPS[*to];
-            wait_acks(&pair.db, &format!("pipeline {k}: the flip to {phase} inside it, once it ended"), |epoch, a| {
-                !a.is_empty() && a.iter().all(|(_, e)| *e == Some(epoch))
-            })
-            .await;
+            wait_all_acknowledged(&pair.db, &format!("pipeline {k}: the flip to {phase} inside it, once it ended"))
+                .await;
         }
     }
     assert_in_step(&pair.db, &pair.twin, true, "after the random pipelines").await;

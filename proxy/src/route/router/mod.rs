@@ -354,10 +354,11 @@ impl Interceptor for Router {
             }
         }
         let fix = self.fixer.fix(tag, body);
-        if tag == tags::READY_FOR_QUERY {
-            self.settle_own_statements();
+        if tag != tags::READY_FOR_QUERY {
+            return fix;
         }
-        if tag == tags::READY_FOR_QUERY && self.fixer.is_idle() {
+        self.settle_own_statements();
+        if self.fixer.is_idle() {
             // Every request is answered: no implicit transaction is open.
             self.extended_open = false;
             if body.first() == Some(&b'I') {

@@ -27,6 +27,11 @@ use Decision::*;
 
 fn router(phase: Option<Phase>) -> Router {
     let (_tx, rx) = watch::channel(phase.map(|phase| PhaseView { phase, epoch: 1 }));
+    router_on(rx)
+}
+
+/// A router reading the phase from `rx`.
+fn router_on(rx: watch::Receiver<Option<PhaseView>>) -> Router {
     Router::new(RouteContext {
         rewriter: Arc::new(Rewriter::with_default_spec()),
         metrics: Arc::new(crate::Metrics::default()),
@@ -196,10 +201,7 @@ async fn while_the_phase_is_unknown_a_statement_on_todos_waits_then_is_refused_w
 /// A router whose phase the test moves.
 fn router_following(phase: Phase) -> (Router, watch::Sender<Option<PhaseView>>) {
     let (tx, rx) = watch::channel(Some(PhaseView { phase, epoch: 1 }));
-    let mut r = router(None);
-    r.gate = PhaseGate::new(rx.clone(), Duration::ZERO);
-    r.ctx.phase = rx;
-    (r, tx)
+    (router_on(rx), tx)
 }
 
 const ERROR: &[u8] = b"SERROR\0C42P01\0Mno such table\0\0";
